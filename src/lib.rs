@@ -1,0 +1,11 @@
+//! evforensics: read Kubernetes Events out of etcd files into SQLite.
+//!
+//! The modules follow the data's path: [`source`] reads etcd files (bbolt
+//! pages, the MVCC layer on top), [`decode`] turns stored values into Events,
+//! [`store`] writes them to SQLite, and [`ingest`] joins the three.
+
+pub mod decode;
+pub mod ingest;
+pub mod proto;
+pub mod source;
+pub mod store;

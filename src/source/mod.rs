@@ -1,0 +1,2 @@
+//! Inputs: etcd snapshot files, bbolt pages, data directories.
+pub mod bolt;
