@@ -1,1 +1,555 @@
-//! placeholder
+//! Snapshot ingest: one etcd file → every stored Event revision → SQLite.
+//!
+//! Three stages, so that memory stays flat however large the snapshot:
+//! 1. the bbolt walk over the `key` bucket (this thread), which keeps only
+//!    entries under the prefix and hands them on in batches;
+//! 2. decoding a batch in parallel (rayon): `mvccpb.KeyValue`, then the
+//!    Kubernetes value, then its JSON;
+//! 3. one writer thread that owns the SQLite transaction of the source and
+//!    inserts with prepared statements.
+//!
+//! A bounded channel between 2 and 3 keeps at most a few batches in flight.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rayon::prelude::*;
+
+use crate::decode::decode_event;
+use crate::source::bolt::{BoltDb, BoltError, ReadAt};
+use crate::source::input::{self, InputError, PreparedInput, Trailer};
+use crate::source::mvcc::{self, MvccMeta, Revision};
+use crate::store::{
+    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, SourceFacts, SourceRecord,
+    Store, StoreError,
+};
+
+/// The default etcd prefix of Kubernetes Events.
+pub const DEFAULT_PREFIX: &str = "/registry/events/";
+
+/// Entries decoded together; large enough to amortize the thread hand-off,
+/// small enough to keep memory flat (a few MB per batch).
+const BATCH_SIZE: usize = 2048;
+
+/// Errors that stop one source from loading. Damaged records are not
+/// errors: they are counted and stored in `damaged_records`.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{path}: {source}")]
+    Bolt {
+        path: String,
+        #[source]
+        source: BoltError,
+    },
+    #[error("{path}: the bbolt file has no etcd `key` bucket (buckets present: {buckets}); is this an etcd v3 data file?")]
+    NoKeyBucket { path: String, buckets: String },
+    #[error("writing the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("the database writer stopped unexpectedly")]
+    WriterGone,
+}
+
+/// What the caller wants loaded.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Only keys under this prefix are Event keys.
+    pub prefix: String,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            prefix: DEFAULT_PREFIX.to_string(),
+        }
+    }
+}
+
+/// What happened to one source.
+#[derive(Debug)]
+pub enum SourceOutcome {
+    Loaded(Box<LoadedSource>),
+    /// A file with the same SHA-256 was loaded before (same prefix).
+    AlreadyLoaded {
+        source_id: i64,
+        sha256: String,
+    },
+}
+
+/// The closing summary of a loaded source.
+#[derive(Debug)]
+pub struct LoadedSource {
+    pub summary: LoadSummary,
+    pub sha256: String,
+    pub trailer: Trailer,
+    pub kind: &'static str,
+    pub compression: Option<&'static str>,
+    pub head_revision: Option<i64>,
+    pub compact_revision: Option<i64>,
+    /// Set when one meta page was damaged and the other used.
+    pub meta_note: Option<String>,
+    /// The first few damaged records, for the summary.
+    pub damage_examples: Vec<String>,
+}
+
+/// A read-only file limited to its bbolt content (without the trailer).
+struct BoltContent<'a> {
+    file: &'a std::fs::File,
+    len: u64,
+}
+
+impl ReadAt for BoltContent<'_> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|end| end > self.len) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "read past the end of the bbolt content",
+            ));
+        }
+        std::os::unix::fs::FileExt::read_exact_at(self.file, buf, offset)
+    }
+}
+
+/// Opens the bbolt content of a prepared input.
+pub fn open_bolt(input: &PreparedInput) -> Result<BoltDb<BoltContent<'_>>, IngestError> {
+    BoltDb::open(BoltContent {
+        file: &input.bolt_file,
+        len: input.bolt_len,
+    })
+    .map_err(|source| IngestError::Bolt {
+        path: input.evidence_file.display().to_string(),
+        source,
+    })
+}
+
+/// Describes a damaged meta page, if one was.
+pub fn meta_note<R: ReadAt>(db: &BoltDb<R>) -> Option<String> {
+    let reports = db.meta_reports();
+    let used = db.meta().page_id;
+    let damaged: Vec<String> = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("meta page {i} damaged: {e}"))
+        })
+        .collect();
+    if damaged.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "{}; using meta page {used} (txid {})",
+            damaged.join("; "),
+            db.meta().txid
+        ))
+    }
+}
+
+/// Loads one etcd file or data directory.
+pub fn ingest_source(
+    store: &mut Store,
+    path: &Path,
+    options: &IngestOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SourceOutcome, IngestError> {
+    let input = input::prepare(path)?;
+    if let Some(source_id) = store.source_by_content(&input.sha256, &options.prefix)? {
+        return Ok(SourceOutcome::AlreadyLoaded {
+            source_id,
+            sha256: input.sha256,
+        });
+    }
+    let db = open_bolt(&input)?;
+    let evidence = input.evidence_file.display().to_string();
+    let key_bucket = match db.bucket(b"key") {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            let names = db
+                .root_bucket_names()
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| String::from_utf8_lossy(n).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_else(|e| format!("unreadable: {e}"));
+            return Err(IngestError::NoKeyBucket {
+                path: evidence,
+                buckets: if names.is_empty() {
+                    "none".into()
+                } else {
+                    names
+                },
+            });
+        }
+        Err(source) => {
+            return Err(IngestError::Bolt {
+                path: evidence,
+                source,
+            })
+        }
+    };
+
+    let meta_note = meta_note(&db);
+    let record = SourceRecord {
+        kind: input.kind.as_str().to_string(),
+        location: absolute(&input.given),
+        sha256: input.sha256.clone(),
+        size_bytes: input.size_bytes,
+        compression: input.compression.map(|c| c.as_str().to_string()),
+        content_sha256: input.content_sha256.clone(),
+        trailer: input.trailer.as_str().to_string(),
+        trailer_sha256: input.trailer.stored().map(str::to_string),
+        prefix: options.prefix.clone(),
+        bolt_page_size: Some(i64::from(db.page_size())),
+        bolt_txid: i64::try_from(db.meta().txid).ok(),
+        bolt_meta_page: Some(db.meta().page_id as i64),
+        bolt_meta_note: meta_note.clone(),
+    };
+
+    let (tx, rx) = mpsc::sync_channel::<WriterMsg>(4);
+    let prefix = options.prefix.as_bytes();
+    let mut damage_examples = Vec::new();
+
+    let (summary, facts) = std::thread::scope(|scope| -> Result<_, IngestError> {
+        let writer = scope.spawn(move || write_source(store, &record, rx));
+
+        let mut mvcc_meta = MvccMeta::default();
+        let mut small_damage = Vec::new();
+        read_small_buckets(&db, &mut mvcc_meta, &tx, &mut small_damage);
+
+        let mut walk = KeyWalk {
+            prefix,
+            pending: Vec::with_capacity(BATCH_SIZE),
+            head_revision: None,
+            seen: 0,
+            tx: &tx,
+            writer_gone: false,
+            progress,
+        };
+        let report = db.for_each(&key_bucket, |k, v| walk.entry(k, v));
+        walk.flush();
+        let mut damage: Vec<DamageRow> = small_damage;
+        damage.extend(report.damage.iter().map(|d| DamageRow {
+            page: i64::try_from(d.page).ok(),
+            offset: d.offset.and_then(|o| i64::try_from(o).ok()),
+            reason: d.to_string(),
+            ..DamageRow::default()
+        }));
+        damage.extend(mvcc_meta.problems.iter().map(|p| DamageRow {
+            reason: p.clone(),
+            ..DamageRow::default()
+        }));
+        let facts = SourceFacts {
+            head_revision: walk.head_revision.max(mvcc_meta.finished_compact_revision),
+            compact_revision: mvcc_meta.finished_compact_revision,
+            scheduled_compact_revision: mvcc_meta.scheduled_compact_revision,
+            consistent_index: mvcc_meta
+                .consistent_index
+                .and_then(|c| i64::try_from(c).ok()),
+        };
+        let writer_gone = walk.writer_gone;
+        if !damage.is_empty() && !writer_gone {
+            let _ = tx.send(WriterMsg::Batch(Batch::Damage(damage)));
+        }
+        let _ = tx.send(WriterMsg::Finish(facts.clone()));
+        drop(tx);
+        let summary = writer.join().map_err(|_| IngestError::WriterGone)??;
+        Ok((summary, facts))
+    })?;
+
+    if summary.damaged_records > 0 {
+        let conn = store.connection();
+        let mut stmt = conn
+            .prepare("SELECT reason, page, revision FROM damaged_records WHERE source_id = ?1 ORDER BY id LIMIT 5")
+            .map_err(StoreError::from)?;
+        let rows = stmt
+            .query_map([summary.source_id], |r| {
+                let reason: String = r.get(0)?;
+                let page: Option<i64> = r.get(1)?;
+                let rev: Option<i64> = r.get(2)?;
+                Ok(match (page, rev) {
+                    (_, Some(rev)) => format!("revision {rev}: {reason}"),
+                    (Some(p), None) => format!("page {p}: {reason}"),
+                    _ => reason,
+                })
+            })
+            .map_err(StoreError::from)?;
+        for row in rows {
+            damage_examples.push(row.map_err(StoreError::from)?);
+        }
+    }
+
+    Ok(SourceOutcome::Loaded(Box::new(LoadedSource {
+        summary,
+        sha256: input.sha256.clone(),
+        trailer: input.trailer.clone(),
+        kind: input.kind.as_str(),
+        compression: input.compression.map(|c| c.as_str()),
+        head_revision: facts.head_revision,
+        compact_revision: facts.compact_revision,
+        meta_note,
+        damage_examples,
+    })))
+}
+
+fn absolute(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+enum WriterMsg {
+    Batch(Batch),
+    Finish(SourceFacts),
+}
+
+/// The writer thread: one transaction for the whole source. If the walk
+/// ends without `Finish` (it failed), the transaction is rolled back.
+fn write_source(
+    store: &mut Store,
+    record: &SourceRecord,
+    rx: mpsc::Receiver<WriterMsg>,
+) -> Result<LoadSummary, IngestError> {
+    let mut writer = store.begin_source(record)?;
+    for msg in rx {
+        match msg {
+            WriterMsg::Batch(batch) => writer.write(batch)?,
+            WriterMsg::Finish(facts) => return Ok(writer.finish(&facts)?),
+        }
+    }
+    Err(IngestError::WriterGone)
+}
+
+/// The `meta` and `lease` buckets: small, read before the big walk.
+fn read_small_buckets<R: ReadAt>(
+    db: &BoltDb<R>,
+    meta: &mut MvccMeta,
+    tx: &mpsc::SyncSender<WriterMsg>,
+    damage: &mut Vec<DamageRow>,
+) {
+    let mut note_damage = |bucket: &str, e: String| {
+        damage.push(DamageRow {
+            reason: format!("bucket {bucket}: {e}"),
+            ..DamageRow::default()
+        })
+    };
+    match db.bucket(b"meta") {
+        Ok(Some(b)) => {
+            let report = db.for_each(&b, |k, v| meta.add_entry(k, v));
+            for d in &report.damage {
+                note_damage("meta", d.to_string());
+            }
+        }
+        Ok(None) => note_damage("meta", "missing".into()),
+        Err(e) => note_damage("meta", e.to_string()),
+    }
+    match db.bucket(b"lease") {
+        Ok(Some(b)) => {
+            let mut leases = Vec::new();
+            let mut bad = Vec::new();
+            let report = db.for_each(&b, |k, v| match mvcc::decode_lease(k, v) {
+                Ok(l) => leases.push(LeaseRow {
+                    lease: l.id,
+                    ttl_seconds: Some(l.ttl),
+                    remaining_ttl_seconds: Some(l.remaining_ttl),
+                }),
+                Err(e) => bad.push(e),
+            });
+            for e in bad {
+                note_damage("lease", e);
+            }
+            for d in &report.damage {
+                note_damage("lease", d.to_string());
+            }
+            let _ = tx.send(WriterMsg::Batch(Batch::Leases(leases)));
+        }
+        // A cluster without leases has no lease bucket content; etcd
+        // creates the bucket anyway, but its absence is no damage.
+        Ok(None) => {}
+        Err(e) => note_damage("lease", e.to_string()),
+    }
+}
+
+/// State of the walk over the `key` bucket.
+struct KeyWalk<'a> {
+    prefix: &'a [u8],
+    pending: Vec<(Revision, Vec<u8>)>,
+    head_revision: Option<i64>,
+    seen: u64,
+    tx: &'a mpsc::SyncSender<WriterMsg>,
+    writer_gone: bool,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl KeyWalk<'_> {
+    fn entry(&mut self, key: &[u8], value: &[u8]) {
+        let rev = match Revision::parse(key) {
+            Ok(rev) => rev,
+            Err(e) => {
+                self.send(Batch::Damage(vec![DamageRow {
+                    reason: format!("key bucket entry {}: {e}", input::hex(key)),
+                    ..DamageRow::default()
+                }]));
+                return;
+            }
+        };
+        self.head_revision = self.head_revision.max(Some(rev.main));
+        // Cheap look at KeyValue.key (field 1, written first) before
+        // copying: most of a snapshot is not Events.
+        if let Some(k) = leading_key_field(value) {
+            if !k.starts_with(self.prefix) {
+                return;
+            }
+        }
+        self.pending.push((rev, value.to_vec()));
+        if self.pending.len() >= BATCH_SIZE {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_SIZE));
+        self.seen += batch.len() as u64;
+        let decoded: Vec<Decoded> = batch
+            .into_par_iter()
+            .map(|(rev, value)| decode_entry(rev, value, self.prefix))
+            .collect();
+        let mut events = Vec::with_capacity(decoded.len());
+        let mut deletions = Vec::new();
+        let mut damage = Vec::new();
+        for d in decoded {
+            match d {
+                Decoded::Event(e) => events.push(*e),
+                Decoded::Deletion(d) => deletions.push(d),
+                Decoded::Damage(d) => damage.push(d),
+                Decoded::NotUnderPrefix => {}
+            }
+        }
+        for batch in [
+            Batch::Events(events),
+            Batch::Deletions(deletions),
+            Batch::Damage(damage),
+        ] {
+            self.send(batch);
+        }
+        (self.progress)(self.seen);
+    }
+
+    fn send(&mut self, batch: Batch) {
+        let empty = match &batch {
+            Batch::Events(v) => v.is_empty(),
+            Batch::Deletions(v) => v.is_empty(),
+            Batch::Damage(v) => v.is_empty(),
+            Batch::Leases(v) => v.is_empty(),
+        };
+        if !empty && !self.writer_gone && self.tx.send(WriterMsg::Batch(batch)).is_err() {
+            self.writer_gone = true;
+        }
+    }
+}
+
+enum Decoded {
+    Event(Box<EventRow>),
+    Deletion(DeletionRow),
+    Damage(DamageRow),
+    NotUnderPrefix,
+}
+
+/// Decodes one `key`-bucket entry under the prefix (runs on rayon threads).
+fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8]) -> Decoded {
+    let damage = |key: Option<String>, reason: String| {
+        Decoded::Damage(DamageRow {
+            revision: Some(rev.main),
+            sub_revision: Some(rev.sub),
+            key,
+            reason,
+            ..DamageRow::default()
+        })
+    };
+    let kv = match mvcc::decode_key_value(&rev, &value) {
+        Ok(kv) => kv,
+        Err(e) => return damage(None, e.to_string()),
+    };
+    if !kv.key.starts_with(prefix) {
+        return Decoded::NotUnderPrefix;
+    }
+    let key = String::from_utf8_lossy(&kv.key).into_owned();
+    if rev.tombstone {
+        return Decoded::Deletion(DeletionRow {
+            key,
+            revision: rev.main,
+            sub_revision: rev.sub,
+        });
+    }
+    let decoded = decode_event(&kv.value, Some(kv.mod_revision));
+    let object_json = decoded.object.as_ref().map(|o| o.to_string());
+    Decoded::Event(Box::new(EventRow {
+        key,
+        mod_revision: kv.mod_revision,
+        sub_revision: rev.sub,
+        create_revision: kv.create_revision,
+        version: kv.version,
+        lease: kv.lease,
+        recovered_from: "tree",
+        decoded,
+        object_json,
+        raw: kv.value,
+    }))
+}
+
+/// KeyValue.key without decoding the rest, when the value starts with it
+/// (as etcd always writes it). `None` when it does not: the full decode
+/// then decides.
+fn leading_key_field(value: &[u8]) -> Option<&[u8]> {
+    // Field 1, wire type 2 (length-delimited) → tag byte 0x0a.
+    let rest = value.strip_prefix(&[0x0a])?;
+    let mut len: u64 = 0;
+    for (i, b) in rest.iter().take(10).enumerate() {
+        len |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let start = i + 1;
+            let end = start.checked_add(usize::try_from(len).ok()?)?;
+            return rest.get(start..end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_key_field_reads_etcd_layout() {
+        use prost::Message;
+        let kv = crate::proto::etcd::KeyValue {
+            key: b"/registry/events/ns/a.1".to_vec(),
+            create_revision: 1,
+            mod_revision: 2,
+            version: 1,
+            value: vec![1; 300],
+            lease: 7,
+        };
+        let bytes = kv.encode_to_vec();
+        assert_eq!(
+            leading_key_field(&bytes),
+            Some(&b"/registry/events/ns/a.1"[..])
+        );
+        assert_eq!(leading_key_field(&[0x0a, 0xff]), None);
+        assert_eq!(leading_key_field(&[0x0a, 5, 1]), None);
+        assert_eq!(leading_key_field(&[]), None);
+    }
+}

@@ -1,1 +1,92 @@
-//! placeholder
+//! SQLite output: the schema ([`schema`]) and the batched writer ([`writer`]).
+//!
+//! One source (a snapshot file, a data directory) is loaded in one
+//! transaction: a failed or interrupted run rolls back and leaves what
+//! earlier runs loaded untouched.
+
+pub mod schema;
+pub mod writer;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use schema::SCHEMA_VERSION;
+pub use writer::{
+    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, SourceFacts, SourceRecord,
+    SourceWriter,
+};
+
+/// Errors of the output database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database has tables but no evforensics schema version (PRAGMA user_version = 0); refusing to write into a database that is not ours")]
+    NotOurs,
+    #[error("the database has schema version {0}, this evforensics understands version {SCHEMA_VERSION}; use a newer evforensics or another --db")]
+    UnsupportedVersion(i64),
+}
+
+/// An open evforensics database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) a database for writing and brings its schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        // Rollback journal: one transaction per source is the unit of
+        // atomicity, and no -wal/-shm files are left beside the output.
+        conn.execute_batch(
+            "PRAGMA journal_mode = DELETE;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -65536;
+             PRAGMA temp_store = FILE;",
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        schema::migrate(&conn)?;
+        Ok(Store { conn })
+    }
+
+    /// Opens an existing database read-only (for `query`, tests and reports).
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            return Err(if version == 0 {
+                StoreError::NotOurs
+            } else {
+                StoreError::UnsupportedVersion(version)
+            });
+        }
+        Ok(Store { conn })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The source already loaded from a file with this content and prefix.
+    pub fn source_by_content(&self, sha256: &str, prefix: &str) -> Result<Option<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM sources WHERE sha256 = ?1 AND prefix = ?2")?;
+        let mut rows = stmt.query(rusqlite::params![sha256, prefix])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
+
+    /// Starts loading one source: opens its transaction and records it.
+    pub fn begin_source(&mut self, source: &SourceRecord) -> Result<SourceWriter<'_>, StoreError> {
+        SourceWriter::begin(&mut self.conn, source)
+    }
+}

@@ -1,0 +1,99 @@
+//! `evforensics info`: what a snapshot holds, without loading it.
+
+use std::path::PathBuf;
+
+use super::{EXIT_DAMAGED, EXIT_OK};
+use crate::ingest::{meta_note, open_bolt, DEFAULT_PREFIX};
+use crate::source::input;
+use crate::source::survey::survey;
+
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// etcd key prefix of Events.
+    #[arg(long, value_name = "P", default_value = DEFAULT_PREFIX)]
+    prefix: String,
+    /// A snapshot file (plain, .zst, .gz) or an etcd data directory.
+    #[arg(value_name = "SOURCE")]
+    source: PathBuf,
+}
+
+pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
+    let input = input::prepare(&args.source)?;
+    let db = open_bolt(&input)?;
+    let opt = |r: Option<i64>| r.map(|r| r.to_string()).unwrap_or_else(|| "none".into());
+
+    println!("source:        {}", args.source.display());
+    if input.evidence_file != args.source {
+        println!("bbolt file:    {}", input.evidence_file.display());
+    }
+    println!("kind:          {}", input.kind.as_str());
+    println!("size:          {} bytes", input.size_bytes);
+    println!("sha256:        {}", input.sha256);
+    if let Some(c) = input.compression {
+        println!(
+            "compression:   {} (content sha256 {})",
+            c.as_str(),
+            input.content_sha256.as_deref().unwrap_or("?")
+        );
+    }
+    println!("hash trailer:  {}", input.trailer.describe());
+
+    let meta = db.meta();
+    println!(
+        "bbolt:         page size {}, meta page {} in use (txid {}), {} pages in use (high-water mark)",
+        db.page_size(),
+        meta.page_id,
+        meta.txid,
+        meta.hwm
+    );
+    if let Some(note) = meta_note(&db) {
+        println!("  WARNING: {note}");
+    }
+    let pages = db.page_stats();
+    println!(
+        "pages:         {} meta, {} branch, {} leaf, {} overflow, {} freelist, {} free (not reachable from the tree: may hold older records)",
+        pages.meta, pages.branch, pages.leaf, pages.overflow, pages.freelist, pages.free
+    );
+
+    let s = survey(&db, &args.prefix);
+    println!(
+        "etcd:          head revision {}, oldest stored revision {}, compacted at {} (scheduled {}), consistent index {}",
+        opt(s.head_revision),
+        opt(s.oldest_revision),
+        opt(s.meta.finished_compact_revision),
+        opt(s.meta.scheduled_compact_revision),
+        s.meta
+            .consistent_index
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into())
+    );
+    println!(
+        "               {} key-bucket entries, {} leases",
+        s.entries, s.leases
+    );
+    println!(
+        "events:        under {}: {} revisions of {} keys ({} live keys), {} tombstones",
+        args.prefix, s.events.revisions, s.events.keys, s.events.live_keys, s.events.tombstones
+    );
+    println!();
+    println!(
+        "{:<44} {:>9} {:>9} {:>10} {:>10}",
+        "resource", "keys", "live", "revisions", "tombstones"
+    );
+    for (name, c) in &s.resources {
+        println!(
+            "{:<44} {:>9} {:>9} {:>10} {:>10}",
+            name, c.keys, c.live_keys, c.revisions, c.tombstones
+        );
+    }
+    let damage: Vec<&String> = s.damage.iter().chain(pages.damage.iter()).collect();
+    if !damage.is_empty() {
+        println!();
+        println!("damage: {} problems", damage.len());
+        for d in damage.iter().take(20) {
+            println!("  {d}");
+        }
+        return Ok(EXIT_DAMAGED);
+    }
+    Ok(EXIT_OK)
+}

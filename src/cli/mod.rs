@@ -1,0 +1,94 @@
+//! The command line: arguments are parsed and validated here, then handed
+//! to the library. Exit codes are part of the interface:
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | failure: an input could not be read, or the database could not be written |
+//! | 2 | usage error (bad arguments) |
+//! | 3 | success, but damaged records were skipped (counted in the summary and in `damaged_records`) |
+
+mod decode;
+mod info;
+mod ingest;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_DAMAGED: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "evforensics",
+    version,
+    about = "Recover Kubernetes Events from etcd snapshots into SQLite for incident forensics",
+    long_about = "Recover Kubernetes Events from etcd snapshots into SQLite for incident forensics.\n\n\
+        The API server keeps Events in etcd for about an hour. An etcd snapshot still holds every \
+        revision since the last compaction — including Events whose lease already ran out. \
+        evforensics reads them offline (etcd need not run), never modifies its inputs, and loads \
+        them into one SQLite database you can query with sqlite3, datasette or `evforensics query`.",
+    after_help = "Examples:\n  \
+        evforensics ingest snapshot.db                 load a snapshot into ./evforensics.sqlite\n  \
+        evforensics ingest --db case.sqlite /var/lib/etcd snapshot-0930.db.zst\n  \
+        evforensics info snapshot.db                   what the snapshot holds, without loading it\n  \
+        evforensics decode value.bin                   one stored value as kubectl shows it\n  \
+        sqlite3 evforensics.sqlite \"SELECT reason, count(*) FROM events GROUP BY 1\"\n\n\
+        Exit codes: 0 success, 1 failure, 2 usage error, 3 success with damaged records skipped."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load etcd snapshots or data directories into the SQLite database.
+    ///
+    /// Each SOURCE is recognized by its content: an `etcdctl snapshot save` file
+    /// (its SHA-256 trailer is verified), a copy of member/snap/db, an etcd data
+    /// directory, or any of these files compressed with zstd or gzip. Every
+    /// revision of every Event the file holds is loaded, with the tombstones of
+    /// deleted and expired ones. Loading the same file twice adds nothing; two
+    /// snapshots of one cluster merge.
+    Ingest(ingest::IngestArgs),
+    /// Show what an etcd snapshot holds, without loading it.
+    Info(info::InfoArgs),
+    /// Decode one stored etcd value (a Kubernetes Event) to JSON as kubectl shows it.
+    Decode(decode::DecodeArgs),
+}
+
+/// Where the database is, shared by the commands that use one.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbArg {
+    /// The SQLite database.
+    #[arg(long, value_name = "PATH", default_value = "evforensics.sqlite")]
+    pub db: PathBuf,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Ingest(args) => ingest::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Decode(args) => decode::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("evforensics: error: {e:#}");
+            EXIT_FAILURE
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Recognizing an input by its content and preparing it for reading.
+//!
+//! An input is one of:
+//! - an `etcdctl snapshot save` file: a bbolt file followed by a 32-byte
+//!   SHA-256 trailer of everything before it. etcd's own test for the
+//!   trailer (`etcdutl/snapshot/v3_snapshot.go`, `hasChecksum`) is
+//!   `size % 512 == 32`; we use the same and verify the hash;
+//! - a plain copy of `member/snap/db` (bbolt, no trailer);
+//! - an etcd data directory (`member/snap/db` inside; the member or snap
+//!   directory itself is accepted too);
+//! - either file compressed with zstd or gzip, recognized by its magic
+//!   bytes. It is decompressed into a temporary file under the system's
+//!   temp directory (never beside the evidence), because bbolt pages are read
+//!   at random offsets.
+//!
+//! Inputs are opened read-only, without locks; nothing is written beside them.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Magic numbers of the recognized containers.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+const GZIP_MAGIC: [u8; 2] = [0x1F, 0x8B];
+/// bbolt's meta magic 0xED0CDAED, little-endian, at offset 16 of a meta page.
+const BOLT_MAGIC_LE: [u8; 4] = [0xED, 0xDA, 0x0C, 0xED];
+const BOLT_MAGIC_BE: [u8; 4] = [0xED, 0x0C, 0xDA, 0xED];
+const TRAILER_LEN: u64 = 32;
+
+/// Errors that stop an input from being read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: empty file; expected an etcd snapshot (bbolt file), a zstd/gzip-compressed one, or an etcd data directory")]
+    Empty { path: PathBuf },
+    #[error("{path}: not an etcd snapshot: expected a bbolt file (magic ED DA 0C ED at offset 16), a zstd or gzip-compressed snapshot, or an etcd data directory; found {found}")]
+    Unrecognized { path: PathBuf, found: String },
+    #[error("{path}: directory holds no etcd data: expected member/snap/db inside an etcd data directory")]
+    NoEtcdInDirectory { path: PathBuf },
+    #[error("{path}: decompressing {compression}: {source}")]
+    Decompress {
+        path: PathBuf,
+        compression: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InputError + '_ {
+    move |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// How the input was packaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Zstd,
+    Gzip,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+        }
+    }
+}
+
+/// The snapshot trailer's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trailer {
+    /// No trailer: a plain bbolt copy (e.g. `member/snap/db`).
+    Absent,
+    /// The trailer matches the SHA-256 of the content before it.
+    Verified { sha256: String },
+    /// The trailer does not match: the file was altered or damaged after
+    /// etcd wrote it.
+    Mismatch { stored: String, computed: String },
+}
+
+impl Trailer {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Trailer::Absent => "absent",
+            Trailer::Verified { .. } => "verified",
+            Trailer::Mismatch { .. } => "mismatch",
+        }
+    }
+
+    /// The hash the trailer states, if there is one.
+    pub fn stored(&self) -> Option<&str> {
+        match self {
+            Trailer::Absent => None,
+            Trailer::Verified { sha256 } => Some(sha256),
+            Trailer::Mismatch { stored, .. } => Some(stored),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Trailer::Absent => "no snapshot hash trailer (plain bbolt copy)".into(),
+            Trailer::Verified { .. } => "snapshot hash trailer verified".into(),
+            Trailer::Mismatch { stored, computed } => format!(
+                "snapshot hash trailer MISMATCH: trailer says {stored}, content hashes to {computed}"
+            ),
+        }
+    }
+}
+
+/// The kind recorded in `sources.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// A file with the etcdctl snapshot trailer.
+    Snapshot,
+    /// A bbolt file without trailer.
+    BoltDb,
+    /// An etcd data directory.
+    DataDir,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Snapshot => "etcd-snapshot",
+            InputKind::BoltDb => "etcd-db",
+            InputKind::DataDir => "etcd-data-dir",
+        }
+    }
+}
+
+/// An input ready for the bbolt reader.
+#[derive(Debug)]
+pub struct PreparedInput {
+    /// The path as the user gave it.
+    pub given: PathBuf,
+    /// The file whose SHA-256 is recorded: the given file, or
+    /// `member/snap/db` inside a data directory.
+    pub evidence_file: PathBuf,
+    pub kind: InputKind,
+    pub compression: Option<Compression>,
+    /// SHA-256 of the evidence file as it is on disk.
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// SHA-256 of the decompressed content, for compressed inputs.
+    pub content_sha256: Option<String>,
+    pub trailer: Trailer,
+    /// Bytes of bbolt content (the file's length less the trailer).
+    pub bolt_len: u64,
+    /// The bbolt content, opened read-only.
+    pub bolt_file: File,
+    /// Keeps the decompressed temporary file alive while it is read.
+    _decompressed: Option<tempfile::NamedTempFile>,
+}
+
+/// Opens an input read-only, recognizes it by content, hashes it and, if
+/// compressed, decompresses it to a temporary file.
+pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
+    let meta = std::fs::metadata(given).map_err(io_err(given))?;
+    let (evidence_file, from_dir) = if meta.is_dir() {
+        (find_db_in_dir(given)?, true)
+    } else {
+        (given.to_path_buf(), false)
+    };
+    let path = evidence_file.as_path();
+    let file = open_read_only(path)?;
+    let size_bytes = file.metadata().map_err(io_err(path))?.len();
+    if size_bytes == 0 {
+        return Err(InputError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let head = read_head(&file, path)?;
+
+    let compression = if head.starts_with(&ZSTD_MAGIC) {
+        Some(Compression::Zstd)
+    } else if head.starts_with(&GZIP_MAGIC) {
+        Some(Compression::Gzip)
+    } else {
+        None
+    };
+
+    let (bolt_file, content_len, sha256, content_hashes, temp) = match compression {
+        None => {
+            let hashes = hash_with_trailer(&file, size_bytes, path)?;
+            (file, size_bytes, hashes.whole.clone(), hashes, None)
+        }
+        Some(c) => {
+            let (temp, sha256) = decompress(&file, c, path)?;
+            let out = temp.reopen().map_err(io_err(temp.path()))?;
+            let len = out.metadata().map_err(io_err(temp.path()))?.len();
+            let hashes = hash_with_trailer(&out, len, temp.path())?;
+            (out, len, sha256, hashes, Some(temp))
+        }
+    };
+
+    let content_head = if temp.is_some() {
+        read_head(&bolt_file, path)?
+    } else {
+        head
+    };
+    if !looks_like_bolt(&bolt_file, &content_head, content_len) {
+        return Err(InputError::Unrecognized {
+            path: path.to_path_buf(),
+            found: describe_bytes(&content_head, compression),
+        });
+    }
+
+    let trailer = content_hashes.trailer;
+    let bolt_len = if trailer == Trailer::Absent {
+        content_len
+    } else {
+        content_len - TRAILER_LEN
+    };
+    let kind = if from_dir {
+        InputKind::DataDir
+    } else if trailer == Trailer::Absent {
+        InputKind::BoltDb
+    } else {
+        InputKind::Snapshot
+    };
+    Ok(PreparedInput {
+        given: given.to_path_buf(),
+        evidence_file,
+        kind,
+        compression,
+        sha256,
+        size_bytes,
+        content_sha256: compression.map(|_| content_hashes.whole),
+        trailer,
+        bolt_len,
+        bolt_file,
+        _decompressed: temp,
+    })
+}
+
+/// Opens a file for reading only. No lock is taken: etcd holds an
+/// exclusive flock on a live `member/snap/db`, and evidence must never be
+/// locked against its owner.
+fn open_read_only(path: &Path) -> Result<File, InputError> {
+    File::open(path).map_err(io_err(path))
+}
+
+fn find_db_in_dir(dir: &Path) -> Result<PathBuf, InputError> {
+    for candidate in ["member/snap/db", "snap/db", "db"] {
+        let p = dir.join(candidate);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(InputError::NoEtcdInDirectory {
+        path: dir.to_path_buf(),
+    })
+}
+
+fn read_head(file: &File, path: &Path) -> Result<Vec<u8>, InputError> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0u8; 64];
+    let mut filled = 0;
+    while filled < head.len() {
+        let n = file
+            .read_at(&mut head[filled..], filled as u64)
+            .map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
+/// bbolt's magic at offset 16 of meta page 0, or — when page 0 is damaged —
+/// of meta page 1 at any page size bbolt allows (it searches the same way).
+fn looks_like_bolt(file: &File, head: &[u8], len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let is_magic = |b: &[u8]| b == BOLT_MAGIC_LE || b == BOLT_MAGIC_BE;
+    if head.get(16..20).is_some_and(is_magic) {
+        return true;
+    }
+    (0..15).any(|i| {
+        let offset = (1024u64 << i) + 16;
+        let mut buf = [0u8; 4];
+        offset + 4 <= len && file.read_exact_at(&mut buf, offset).is_ok() && is_magic(&buf)
+    })
+}
+
+fn describe_bytes(head: &[u8], compression: Option<Compression>) -> String {
+    let inner = match compression {
+        Some(c) => format!("{}-compressed content that ", c.as_str()),
+        None => String::new(),
+    };
+    let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let guess = if head.starts_with(b"SQLite format 3\0") {
+        "an SQLite database".to_string()
+    } else if head.starts_with(b"k8s\0") {
+        "a single Kubernetes protobuf value (use `evforensics decode`)".to_string()
+    } else if matches!(first, Some(b'{') | Some(b'[')) {
+        "JSON text".to_string()
+    } else if head
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        "text".to_string()
+    } else {
+        "binary data".to_string()
+    };
+    let hex: Vec<String> = head.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("{inner}looks like {guess} (first bytes: {})", hex.join(" "))
+}
+
+struct ContentHashes {
+    whole: String,
+    trailer: Trailer,
+}
+
+/// One pass over the file: the SHA-256 of all of it, and — when its length
+/// says it has an etcdctl trailer — the SHA-256 of everything before the
+/// trailer, compared with the trailer.
+fn hash_with_trailer(file: &File, len: u64, path: &Path) -> Result<ContentHashes, InputError> {
+    use std::os::unix::fs::FileExt;
+    let has_trailer = len % 512 == TRAILER_LEN && len > TRAILER_LEN;
+    let body_len = if has_trailer { len - TRAILER_LEN } else { len };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    while offset < body_len {
+        let want = usize::try_from((body_len - offset).min(buf.len() as u64)).unwrap_or(buf.len());
+        file.read_exact_at(&mut buf[..want], offset)
+            .map_err(io_err(path))?;
+        hasher.update(&buf[..want]);
+        offset += want as u64;
+    }
+    if !has_trailer {
+        return Ok(ContentHashes {
+            whole: hex(&hasher.finalize()),
+            trailer: Trailer::Absent,
+        });
+    }
+    let computed = hex(&hasher.clone().finalize());
+    let mut stored = [0u8; TRAILER_LEN as usize];
+    file.read_exact_at(&mut stored, body_len)
+        .map_err(io_err(path))?;
+    hasher.update(stored);
+    let stored = hex(&stored);
+    let trailer = if stored == computed {
+        Trailer::Verified { sha256: stored }
+    } else {
+        Trailer::Mismatch { stored, computed }
+    };
+    Ok(ContentHashes {
+        whole: hex(&hasher.finalize()),
+        trailer,
+    })
+}
+
+/// Streams a compressed input into a temporary file, hashing the
+/// compressed bytes on the way.
+fn decompress(
+    file: &File,
+    compression: Compression,
+    path: &Path,
+) -> Result<(tempfile::NamedTempFile, String), InputError> {
+    let decompress_err = |source: io::Error| InputError::Decompress {
+        path: path.to_path_buf(),
+        compression: compression.as_str(),
+        source,
+    };
+    let mut hashing = HashingReader {
+        inner: io::BufReader::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix("evforensics-")
+        .suffix(".db")
+        .tempfile()
+        .map_err(io_err(&std::env::temp_dir()))?;
+    {
+        let mut out = io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        match compression {
+            Compression::Zstd => {
+                let mut decoder =
+                    zstd::stream::read::Decoder::new(&mut hashing).map_err(decompress_err)?;
+                io::copy(&mut decoder, &mut out).map_err(decompress_err)?;
+            }
+            Compression::Gzip => {
+                let mut decoder = flate2::read::MultiGzDecoder::new(&mut hashing);
+                io::copy(&mut decoder, &mut out).map_err(decompress_err)?;
+            }
+        }
+        out.flush().map_err(decompress_err)?;
+    }
+    // The decoder may stop before the end of the file (trailing garbage);
+    // the recorded hash is of the whole file as given.
+    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(path))?;
+    Ok((temp, hex(&hashing.hasher.finalize())))
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// SHA-256 of a whole file, streamed (used to check that evidence is unchanged).
+pub fn sha256_file(path: &Path) -> Result<String, InputError> {
+    let file = open_read_only(path)?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let mut hasher = Sha256::new();
+    let mut reader = io::BufReader::with_capacity(1 << 20, file);
+    let copied = io::copy(&mut reader, &mut hasher).map_err(io_err(path))?;
+    debug_assert_eq!(copied, len);
+    Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bolt_like(pages: usize, trailer: bool) -> Vec<u8> {
+        let mut data = vec![0u8; pages * 4096];
+        data[16..20].copy_from_slice(&BOLT_MAGIC_LE);
+        if trailer {
+            let sum = Sha256::digest(&data);
+            data.extend_from_slice(&sum);
+        }
+        data
+    }
+
+    fn write_temp(data: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(data).unwrap();
+        f
+    }
+
+    #[test]
+    fn plain_bolt_has_no_trailer() {
+        let f = write_temp(&bolt_like(4, false));
+        let p = prepare(f.path()).unwrap();
+        assert_eq!(p.kind, InputKind::BoltDb);
+        assert_eq!(p.trailer, Trailer::Absent);
+        assert_eq!(p.bolt_len, 4 * 4096);
+        assert_eq!(p.sha256, sha256_file(f.path()).unwrap());
+    }
+
+    #[test]
+    fn snapshot_trailer_verified_and_mismatch() {
+        let data = bolt_like(4, true);
+        let f = write_temp(&data);
+        let p = prepare(f.path()).unwrap();
+        assert_eq!(p.kind, InputKind::Snapshot);
+        assert_eq!(p.trailer.as_str(), "verified");
+        assert_eq!(p.bolt_len, 4 * 4096);
+        assert_eq!(p.sha256, hex(&Sha256::digest(&data)));
+
+        let mut bad = data.clone();
+        bad[5000] ^= 0xff;
+        let f = write_temp(&bad);
+        let p = prepare(f.path()).unwrap();
+        assert_eq!(p.trailer.as_str(), "mismatch");
+        assert!(p.trailer.describe().contains("MISMATCH"));
+    }
+
+    #[test]
+    fn compressed_inputs_are_unpacked() {
+        let data = bolt_like(3, true);
+        let zst = zstd::encode_all(&data[..], 3).unwrap();
+        let f = write_temp(&zst);
+        let p = prepare(f.path()).unwrap();
+        assert_eq!(p.compression, Some(Compression::Zstd));
+        assert_eq!(p.sha256, hex(&Sha256::digest(&zst)));
+        assert_eq!(p.content_sha256, Some(hex(&Sha256::digest(&data))));
+        assert_eq!(p.trailer.as_str(), "verified");
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let f = write_temp(&gz.finish().unwrap());
+        let p = prepare(f.path()).unwrap();
+        assert_eq!(p.compression, Some(Compression::Gzip));
+        assert_eq!(p.bolt_len, 3 * 4096);
+    }
+
+    #[test]
+    fn unrecognized_inputs_say_what_was_found() {
+        let f = write_temp(b"{\"kind\":\"Event\"}\n");
+        let e = prepare(f.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("not an etcd snapshot") && e.contains("JSON text"),
+            "{e}"
+        );
+
+        let f = write_temp(b"");
+        assert!(matches!(prepare(f.path()), Err(InputError::Empty { .. })));
+
+        let dir = tempfile::tempdir().unwrap();
+        let e = prepare(dir.path()).unwrap_err();
+        assert!(matches!(e, InputError::NoEtcdInDirectory { .. }), "{e}");
+
+        let f = write_temp(&zstd::encode_all(&b"hello world"[..], 3).unwrap());
+        let e = prepare(f.path()).unwrap_err().to_string();
+        assert!(e.contains("zstd-compressed content"), "{e}");
+
+        let f = write_temp(&[0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3]);
+        let e = prepare(f.path()).unwrap_err().to_string();
+        assert!(e.contains("decompressing zstd"), "{e}");
+    }
+
+    #[test]
+    fn data_directory_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("member/snap")).unwrap();
+        std::fs::write(dir.path().join("member/snap/db"), bolt_like(2, false)).unwrap();
+        let p = prepare(dir.path()).unwrap();
+        assert_eq!(p.kind, InputKind::DataDir);
+        assert!(p.evidence_file.ends_with("member/snap/db"));
+        let p = prepare(&dir.path().join("member")).unwrap();
+        assert_eq!(p.kind, InputKind::DataDir);
+    }
+}

@@ -1,0 +1,163 @@
+//! A survey of what an etcd file holds, without loading it (`evforensics info`).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+use super::bolt::{BoltDb, ReadAt};
+use super::mvcc::{self, MvccMeta, Revision};
+
+/// Counts for one resource (`/registry/pods`, `/registry/events`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceCounts {
+    /// Distinct keys with at least one stored revision.
+    pub keys: u64,
+    /// Keys whose newest stored revision is a put (what `etcdctl get` shows).
+    pub live_keys: u64,
+    /// Stored put revisions.
+    pub revisions: u64,
+    pub tombstones: u64,
+}
+
+/// What one etcd file holds.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub entries: u64,
+    pub head_revision: Option<i64>,
+    pub oldest_revision: Option<i64>,
+    pub meta: MvccMeta,
+    pub leases: u64,
+    /// Keyed by the first two path segments of the key (`/registry/pods`).
+    pub resources: BTreeMap<String, ResourceCounts>,
+    /// Counts for keys under the Event prefix.
+    pub events: ResourceCounts,
+    /// Entries or pages that could not be read.
+    pub damage: Vec<String>,
+}
+
+/// Walks the `key`, `meta` and `lease` buckets. Memory is a hash (8 bytes)
+/// and a flag per distinct key, not the keys themselves.
+pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
+    let mut s = Survey::default();
+    if let Ok(Some(b)) = db.bucket(b"meta") {
+        let mut meta = MvccMeta::default();
+        let report = db.for_each(&b, |k, v| meta.add_entry(k, v));
+        s.damage.extend(report.damage.iter().map(|d| d.to_string()));
+        s.damage.extend(meta.problems.iter().cloned());
+        s.meta = meta;
+    }
+    if let Ok(Some(b)) = db.bucket(b"lease") {
+        let mut n = 0;
+        db.for_each(&b, |_, _| n += 1);
+        s.leases = n;
+    }
+    let bucket = match db.bucket(b"key") {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            s.damage.push("no `key` bucket".into());
+            return s;
+        }
+        Err(e) => {
+            s.damage.push(e.to_string());
+            return s;
+        }
+    };
+    // key hash → (resource, under the Event prefix, newest revision is a tombstone)
+    let mut last_state: HashMap<u64, (u32, bool, bool)> = HashMap::new();
+    let mut resource_ids: HashMap<String, u32> = HashMap::new();
+    let mut resource_names: Vec<String> = Vec::new();
+    let mut per_resource: Vec<ResourceCounts> = Vec::new();
+    let mut damage = Vec::new();
+    let report = db.for_each(&bucket, |k, v| {
+        s.entries += 1;
+        let rev = match Revision::parse(k) {
+            Ok(r) => r,
+            Err(e) => {
+                damage.push(e.to_string());
+                return;
+            }
+        };
+        s.head_revision = s.head_revision.max(Some(rev.main));
+        s.oldest_revision = Some(s.oldest_revision.map_or(rev.main, |o| o.min(rev.main)));
+        let kv = match mvcc::decode_key_value(&rev, v) {
+            Ok(kv) => kv,
+            Err(e) => {
+                damage.push(format!("revision {}: {e}", rev.main));
+                return;
+            }
+        };
+        let resource = resource_of(&kv.key);
+        let id = *resource_ids.entry(resource.clone()).or_insert_with(|| {
+            resource_names.push(resource);
+            per_resource.push(ResourceCounts::default());
+            (per_resource.len() - 1) as u32
+        });
+        let counts = &mut per_resource[id as usize];
+        if rev.tombstone {
+            counts.tombstones += 1;
+        } else {
+            counts.revisions += 1;
+        }
+        let is_event = kv.key.starts_with(prefix.as_bytes());
+        if is_event {
+            if rev.tombstone {
+                s.events.tombstones += 1;
+            } else {
+                s.events.revisions += 1;
+            }
+        }
+        let mut h = DefaultHasher::new();
+        kv.key.hash(&mut h);
+        last_state.insert(h.finish(), (id, is_event, rev.tombstone));
+    });
+    s.damage.extend(damage);
+    s.damage.extend(report.damage.iter().map(|d| d.to_string()));
+    for &(id, is_event, tombstoned) in last_state.values() {
+        let counts = &mut per_resource[id as usize];
+        counts.keys += 1;
+        counts.live_keys += u64::from(!tombstoned);
+        if is_event {
+            s.events.keys += 1;
+            s.events.live_keys += u64::from(!tombstoned);
+        }
+    }
+    s.resources = resource_names.into_iter().zip(per_resource).collect();
+    s
+}
+
+/// `/registry/pods/ns/name` → `/registry/pods`; keys outside a path layout
+/// (e.g. `compact_rev_key`) stand for themselves.
+fn resource_of(key: &[u8]) -> String {
+    let key = String::from_utf8_lossy(key);
+    if !key.starts_with('/') {
+        return key.into_owned();
+    }
+    let mut end = key.len();
+    let mut slashes = 0;
+    for (i, c) in key.char_indices().skip(1) {
+        if c == '/' {
+            slashes += 1;
+            if slashes == 2 {
+                end = i;
+                break;
+            }
+        }
+    }
+    key[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_of;
+
+    #[test]
+    fn resources_are_two_segments() {
+        assert_eq!(resource_of(b"/registry/pods/ns/a"), "/registry/pods");
+        assert_eq!(
+            resource_of(b"/registry/namespaces/ns"),
+            "/registry/namespaces"
+        );
+        assert_eq!(resource_of(b"/registry/ranges"), "/registry/ranges");
+        assert_eq!(resource_of(b"compact_rev_key"), "compact_rev_key");
+    }
+}

@@ -1,0 +1,171 @@
+//! The SQLite schema: evforensics' public API.
+//!
+//! Every table and column here is documented in `docs/schema.md`; users'
+//! saved queries rely on the names. A change to this file is a schema change:
+//! bump [`SCHEMA_VERSION`] (stored in `PRAGMA user_version`) and add a
+//! migration step to [`migrate`].
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Tables, indexes and views of schema version 1.
+const SCHEMA_V1: &str = r#"
+CREATE TABLE sources (
+    id                          INTEGER PRIMARY KEY,
+    kind                        TEXT NOT NULL,
+    location                    TEXT NOT NULL,
+    sha256                      TEXT NOT NULL,
+    size_bytes                  INTEGER NOT NULL,
+    compression                 TEXT,
+    content_sha256              TEXT,
+    trailer                     TEXT NOT NULL,
+    trailer_sha256              TEXT,
+    prefix                      TEXT NOT NULL,
+    head_revision               INTEGER,
+    compact_revision            INTEGER,
+    scheduled_compact_revision  INTEGER,
+    consistent_index            INTEGER,
+    bolt_page_size              INTEGER,
+    bolt_txid                   INTEGER,
+    bolt_meta_page              INTEGER,
+    bolt_meta_note              TEXT,
+    event_revisions             INTEGER NOT NULL DEFAULT 0,
+    new_event_revisions         INTEGER NOT NULL DEFAULT 0,
+    live_event_revisions        INTEGER NOT NULL DEFAULT 0,
+    tombstones                  INTEGER NOT NULL DEFAULT 0,
+    damaged_records             INTEGER NOT NULL DEFAULT 0,
+    ingested_at                 TEXT NOT NULL,
+    tool_version                TEXT NOT NULL
+);
+CREATE UNIQUE INDEX sources_by_content ON sources(sha256, prefix);
+
+CREATE TABLE events (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    key                         TEXT NOT NULL,
+    mod_revision                INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL,
+    create_revision             INTEGER,
+    version                     INTEGER,
+    lease                       INTEGER,
+    live                        INTEGER NOT NULL DEFAULT 0,
+    deleted_revision            INTEGER,
+    recovered_from              TEXT NOT NULL,
+    encoding                    TEXT NOT NULL,
+    decode_note                 TEXT,
+    unknown_fields              INTEGER NOT NULL DEFAULT 0,
+    api_version                 TEXT,
+    kind                        TEXT,
+    namespace                   TEXT,
+    name                        TEXT,
+    uid                         TEXT,
+    creation_timestamp          TEXT,
+    reason                      TEXT,
+    message                     TEXT,
+    type                        TEXT,
+    count                       INTEGER,
+    first_timestamp             TEXT,
+    last_timestamp              TEXT,
+    event_time                  TEXT,
+    series_count                INTEGER,
+    series_last_observed_time   TEXT,
+    occurred_at                 TEXT,
+    action                      TEXT,
+    reporting_component         TEXT,
+    reporting_instance          TEXT,
+    source_component            TEXT,
+    source_host                 TEXT,
+    involved_kind               TEXT,
+    involved_namespace          TEXT,
+    involved_name               TEXT,
+    involved_uid                TEXT,
+    involved_api_version        TEXT,
+    involved_resource_version   TEXT,
+    involved_field_path         TEXT,
+    related_kind                TEXT,
+    related_namespace           TEXT,
+    related_name                TEXT,
+    related_uid                 TEXT,
+    object                      TEXT,
+    raw                         BLOB NOT NULL
+);
+CREATE UNIQUE INDEX events_by_revision ON events(key, mod_revision, sub_revision);
+CREATE INDEX events_by_involved ON events(involved_kind, involved_namespace, involved_name, occurred_at);
+CREATE INDEX events_by_involved_uid ON events(involved_uid);
+CREATE INDEX events_by_namespace_time ON events(namespace, occurred_at);
+CREATE INDEX events_by_reason ON events(reason, occurred_at);
+CREATE INDEX events_by_time ON events(occurred_at);
+
+CREATE TABLE deletions (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    key                         TEXT NOT NULL,
+    revision                    INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX deletions_by_revision ON deletions(key, revision, sub_revision);
+
+CREATE TABLE source_revisions (
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    key                         TEXT NOT NULL,
+    revision                    INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL,
+    tombstone                   INTEGER NOT NULL,
+    live                        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source_id, key, revision, sub_revision)
+) WITHOUT ROWID;
+
+CREATE TABLE leases (
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    lease                       INTEGER NOT NULL,
+    ttl_seconds                 INTEGER,
+    remaining_ttl_seconds       INTEGER,
+    PRIMARY KEY (source_id, lease)
+) WITHOUT ROWID;
+
+CREATE TABLE damaged_records (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    page                        INTEGER,
+    offset                      INTEGER,
+    revision                    INTEGER,
+    sub_revision                INTEGER,
+    key                         TEXT,
+    reason                      TEXT NOT NULL
+);
+
+CREATE VIRTUAL TABLE events_fts USING fts5(
+    reason, message, involved_name,
+    content = 'events', content_rowid = 'id'
+);
+
+CREATE VIEW expired_events AS
+    SELECT * FROM events WHERE live = 0;
+"#;
+
+/// Creates the schema in an empty database or checks that an existing one
+/// is ours and of a version this build understands.
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        0 => {
+            let tables: i64 = conn.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                return Err(StoreError::NotOurs);
+            }
+            conn.execute_batch(SCHEMA_V1)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            Ok(())
+        }
+        SCHEMA_VERSION => Ok(()),
+        other => Err(StoreError::UnsupportedVersion(other)),
+    }
+}

@@ -1,0 +1,755 @@
+//! The batched writer: one transaction per source, prepared statements,
+//! rows arriving in batches from the decode stage.
+//!
+//! After the rows of a source are in, [`SourceWriter::finish`] derives what
+//! needs the whole history rather than one revision:
+//! - `source_revisions.live`: the newest revision of each key in that source,
+//!   when it is not a tombstone;
+//! - `events.live`: live in the source with the highest head revision (the
+//!   newest view of the cluster the database holds);
+//! - `events.deleted_revision`: the first tombstone of the key after the put;
+//! - the FTS index for the new rows.
+//!
+//! These run as set-based SQL over indexed columns so that memory stays flat
+//! however many Events a snapshot holds.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::StoreError;
+use crate::decode::DecodedEvent;
+
+/// What is known about a source before its records are read.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRecord {
+    /// `etcd-snapshot` (has the etcdctl trailer), `etcd-db` (plain bbolt
+    /// copy), `etcd-data-dir`.
+    pub kind: String,
+    pub location: String,
+    /// SHA-256 of the input file exactly as given (compressed if it was).
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub compression: Option<String>,
+    /// SHA-256 of the decompressed content, for compressed inputs.
+    pub content_sha256: Option<String>,
+    /// `verified`, `mismatch` or `absent`.
+    pub trailer: String,
+    /// The SHA-256 the trailer claims, when there is one.
+    pub trailer_sha256: Option<String>,
+    pub prefix: String,
+    pub bolt_page_size: Option<i64>,
+    pub bolt_txid: Option<i64>,
+    pub bolt_meta_page: Option<i64>,
+    pub bolt_meta_note: Option<String>,
+}
+
+/// What is known about a source once its records were read.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFacts {
+    pub head_revision: Option<i64>,
+    pub compact_revision: Option<i64>,
+    pub scheduled_compact_revision: Option<i64>,
+    pub consistent_index: Option<i64>,
+}
+
+/// One stored revision of an Event key.
+#[derive(Debug)]
+pub struct EventRow {
+    pub key: String,
+    pub mod_revision: i64,
+    pub sub_revision: i64,
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub recovered_from: &'static str,
+    pub decoded: DecodedEvent,
+    /// `decoded.object` serialized (done in the parallel decode stage).
+    pub object_json: Option<String>,
+    /// The stored value, exactly.
+    pub raw: Vec<u8>,
+}
+
+/// A tombstone.
+#[derive(Debug, Clone)]
+pub struct DeletionRow {
+    pub key: String,
+    pub revision: i64,
+    pub sub_revision: i64,
+}
+
+/// A record that could not be read, with where it was.
+#[derive(Debug, Clone, Default)]
+pub struct DamageRow {
+    pub page: Option<i64>,
+    pub offset: Option<i64>,
+    pub revision: Option<i64>,
+    pub sub_revision: Option<i64>,
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+/// An entry of etcd's `lease` bucket.
+#[derive(Debug, Clone)]
+pub struct LeaseRow {
+    pub lease: i64,
+    pub ttl_seconds: Option<i64>,
+    pub remaining_ttl_seconds: Option<i64>,
+}
+
+/// Rows travel from the decode stage to the writer in batches.
+#[derive(Debug)]
+pub enum Batch {
+    Events(Vec<EventRow>),
+    Deletions(Vec<DeletionRow>),
+    Damage(Vec<DamageRow>),
+    Leases(Vec<LeaseRow>),
+}
+
+/// Counts for the closing summary of one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub source_id: i64,
+    /// Event revisions the source holds.
+    pub event_revisions: u64,
+    /// Of those, revisions no earlier source had loaded.
+    pub new_event_revisions: u64,
+    /// Event revisions that are the current value of their key at the
+    /// source's head revision.
+    pub live_event_revisions: u64,
+    pub tombstones: u64,
+    pub damaged_records: u64,
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (
+    source_id, key, mod_revision, sub_revision, create_revision, version, lease,
+    recovered_from, encoding, decode_note, unknown_fields, api_version, kind,
+    namespace, name, uid, creation_timestamp, reason, message, type, count,
+    first_timestamp, last_timestamp, event_time, series_count, series_last_observed_time,
+    occurred_at, action, reporting_component, reporting_instance, source_component, source_host,
+    involved_kind, involved_namespace, involved_name, involved_uid, involved_api_version,
+    involved_resource_version, involved_field_path,
+    related_kind, related_namespace, related_name, related_uid, object, raw)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
+    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45)
+  ON CONFLICT (key, mod_revision, sub_revision) DO NOTHING";
+
+const INSERT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO source_revisions
+    (source_id, key, revision, sub_revision, tombstone) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Loads one source inside one transaction. Dropping it without
+/// [`finish`](SourceWriter::finish) rolls everything back.
+pub struct SourceWriter<'c> {
+    tx: Transaction<'c>,
+    source_id: i64,
+    events_before: i64,
+    deletions_before: i64,
+    summary: LoadSummary,
+}
+
+impl<'c> SourceWriter<'c> {
+    pub(super) fn begin(
+        conn: &'c mut Connection,
+        source: &SourceRecord,
+    ) -> Result<Self, StoreError> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let max_id = |table: &str| -> Result<i64, rusqlite::Error> {
+            tx.query_row(
+                &format!("SELECT coalesce(max(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
+        };
+        let events_before = max_id("events")?;
+        let deletions_before = max_id("deletions")?;
+        tx.execute(
+            "INSERT INTO sources (kind, location, sha256, size_bytes, compression, content_sha256,
+                trailer, trailer_sha256, prefix, bolt_page_size, bolt_txid, bolt_meta_page,
+                bolt_meta_note, ingested_at, tool_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?14)",
+            params![
+                source.kind,
+                source.location,
+                source.sha256,
+                source.size_bytes as i64,
+                source.compression,
+                source.content_sha256,
+                source.trailer,
+                source.trailer_sha256,
+                source.prefix,
+                source.bolt_page_size,
+                source.bolt_txid,
+                source.bolt_meta_page,
+                source.bolt_meta_note,
+                concat!("evforensics ", env!("CARGO_PKG_VERSION")),
+            ],
+        )?;
+        let source_id = tx.last_insert_rowid();
+        Ok(SourceWriter {
+            tx,
+            source_id,
+            events_before,
+            deletions_before,
+            summary: LoadSummary {
+                source_id,
+                ..LoadSummary::default()
+            },
+        })
+    }
+
+    pub fn source_id(&self) -> i64 {
+        self.source_id
+    }
+
+    /// Writes one batch.
+    pub fn write(&mut self, batch: Batch) -> Result<(), StoreError> {
+        match batch {
+            Batch::Events(rows) => self.write_events(&rows),
+            Batch::Deletions(rows) => self.write_deletions(&rows),
+            Batch::Damage(rows) => self.write_damage(&rows),
+            Batch::Leases(rows) => self.write_leases(&rows),
+        }
+    }
+
+    fn write_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        let mut insert = self.tx.prepare_cached(INSERT_EVENT)?;
+        let mut link = self.tx.prepare_cached(INSERT_SOURCE_REVISION)?;
+        let mut existing = self.tx.prepare_cached(
+            "SELECT raw, source_id FROM events WHERE key = ?1 AND mod_revision = ?2 AND sub_revision = ?3",
+        )?;
+        let mut conflicts = Vec::new();
+        for row in rows {
+            let d = &row.decoded;
+            let f = &d.fields;
+            let occurred_at = occurred_at(d);
+            let inserted = insert.execute(params![
+                self.source_id,
+                row.key,
+                row.mod_revision,
+                row.sub_revision,
+                row.create_revision,
+                row.version,
+                row.lease,
+                row.recovered_from,
+                d.encoding.as_str(),
+                d.note,
+                d.unknown_fields,
+                d.api_version,
+                d.kind,
+                f.namespace,
+                f.name,
+                f.uid,
+                f.creation_timestamp,
+                f.reason,
+                f.message,
+                f.type_,
+                f.count,
+                f.first_timestamp,
+                f.last_timestamp,
+                f.event_time,
+                f.series_count,
+                f.series_last_observed_time,
+                occurred_at,
+                f.action,
+                f.reporting_component,
+                f.reporting_instance,
+                f.source_component,
+                f.source_host,
+                f.involved_kind,
+                f.involved_namespace,
+                f.involved_name,
+                f.involved_uid,
+                f.involved_api_version,
+                f.involved_resource_version,
+                f.involved_field_path,
+                f.related_kind,
+                f.related_namespace,
+                f.related_name,
+                f.related_uid,
+                row.object_json,
+                row.raw,
+            ])?;
+            self.summary.event_revisions += 1;
+            if inserted == 1 {
+                self.summary.new_event_revisions += 1;
+            } else {
+                // Another source holds this revision. Two copies of one
+                // revision must carry the same bytes; if not, say so.
+                let (raw, other): (Vec<u8>, i64) = existing
+                    .query_row(params![row.key, row.mod_revision, row.sub_revision], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                if raw != row.raw {
+                    conflicts.push(DamageRow {
+                        revision: Some(row.mod_revision),
+                        sub_revision: Some(row.sub_revision),
+                        key: Some(row.key.clone()),
+                        reason: format!(
+                            "this revision's stored value differs from the copy loaded from source {other}; the earlier copy is kept in events"
+                        ),
+                        ..DamageRow::default()
+                    });
+                }
+            }
+            link.execute(params![
+                self.source_id,
+                row.key,
+                row.mod_revision,
+                row.sub_revision,
+                false
+            ])?;
+        }
+        drop((insert, link, existing));
+        if !conflicts.is_empty() {
+            self.write_damage(&conflicts)?;
+        }
+        Ok(())
+    }
+
+    fn write_deletions(&mut self, rows: &[DeletionRow]) -> Result<(), StoreError> {
+        let mut insert = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO deletions (source_id, key, revision, sub_revision)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut link = self.tx.prepare_cached(INSERT_SOURCE_REVISION)?;
+        for row in rows {
+            insert.execute(params![
+                self.source_id,
+                row.key,
+                row.revision,
+                row.sub_revision
+            ])?;
+            link.execute(params![
+                self.source_id,
+                row.key,
+                row.revision,
+                row.sub_revision,
+                true
+            ])?;
+            self.summary.tombstones += 1;
+        }
+        Ok(())
+    }
+
+    fn write_damage(&mut self, rows: &[DamageRow]) -> Result<(), StoreError> {
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO damaged_records (source_id, page, offset, revision, sub_revision, key, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for row in rows {
+            insert.execute(params![
+                self.source_id,
+                row.page,
+                row.offset,
+                row.revision,
+                row.sub_revision,
+                row.key,
+                row.reason
+            ])?;
+            self.summary.damaged_records += 1;
+        }
+        Ok(())
+    }
+
+    fn write_leases(&mut self, rows: &[LeaseRow]) -> Result<(), StoreError> {
+        let mut insert = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO leases (source_id, lease, ttl_seconds, remaining_ttl_seconds)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for row in rows {
+            insert.execute(params![
+                self.source_id,
+                row.lease,
+                row.ttl_seconds,
+                row.remaining_ttl_seconds
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Derives liveness, deletion revisions and the text index, records the
+    /// source's totals and commits.
+    pub fn finish(mut self, facts: &SourceFacts) -> Result<LoadSummary, StoreError> {
+        let tx = &self.tx;
+        let sid = self.source_id;
+
+        // Live within this source: no later revision (put or tombstone) of
+        // the same key in the same source.
+        tx.execute(
+            "UPDATE source_revisions AS s SET live = 1
+             WHERE s.source_id = ?1 AND s.tombstone = 0 AND NOT EXISTS (
+                SELECT 1 FROM source_revisions AS l
+                WHERE l.source_id = ?1 AND l.key = s.key
+                  AND (l.revision, l.sub_revision) > (s.revision, s.sub_revision))",
+            [sid],
+        )?;
+        self.summary.live_event_revisions = tx.query_row(
+            "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
+            [sid],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+
+        tx.execute(
+            "UPDATE sources SET head_revision = ?2, compact_revision = ?3,
+                scheduled_compact_revision = ?4, consistent_index = ?5,
+                event_revisions = ?6, new_event_revisions = ?7, live_event_revisions = ?8,
+                tombstones = ?9, damaged_records = ?10
+             WHERE id = ?1",
+            params![
+                sid,
+                facts.head_revision,
+                facts.compact_revision,
+                facts.scheduled_compact_revision,
+                facts.consistent_index,
+                self.summary.event_revisions as i64,
+                self.summary.new_event_revisions as i64,
+                self.summary.live_event_revisions as i64,
+                self.summary.tombstones as i64,
+                self.summary.damaged_records as i64,
+            ],
+        )?;
+
+        // events.live follows the newest view of the cluster: the source with
+        // the highest head revision. When that is this source, every row may
+        // change; otherwise only the rows this source added need a value.
+        let newest: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM sources WHERE head_revision IS NOT NULL
+                 ORDER BY head_revision DESC, id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(newest) = newest {
+            let scope = if newest == sid { 0 } else { self.events_before };
+            tx.execute(
+                "UPDATE events SET live = coalesce((
+                    SELECT s.live FROM source_revisions AS s
+                    WHERE s.source_id = ?1 AND s.key = events.key
+                      AND s.revision = events.mod_revision AND s.sub_revision = events.sub_revision), 0)
+                 WHERE id > ?2",
+                params![newest, scope],
+            )?;
+        }
+
+        // The tombstone that ended each put's generation: the key's first
+        // deletion after it. Only keys this source touched can change.
+        tx.execute(
+            "UPDATE events SET deleted_revision = (
+                SELECT min(d.revision) FROM deletions AS d
+                WHERE d.key = events.key AND d.revision > events.mod_revision)
+             WHERE id > ?1 OR key IN (SELECT key FROM deletions WHERE id > ?2)",
+            params![self.events_before, self.deletions_before],
+        )?;
+
+        tx.execute(
+            "INSERT INTO events_fts (rowid, reason, message, involved_name)
+             SELECT id, reason, message, involved_name FROM events WHERE id > ?1",
+            [self.events_before],
+        )?;
+
+        let summary = std::mem::take(&mut self.summary);
+        self.tx.commit()?;
+        Ok(summary)
+    }
+}
+
+/// When the Event happened, as precisely as the revision says: the latest of
+/// the times it carries, normalized to six fractional digits so that values
+/// of mixed precision sort correctly as text.
+fn occurred_at(d: &DecodedEvent) -> Option<String> {
+    let f = &d.fields;
+    [
+        &f.series_last_observed_time,
+        &f.last_timestamp,
+        &f.event_time,
+        &f.first_timestamp,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| to_micro_text(t))
+    .max()
+}
+
+/// `2026-11-20T09:30:00Z` → `2026-11-20T09:30:00.000000Z`; values that already
+/// carry fractional digits are kept.
+fn to_micro_text(t: &str) -> String {
+    match t.strip_suffix('Z') {
+        Some(body) if !body.contains('.') => format!("{body}.000000Z"),
+        _ => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micro_text_normalizes_seconds_precision() {
+        assert_eq!(
+            to_micro_text("2026-11-20T09:30:00Z"),
+            "2026-11-20T09:30:00.000000Z"
+        );
+        assert_eq!(
+            to_micro_text("2026-11-20T09:30:00.123456Z"),
+            "2026-11-20T09:30:00.123456Z"
+        );
+        assert!(
+            to_micro_text("2026-11-20T09:30:00Z") > to_micro_text("2026-11-20T09:29:59.999999Z")
+        );
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+    use crate::decode::{Encoding, EventFields};
+    use crate::store::Store;
+
+    fn event(key: &str, rev: i64, sub: i64, reason: &str) -> EventRow {
+        EventRow {
+            key: key.to_string(),
+            mod_revision: rev,
+            sub_revision: sub,
+            create_revision: rev,
+            version: 1,
+            lease: 0,
+            recovered_from: "tree",
+            decoded: DecodedEvent {
+                encoding: Encoding::Protobuf,
+                api_version: Some("v1".into()),
+                kind: Some("Event".into()),
+                fields: EventFields {
+                    reason: Some(reason.into()),
+                    message: Some(format!("{reason} happened")),
+                    last_timestamp: Some("2026-11-20T09:30:00Z".into()),
+                    ..EventFields::default()
+                },
+                object: None,
+                unknown_fields: false,
+                note: None,
+            },
+            object_json: None,
+            raw: format!("{key}@{rev}").into_bytes(),
+        }
+    }
+
+    fn deletion(key: &str, rev: i64, sub: i64) -> DeletionRow {
+        DeletionRow {
+            key: key.to_string(),
+            revision: rev,
+            sub_revision: sub,
+        }
+    }
+
+    fn source(sha: &str) -> SourceRecord {
+        SourceRecord {
+            kind: "etcd-snapshot".into(),
+            location: format!("/evidence/{sha}.db"),
+            sha256: sha.into(),
+            trailer: "verified".into(),
+            prefix: "/registry/events/".into(),
+            ..SourceRecord::default()
+        }
+    }
+
+    fn load(
+        store: &mut Store,
+        sha: &str,
+        head: i64,
+        events: Vec<EventRow>,
+        dels: Vec<DeletionRow>,
+    ) -> LoadSummary {
+        let mut w = store.begin_source(&source(sha)).unwrap();
+        w.write(Batch::Events(events)).unwrap();
+        w.write(Batch::Deletions(dels)).unwrap();
+        w.finish(&SourceFacts {
+            head_revision: Some(head),
+            ..SourceFacts::default()
+        })
+        .unwrap()
+    }
+
+    fn rows(store: &Store) -> Vec<(String, i64, i64, i64, Option<i64>)> {
+        let conn = store.connection();
+        let mut st = conn
+            .prepare("SELECT key, mod_revision, source_id, live, deleted_revision FROM events ORDER BY mod_revision, sub_revision")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn liveness_deletions_and_merge_of_two_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        // Snapshot 1 (head 12): a updated at 11, b deleted at 12, c live.
+        let s1 = load(
+            &mut store,
+            "aa",
+            12,
+            vec![
+                event("/e/a", 10, 0, "Pulling"),
+                event("/e/b", 10, 1, "BackOff"),
+                event("/e/a", 11, 0, "Pulling"),
+                event("/e/c", 11, 1, "Started"),
+            ],
+            vec![deletion("/e/b", 12, 0)],
+        );
+        assert_eq!(
+            (
+                s1.event_revisions,
+                s1.new_event_revisions,
+                s1.live_event_revisions,
+                s1.tombstones
+            ),
+            (4, 4, 2, 1)
+        );
+        assert_eq!(
+            rows(&store),
+            vec![
+                ("/e/a".into(), 10, 1, 0, None),
+                ("/e/b".into(), 10, 1, 0, Some(12)),
+                ("/e/a".into(), 11, 1, 1, None),
+                ("/e/c".into(), 11, 1, 1, None),
+            ]
+        );
+        // Snapshot 2 (head 20), an hour later: compaction dropped rev 10s,
+        // c expired (lease revoke at 20), d is new.
+        let s2 = load(
+            &mut store,
+            "bb",
+            20,
+            vec![
+                event("/e/a", 11, 0, "Pulling"),
+                event("/e/c", 11, 1, "Started"),
+                event("/e/d", 15, 0, "Killing"),
+            ],
+            vec![deletion("/e/c", 20, 0)],
+        );
+        assert_eq!(
+            (
+                s2.event_revisions,
+                s2.new_event_revisions,
+                s2.live_event_revisions
+            ),
+            (3, 1, 2)
+        );
+        assert_eq!(
+            rows(&store),
+            vec![
+                ("/e/a".into(), 10, 1, 0, None),
+                ("/e/b".into(), 10, 1, 0, Some(12)),
+                ("/e/a".into(), 11, 1, 1, None),
+                ("/e/c".into(), 11, 1, 0, Some(20)),
+                ("/e/d".into(), 15, 2, 1, None),
+            ]
+        );
+        let links: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM source_revisions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(links, 5 + 4);
+        // Loading an older snapshot after a newer one does not resurrect.
+        let s0 = load(
+            &mut store,
+            "cc",
+            9,
+            vec![event("/e/z", 9, 0, "Old")],
+            vec![],
+        );
+        assert_eq!(s0.live_event_revisions, 1);
+        let z_live: i64 = store
+            .connection()
+            .query_row("SELECT live FROM events WHERE key = '/e/z'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(z_live, 0, "live follows the newest source");
+        // Full-text search finds the new rows.
+        let hits: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM events_fts WHERE events_fts MATCH 'killing'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hits, 1);
+    }
+
+    #[test]
+    fn differing_copies_of_one_revision_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        load(
+            &mut store,
+            "aa",
+            10,
+            vec![event("/e/a", 10, 0, "X")],
+            vec![],
+        );
+        let mut tampered = event("/e/a", 10, 0, "X");
+        tampered.raw = b"other bytes".to_vec();
+        let s = load(&mut store, "bb", 10, vec![tampered], vec![]);
+        assert_eq!(s.damaged_records, 1);
+        let reason: String = store
+            .connection()
+            .query_row("SELECT reason FROM damaged_records", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            reason.contains("differs from the copy loaded from source 1"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_load_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        load(
+            &mut store,
+            "aa",
+            10,
+            vec![event("/e/a", 10, 0, "X")],
+            vec![],
+        );
+        {
+            let mut w = store.begin_source(&source("bb")).unwrap();
+            w.write(Batch::Events(vec![event("/e/b", 11, 0, "Y")]))
+                .unwrap();
+            // dropped without finish: a failed run
+        }
+        drop(store);
+        let store = Store::open_read_only(&path).unwrap();
+        assert_eq!(rows(&store).len(), 1);
+        let sources: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sources, 1);
+    }
+
+    #[test]
+    fn refuses_foreign_or_newer_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE x (y)").unwrap();
+        drop(conn);
+        assert!(matches!(Store::open(&path), Err(StoreError::NotOurs)));
+        let path = dir.path().join("newer.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::UnsupportedVersion(99))
+        ));
+    }
+}
