@@ -29,7 +29,7 @@ pub const DEFAULT_PREFIX: &str = "/registry/events/";
 
 /// Entries decoded together; large enough to amortize the thread hand-off,
 /// small enough to keep memory flat (a few MB per batch).
-const BATCH_SIZE: usize = 2048;
+const BATCH_SIZE: usize = 1024;
 
 /// Errors that stop one source from loading. Damaged records are not
 /// errors: they are counted and stored in `damaged_records`.
@@ -93,36 +93,10 @@ pub struct LoadedSource {
     pub damage_examples: Vec<String>,
 }
 
-/// A read-only file limited to its bbolt content (without the trailer).
-struct BoltContent<'a> {
-    file: &'a std::fs::File,
-    len: u64,
-}
-
-impl ReadAt for BoltContent<'_> {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        let end = offset.checked_add(buf.len() as u64);
-        if end.is_none_or(|end| end > self.len) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "read past the end of the bbolt content",
-            ));
-        }
-        std::os::unix::fs::FileExt::read_exact_at(self.file, buf, offset)
-    }
-}
-
 /// Opens the bbolt content of a prepared input.
-pub fn open_bolt(input: &PreparedInput) -> Result<BoltDb<BoltContent<'_>>, IngestError> {
-    BoltDb::open(BoltContent {
-        file: &input.bolt_file,
-        len: input.bolt_len,
-    })
-    .map_err(|source| IngestError::Bolt {
+pub fn open_bolt(input: &PreparedInput) -> Result<BoltDb<&std::fs::File>, IngestError> {
+    // Capped at the bbolt content: a snapshot's hash trailer is not pages.
+    BoltDb::open_with_len(&input.bolt_file, input.bolt_len).map_err(|source| IngestError::Bolt {
         path: input.evidence_file.display().to_string(),
         source,
     })
@@ -135,11 +109,7 @@ pub fn meta_note<R: ReadAt>(db: &BoltDb<R>) -> Option<String> {
     let damaged: Vec<String> = reports
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| {
-            r.as_ref()
-                .err()
-                .map(|e| format!("meta page {i} damaged: {e}"))
-        })
+        .filter_map(|(i, r)| r.problem().map(|e| format!("meta page {i} damaged: {e}")))
         .collect();
     if damaged.is_empty() {
         None
@@ -215,12 +185,16 @@ pub fn ingest_source(
         bolt_meta_note: meta_note.clone(),
     };
 
-    let (tx, rx) = mpsc::sync_channel::<WriterMsg>(4);
+    // A rough guess (etcd values of Events are about 1 KB with their keys)
+    // that lets the writer choose how to maintain its indexes.
+    let expected_rows = input.bolt_len / 1024;
+    let (tx, rx) = mpsc::sync_channel::<WriterMsg>(2);
     let prefix = options.prefix.as_bytes();
     let mut damage_examples = Vec::new();
 
+    let writer_store = &mut *store;
     let (summary, facts) = std::thread::scope(|scope| -> Result<_, IngestError> {
-        let writer = scope.spawn(move || write_source(store, &record, rx));
+        let writer = scope.spawn(move || write_source(writer_store, &record, expected_rows, rx));
 
         let mut mvcc_meta = MvccMeta::default();
         let mut small_damage = Vec::new();
@@ -240,8 +214,8 @@ pub fn ingest_source(
         let mut damage: Vec<DamageRow> = small_damage;
         damage.extend(report.damage.iter().map(|d| DamageRow {
             page: i64::try_from(d.page).ok(),
-            offset: d.offset.and_then(|o| i64::try_from(o).ok()),
-            reason: d.to_string(),
+            offset: i64::try_from(d.offset).ok(),
+            reason: d.reason.to_string(),
             ..DamageRow::default()
         }));
         damage.extend(mvcc_meta.problems.iter().map(|p| DamageRow {
@@ -318,9 +292,10 @@ enum WriterMsg {
 fn write_source(
     store: &mut Store,
     record: &SourceRecord,
+    expected_rows: u64,
     rx: mpsc::Receiver<WriterMsg>,
 ) -> Result<LoadSummary, IngestError> {
-    let mut writer = store.begin_source(record)?;
+    let mut writer = store.begin_source(record, expected_rows)?;
     for msg in rx {
         match msg {
             WriterMsg::Batch(batch) => writer.write(batch)?,
@@ -494,8 +469,10 @@ fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8]) -> Decoded {
             sub_revision: rev.sub,
         });
     }
-    let decoded = decode_event(&kv.value, Some(kv.mod_revision));
-    let object_json = decoded.object.as_ref().map(|o| o.to_string());
+    let mut decoded = decode_event(&kv.value, Some(kv.mod_revision));
+    // Serialized here, on a decode thread; the tree itself is dropped here
+    // too, so that the single writer thread never spends time freeing it.
+    let object_json = decoded.object.take().map(|o| o.to_string());
     Decoded::Event(Box::new(EventRow {
         key,
         mod_revision: kv.mod_revision,

@@ -5,8 +5,9 @@
 //! [`store`] writes them to SQLite, [`ingest`] joins the three, and [`cli`]
 //! is the command line.
 
-// `cli` and `ingest` are enabled once the bbolt reader lands (work in progress).
+pub mod cli;
 pub mod decode;
+pub mod ingest;
 pub mod proto;
 pub mod source;
 pub mod store;

@@ -86,7 +86,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
             name, c.keys, c.live_keys, c.revisions, c.tombstones
         );
     }
-    let damage: Vec<&String> = s.damage.iter().chain(pages.damage.iter()).collect();
+    let damage: Vec<String> = s
+        .damage
+        .iter()
+        .cloned()
+        .chain(pages.damage.iter().map(|d| d.to_string()))
+        .collect();
     if !damage.is_empty() {
         println!();
         println!("damage: {} problems", damage.len());

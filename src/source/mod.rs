@@ -3,3 +3,4 @@
 pub mod bolt;
 pub mod input;
 pub mod mvcc;
+pub mod survey;

@@ -40,11 +40,14 @@ impl Store {
         let conn = Connection::open(path)?;
         // Rollback journal: one transaction per source is the unit of
         // atomicity, and no -wal/-shm files are left beside the output.
+        // A small page cache: the OS caches the file anyway, and SQLite's
+        // memory during a load grows with it (measured: ~3x the setting),
+        // while a larger one made the load no faster.
         conn.execute_batch(
             "PRAGMA journal_mode = DELETE;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -16384;
              PRAGMA temp_store = FILE;",
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -86,7 +89,13 @@ impl Store {
     }
 
     /// Starts loading one source: opens its transaction and records it.
-    pub fn begin_source(&mut self, source: &SourceRecord) -> Result<SourceWriter<'_>, StoreError> {
-        SourceWriter::begin(&mut self.conn, source)
+    /// `expected_rows`: a rough estimate of the Event revisions to come (see
+    /// [`SourceWriter`]); 0 when unknown.
+    pub fn begin_source(
+        &mut self,
+        source: &SourceRecord,
+        expected_rows: u64,
+    ) -> Result<SourceWriter<'_>, StoreError> {
+        SourceWriter::begin(&mut self.conn, source, expected_rows)
     }
 }

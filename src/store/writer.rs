@@ -131,7 +131,7 @@ const INSERT_EVENT: &str = "INSERT INTO events (
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
     ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45)
-  ON CONFLICT (key, mod_revision, sub_revision) DO NOTHING";
+  ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
 const INSERT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO source_revisions
     (source_id, key, revision, sub_revision, tombstone) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -143,13 +143,19 @@ pub struct SourceWriter<'c> {
     source_id: i64,
     events_before: i64,
     deletions_before: i64,
+    /// Query indexes were dropped for this load and are rebuilt by `finish`.
+    rebuild_indexes: bool,
     summary: LoadSummary,
 }
 
 impl<'c> SourceWriter<'c> {
+    /// `expected_rows` is a rough estimate of the Event revisions the source
+    /// holds; it decides whether rebuilding the query indexes at the end is
+    /// cheaper than maintaining them.
     pub(super) fn begin(
         conn: &'c mut Connection,
         source: &SourceRecord,
+        expected_rows: u64,
     ) -> Result<Self, StoreError> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let max_id = |table: &str| -> Result<i64, rusqlite::Error> {
@@ -161,6 +167,13 @@ impl<'c> SourceWriter<'c> {
         };
         let events_before = max_id("events")?;
         let deletions_before = max_id("deletions")?;
+        let existing: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        let rebuild_indexes = expected_rows >= 10_000 && expected_rows as i64 >= existing;
+        if rebuild_indexes {
+            for (name, _) in super::schema::QUERY_INDEXES {
+                tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
+        }
         tx.execute(
             "INSERT INTO sources (kind, location, sha256, size_bytes, compression, content_sha256,
                 trailer, trailer_sha256, prefix, bolt_page_size, bolt_txid, bolt_meta_page,
@@ -190,6 +203,7 @@ impl<'c> SourceWriter<'c> {
             source_id,
             events_before,
             deletions_before,
+            rebuild_indexes,
             summary: LoadSummary {
                 source_id,
                 ..LoadSummary::default()
@@ -215,7 +229,7 @@ impl<'c> SourceWriter<'c> {
         let mut insert = self.tx.prepare_cached(INSERT_EVENT)?;
         let mut link = self.tx.prepare_cached(INSERT_SOURCE_REVISION)?;
         let mut existing = self.tx.prepare_cached(
-            "SELECT raw, source_id FROM events WHERE key = ?1 AND mod_revision = ?2 AND sub_revision = ?3",
+            "SELECT raw, source_id FROM events WHERE mod_revision = ?2 AND sub_revision = ?3 AND key = ?1",
         )?;
         let mut conflicts = Vec::new();
         for row in rows {
@@ -372,15 +386,24 @@ impl<'c> SourceWriter<'c> {
     pub fn finish(mut self, facts: &SourceFacts) -> Result<LoadSummary, StoreError> {
         let tx = &self.tx;
         let sid = self.source_id;
-
+        if self.rebuild_indexes {
+            for (_, create) in super::schema::QUERY_INDEXES {
+                tx.execute_batch(create)?;
+            }
+        }
         // Live within this source: no later revision (put or tombstone) of
         // the same key in the same source.
+        // One sort by key over the source's revisions, rather than one
+        // lookup per row.
         tx.execute(
-            "UPDATE source_revisions AS s SET live = 1
-             WHERE s.source_id = ?1 AND s.tombstone = 0 AND NOT EXISTS (
-                SELECT 1 FROM source_revisions AS l
-                WHERE l.source_id = ?1 AND l.key = s.key
-                  AND (l.revision, l.sub_revision) > (s.revision, s.sub_revision))",
+            "UPDATE source_revisions SET live = 1
+             WHERE source_id = ?1 AND (revision, sub_revision, key) IN (
+                SELECT revision, sub_revision, key FROM (
+                    SELECT revision, sub_revision, key, tombstone,
+                           row_number() OVER (PARTITION BY key
+                               ORDER BY revision DESC, sub_revision DESC) AS newest
+                    FROM source_revisions WHERE source_id = ?1)
+                WHERE newest = 1 AND tombstone = 0)",
             [sid],
         )?;
         self.summary.live_event_revisions = tx.query_row(
@@ -388,7 +411,6 @@ impl<'c> SourceWriter<'c> {
             [sid],
             |r| r.get::<_, i64>(0),
         )? as u64;
-
         tx.execute(
             "UPDATE sources SET head_revision = ?2, compact_revision = ?3,
                 scheduled_compact_revision = ?4, consistent_index = ?5,
@@ -421,17 +443,23 @@ impl<'c> SourceWriter<'c> {
             )
             .optional()?;
         if let Some(newest) = newest {
+            // Only rows whose value changes are rewritten.
             let scope = if newest == sid { 0 } else { self.events_before };
             tx.execute(
-                "UPDATE events SET live = coalesce((
-                    SELECT s.live FROM source_revisions AS s
-                    WHERE s.source_id = ?1 AND s.key = events.key
-                      AND s.revision = events.mod_revision AND s.sub_revision = events.sub_revision), 0)
-                 WHERE id > ?2",
+                "UPDATE events SET live = 1 WHERE id > ?2 AND live = 0
+                   AND (mod_revision, sub_revision, key) IN (
+                     SELECT revision, sub_revision, key FROM source_revisions
+                     WHERE source_id = ?1 AND live = 1)",
+                params![newest, scope],
+            )?;
+            tx.execute(
+                "UPDATE events SET live = 0 WHERE id > ?2 AND live = 1
+                   AND (mod_revision, sub_revision, key) NOT IN (
+                     SELECT revision, sub_revision, key FROM source_revisions
+                     WHERE source_id = ?1 AND live = 1)",
                 params![newest, scope],
             )?;
         }
-
         // The tombstone that ended each put's generation: the key's first
         // deletion after it. Only keys this source touched can change.
         tx.execute(
@@ -441,13 +469,11 @@ impl<'c> SourceWriter<'c> {
              WHERE id > ?1 OR key IN (SELECT key FROM deletions WHERE id > ?2)",
             params![self.events_before, self.deletions_before],
         )?;
-
         tx.execute(
             "INSERT INTO events_fts (rowid, reason, message, involved_name)
              SELECT id, reason, message, involved_name FROM events WHERE id > ?1",
             [self.events_before],
         )?;
-
         let summary = std::mem::take(&mut self.summary);
         self.tx.commit()?;
         Ok(summary)
@@ -560,7 +586,7 @@ mod load_tests {
         events: Vec<EventRow>,
         dels: Vec<DeletionRow>,
     ) -> LoadSummary {
-        let mut w = store.begin_source(&source(sha)).unwrap();
+        let mut w = store.begin_source(&source(sha), 0).unwrap();
         w.write(Batch::Events(events)).unwrap();
         w.write(Batch::Deletions(dels)).unwrap();
         w.finish(&SourceFacts {
@@ -720,7 +746,7 @@ mod load_tests {
             vec![],
         );
         {
-            let mut w = store.begin_source(&source("bb")).unwrap();
+            let mut w = store.begin_source(&source("bb"), 0).unwrap();
             w.write(Batch::Events(vec![event("/e/b", 11, 0, "Y")]))
                 .unwrap();
             // dropped without finish: a failed run

@@ -1,0 +1,93 @@
+//! Regenerates the sample fixtures from a real etcd (see fixtures/README.md).
+//!
+//! ```text
+//! cargo run --example make_fixture -- fixtures/sample
+//! ```
+//!
+//! Starts a private etcd (loopback, temp data dir), writes the standard
+//! scenario (tests/common/scenario.rs) through the apiserver's txn
+//! patterns, then writes into the output directory:
+//! * `snapshot.db`       — `etcdctl snapshot save` (bbolt + SHA-256 trailer)
+//! * `snapshot.db.zst`   — the same, zstd
+//! * `snapshot.db.gz`    — the same, gzip
+//! * `member-snap-db`    — `member/snap/db` of the cleanly stopped etcd (no trailer)
+//! * `ledger.json`       — what was written and what etcd kept (scenario::Ledger)
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use common::etcd::EtcdServer;
+use common::scenario;
+use sha2::{Digest, Sha256};
+
+fn main() {
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "fixtures/sample".to_string()),
+    );
+    std::fs::create_dir_all(&out).expect("creating output dir");
+
+    let server = EtcdServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let ledger = rt.block_on(async {
+        let client = server.client().await;
+        scenario::write_standard_scenario(&client).await
+    });
+
+    let snap = out.join("snapshot.db");
+    server.snapshot(&snap);
+    let bytes = std::fs::read(&snap).expect("reading snapshot");
+    assert_eq!(
+        bytes.len() % 512,
+        32,
+        "snapshot without its SHA-256 trailer?"
+    );
+    let (db, trailer) = bytes.split_at(bytes.len() - 32);
+    assert_eq!(
+        Sha256::digest(db).as_slice(),
+        trailer,
+        "bad snapshot trailer"
+    );
+
+    let zst = zstd::encode_all(bytes.as_slice(), 19).expect("zstd");
+    std::fs::write(out.join("snapshot.db.zst"), &zst).expect("writing .zst");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&bytes).expect("gzip");
+    std::fs::write(out.join("snapshot.db.gz"), gz.finish().expect("gzip")).expect("writing .gz");
+
+    let stopped = server.stop();
+    std::fs::copy(stopped.db_path(), out.join("member-snap-db")).expect("copying member/snap/db");
+
+    ledger.save(&out.join("ledger.json"));
+    // etcdctl writes 0600; fixtures are for everyone to read.
+    for name in ["snapshot.db", "member-snap-db"] {
+        let p = out.join(name);
+        let mut perm = std::fs::metadata(&p).expect("stat").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o644);
+        std::fs::set_permissions(&p, perm).expect("chmod");
+    }
+
+    let s = ledger.summary();
+    println!("etcd {}", ledger.etcd_version);
+    println!("{s:#?}");
+    for name in [
+        "snapshot.db",
+        "snapshot.db.zst",
+        "snapshot.db.gz",
+        "member-snap-db",
+        "ledger.json",
+    ] {
+        let len = std::fs::metadata(out.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!("{:>9} bytes  {}", len, out.join(name).display());
+    }
+}

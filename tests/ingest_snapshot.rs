@@ -1,0 +1,454 @@
+//! Snapshot ingest end to end against a real etcd: Events written the way
+//! kube-apiserver writes them (envelope, shared leases, count updates, deletes,
+//! a revoked lease, a compaction, a multi-key transaction), a snapshot saved
+//! with `etcdctl`, ingested with the CLI, and every revision, tombstone and
+//! field checked against the ledger of what etcd applied.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use common::etcd::EtcdServer;
+use common::scenario::{self, DeleteCause, Ledger, ValueKind};
+
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    evforensics::source::input::sha256_file(path).unwrap()
+}
+
+/// Runs `evforensics ingest --db DB SOURCES…`, returning (exit code, stdout).
+fn ingest(db: &Path, sources: &[&Path]) -> (i32, String) {
+    let out = Command::cargo_bin("evforensics")
+        .unwrap()
+        .arg("ingest")
+        .arg("--db")
+        .arg(db)
+        .args(sources)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (out.status.code().unwrap(), format!("{stdout}{stderr}"))
+}
+
+fn open(db: &Path) -> Connection {
+    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
+#[derive(Debug)]
+struct Row {
+    source_id: i64,
+    create_revision: i64,
+    version: i64,
+    lease: i64,
+    live: i64,
+    deleted_revision: Option<i64>,
+    recovered_from: String,
+    encoding: String,
+    reason: Option<String>,
+    message: Option<String>,
+    count: Option<i64>,
+    type_: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+    involved_kind: Option<String>,
+    involved_name: Option<String>,
+    involved_uid: Option<String>,
+    object: Option<String>,
+    raw: Vec<u8>,
+}
+
+fn event_rows(conn: &Connection) -> BTreeMap<(String, i64, i64), Row> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, mod_revision, sub_revision, source_id, create_revision, version, lease,
+                    live, deleted_revision, recovered_from, encoding, reason, message, count,
+                    type, namespace, name, involved_kind, involved_name, involved_uid, object, raw
+             FROM events",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            (r.get(0)?, r.get(1)?, r.get(2)?),
+            Row {
+                source_id: r.get(3)?,
+                create_revision: r.get(4)?,
+                version: r.get(5)?,
+                lease: r.get(6)?,
+                live: r.get(7)?,
+                deleted_revision: r.get(8)?,
+                recovered_from: r.get(9)?,
+                encoding: r.get(10)?,
+                reason: r.get(11)?,
+                message: r.get(12)?,
+                count: r.get(13)?,
+                type_: r.get(14)?,
+                namespace: r.get(15)?,
+                name: r.get(16)?,
+                involved_kind: r.get(17)?,
+                involved_name: r.get(18)?,
+                involved_uid: r.get(19)?,
+                object: r.get(20)?,
+                raw: r.get(21)?,
+            },
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn deletion_rows(conn: &Connection) -> BTreeSet<(String, i64, i64)> {
+    let mut stmt = conn
+        .prepare("SELECT key, revision, sub_revision FROM deletions")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every surviving Event put of the ledger is a row with exactly its
+/// revision data, liveness, deletion, encoding, fields and bytes; nothing
+/// else is; every surviving tombstone is a deletion row.
+fn assert_matches_ledger(conn: &Connection, ledger: &Ledger) {
+    let rows = event_rows(conn);
+    let mut expected_keys = BTreeSet::new();
+    for p in ledger.puts.iter().filter(|p| p.kind.under_events_prefix()) {
+        let id = (p.key.clone(), p.revision, p.sub);
+        let fate = ledger.fate(p);
+        if !fate.survives {
+            assert!(!rows.contains_key(&id), "compacted revision loaded: {id:?}");
+            continue;
+        }
+        expected_keys.insert(id.clone());
+        let row = rows
+            .get(&id)
+            .unwrap_or_else(|| panic!("missing revision {id:?} ({})", p.note));
+        assert_eq!(row.create_revision, p.create_revision, "{id:?}");
+        assert_eq!(row.version, p.version, "{id:?}");
+        assert_eq!(row.lease, p.lease, "{id:?}");
+        assert_eq!(
+            row.live,
+            i64::from(fate.live_at_head),
+            "live of {id:?} ({})",
+            p.note
+        );
+        assert_eq!(
+            row.deleted_revision, fate.deleted_revision,
+            "deleted_revision of {id:?}"
+        );
+        assert_eq!(row.recovered_from, "tree");
+        assert_eq!(row.raw, p.value, "raw bytes of {id:?}");
+        let encoding = match p.kind {
+            ValueKind::ProtobufEvent => "protobuf",
+            ValueKind::JsonEvent => "json",
+            ValueKind::EncryptedEvent => "encrypted",
+            _ => "unknown",
+        };
+        assert_eq!(row.encoding, encoding, "{id:?}");
+        if matches!(fate.deleted_by, Some(DeleteCause::LeaseRevoked { .. })) {
+            assert_eq!(
+                row.live, 0,
+                "an Event whose lease ran out is no longer live"
+            );
+        }
+        if let Some(ev) = &p.event {
+            assert!(p.kind.is_decodable_event());
+            let md = ev.metadata.as_ref().unwrap();
+            let obj = ev.involved_object.as_ref().unwrap();
+            assert_eq!(row.reason, ev.reason, "{id:?}");
+            assert_eq!(row.message, ev.message);
+            assert_eq!(row.count, ev.count.map(i64::from));
+            assert_eq!(row.type_, ev.r#type);
+            assert_eq!(row.namespace, md.namespace);
+            assert_eq!(row.name, md.name);
+            assert_eq!(row.involved_kind, obj.kind);
+            assert_eq!(row.involved_name, obj.name);
+            assert_eq!(row.involved_uid, obj.uid);
+            // The object is the Event as the API serves it: as written,
+            // with resourceVersion = the mod revision.
+            let mut want = p.event_json.clone().expect("event_json");
+            want["metadata"]["resourceVersion"] = Value::String(p.revision.to_string());
+            let got: Value = serde_json::from_str(row.object.as_deref().unwrap()).unwrap();
+            assert_eq!(got, want, "object of {id:?}");
+        } else {
+            assert!(row.object.is_none());
+        }
+    }
+    let loaded: BTreeSet<_> = rows.keys().cloned().collect();
+    assert_eq!(
+        loaded, expected_keys,
+        "exactly the surviving Event revisions"
+    );
+
+    let want_deletions: BTreeSet<_> = ledger
+        .deletes
+        .iter()
+        .filter(|d| d.key.starts_with("/registry/events/") && ledger.tombstone_survives(d))
+        .map(|d| (d.key.clone(), d.revision, d.sub))
+        .collect();
+    assert_eq!(deletion_rows(conn), want_deletions);
+}
+
+struct Scenario {
+    etcd: EtcdServer,
+    ledger: Ledger,
+    dir: tempfile::TempDir,
+}
+
+fn run_standard_scenario() -> Scenario {
+    let etcd = EtcdServer::start();
+    let ledger = rt().block_on(async {
+        let client = etcd.client().await;
+        scenario::write_standard_scenario(&client).await
+    });
+    Scenario {
+        etcd,
+        ledger,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Scenario {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+#[test]
+fn snapshot_of_real_etcd_loads_every_revision_and_tombstone() {
+    let s = run_standard_scenario();
+    let snap = s.path("snapshot.db");
+    s.etcd.snapshot(&snap);
+    let before = sha256(&snap);
+    let db = s.path("out.sqlite");
+    let (code, out) = ingest(&db, &[&snap]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sha256(&snap), before, "evidence unchanged");
+
+    let conn = open(&db);
+    assert_matches_ledger(&conn, &s.ledger);
+
+    let (kind, sha, trailer, head, compact): (String, String, String, i64, i64) = conn
+        .query_row(
+            "SELECT kind, sha256, trailer, head_revision, compact_revision FROM sources",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "etcd-snapshot");
+    assert_eq!(sha, before);
+    assert_eq!(trailer, "verified");
+    assert_eq!(head, s.ledger.head_revision);
+    assert_eq!(compact, s.ledger.compact_revision);
+
+    // The summary counts what the ledger says.
+    let summary = s.ledger.summary();
+    let surviving_events = s
+        .ledger
+        .surviving_puts()
+        .iter()
+        .filter(|p| p.kind.under_events_prefix())
+        .count();
+    assert!(
+        out.contains(&format!("event revisions: {surviving_events} loaded")),
+        "{out}"
+    );
+    assert!(out.contains("snapshot hash trailer verified"), "{out}");
+    assert!(summary.expired_by_lease > 0);
+
+    // Leases still granted at the snapshot are recorded with their TTL.
+    let mut stmt = conn
+        .prepare("SELECT lease, ttl_seconds FROM leases ORDER BY lease")
+        .unwrap();
+    let leases: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut want: Vec<(i64, i64)> = s
+        .ledger
+        .live_leases()
+        .into_iter()
+        .map(|id| (id, scenario::EVENT_LEASE_TTL))
+        .collect();
+    want.sort();
+    assert_eq!(leases, want);
+
+    // The multi-key transaction's writes share a main revision.
+    let shared: i64 = conn
+        .query_row(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM events GROUP BY mod_revision)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(shared >= 2);
+
+    // Ingesting the same file again adds nothing.
+    let (code, out) = ingest(&db, &[&snap]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already loaded as source 1"), "{out}");
+    let sources: i64 = open(&db)
+        .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sources, 1);
+}
+
+/// The live `member/snap/db` of a running etcd is read without a lock, and
+/// gives the same rows as a snapshot.
+#[test]
+fn data_directory_of_a_running_etcd() {
+    let s = run_standard_scenario();
+    let db = s.path("dir.sqlite");
+    let live_db_file = s.etcd.db_path();
+    let (code, out) = ingest(&db, &[s.etcd.data_dir()]);
+    assert_eq!(code, 0, "{out}");
+    let conn = open(&db);
+    assert_matches_ledger(&conn, &s.ledger);
+    let (kind, sha): (String, String) = conn
+        .query_row("SELECT kind, sha256 FROM sources", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(kind, "etcd-data-dir");
+    assert_eq!(sha.len(), 64);
+    // etcd still serves after being read.
+    s.etcd.etcdctl(&["put", "/after", "x"]);
+    assert!(live_db_file.exists());
+}
+
+/// Two snapshots an hour apart merge: a revision both hold is one row,
+/// both sources are recorded, and liveness follows the newer one.
+#[test]
+fn two_snapshots_of_one_cluster_merge() {
+    let s = run_standard_scenario();
+    let first = s.path("first.db");
+    s.etcd.snapshot(&first);
+
+    // An hour later: the remaining leases are revoked (the Events expire).
+    let revoked_at: BTreeMap<i64, i64> = rt().block_on(async {
+        let mut client = s.etcd.client().await;
+        let mut at = BTreeMap::new();
+        for lease in s.ledger.live_leases() {
+            let resp = client.lease_revoke(lease).await.unwrap();
+            at.insert(lease, resp.header().unwrap().revision());
+        }
+        at
+    });
+    let second = s.path("second.db");
+    s.etcd.snapshot(&second);
+
+    let db = s.path("merged.sqlite");
+    let (code, out) = ingest(&db, &[&first, &second]);
+    assert_eq!(code, 0, "{out}");
+    let conn = open(&db);
+    let rows = event_rows(&conn);
+    let surviving: Vec<_> = s
+        .ledger
+        .surviving_puts()
+        .into_iter()
+        .filter(|p| p.kind.under_events_prefix())
+        .collect();
+    assert_eq!(rows.len(), surviving.len(), "each revision once");
+    assert!(rows.values().all(|r| r.source_id == 1));
+    assert!(
+        rows.values().all(|r| r.live == 0),
+        "every Event expired by the second snapshot"
+    );
+    let in_both: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM (SELECT key FROM source_revisions WHERE tombstone = 0
+               GROUP BY key, revision, sub_revision HAVING count(DISTINCT source_id) = 2)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_both as usize, surviving.len());
+    // The expiries recorded by the second snapshot end the generations of
+    // the Events that were live in the first.
+    for p in &surviving {
+        let row = &rows[&(p.key.clone(), p.revision, p.sub)];
+        if s.ledger.fate(p).live_at_head {
+            assert_eq!(
+                row.deleted_revision,
+                revoked_at.get(&p.lease).copied(),
+                "{}",
+                p.key
+            );
+        } else {
+            assert_eq!(row.deleted_revision, s.ledger.fate(p).deleted_revision);
+        }
+    }
+    let live_in_first: i64 = conn
+        .query_row(
+            "SELECT live_event_revisions FROM sources WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(live_in_first > 0);
+}
+
+/// The sample shipped in fixtures/ (and its compressed and plain copies)
+/// matches the ledger written when it was made.
+#[test]
+fn shipped_sample_matches_its_ledger() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample");
+    let ledger = Ledger::load(&root.join("ledger.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut first: Option<BTreeMap<(String, i64, i64), Vec<u8>>> = None;
+    for name in [
+        "snapshot.db",
+        "snapshot.db.zst",
+        "snapshot.db.gz",
+        "member-snap-db",
+    ] {
+        let db = dir.path().join(format!("{name}.sqlite"));
+        let (code, out) = ingest(&db, &[&root.join(name)]);
+        assert_eq!(code, 0, "{name}: {out}");
+        let conn = open(&db);
+        assert_matches_ledger(&conn, &ledger);
+        let raw: BTreeMap<_, _> = event_rows(&conn)
+            .into_iter()
+            .map(|(k, r)| (k, r.raw))
+            .collect();
+        match &first {
+            None => first = Some(raw),
+            Some(f) => assert_eq!(f, &raw, "{name} gives the same rows"),
+        }
+        let (trailer, compression): (String, Option<String>) = conn
+            .query_row("SELECT trailer, compression FROM sources", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        match name {
+            "member-snap-db" => assert_eq!(trailer, "absent"),
+            _ => assert_eq!(trailer, "verified"),
+        }
+        assert_eq!(
+            compression.as_deref(),
+            match name {
+                "snapshot.db.zst" => Some("zstd"),
+                "snapshot.db.gz" => Some("gzip"),
+                _ => None,
+            }
+        );
+    }
+}
