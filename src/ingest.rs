@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::decode::decode_event;
 use crate::source::bolt::{BoltDb, BoltError, ReadAt};
+use crate::source::free_pages::{for_each_free_key_entry, FreePageScan};
 use crate::source::input::{self, InputError, PreparedInput, Trailer};
 use crate::source::mvcc::{self, MvccMeta, Revision};
 use crate::store::{
@@ -91,6 +92,8 @@ pub struct LoadedSource {
     pub meta_note: Option<String>,
     /// The first few damaged records, for the summary.
     pub damage_examples: Vec<String>,
+    /// What the scan of free pages found.
+    pub free_scan: FreePageScan,
 }
 
 /// Opens the bbolt content of a prepared input.
@@ -138,8 +141,10 @@ pub fn ingest_source(
     }
     let db = open_bolt(&input)?;
     let evidence = input.evidence_file.display().to_string();
-    let key_bucket = match db.bucket(b"key") {
-        Ok(Some(b)) => b,
+    // A `key` bucket that cannot be reached because the tree is damaged is
+    // not fatal: its leaves are then found by the scan of unreachable pages.
+    let (key_bucket, key_bucket_damage) = match db.bucket(b"key") {
+        Ok(Some(b)) => (Some(b), None),
         Ok(None) => {
             let names = db
                 .root_bucket_names()
@@ -160,12 +165,7 @@ pub fn ingest_source(
                 },
             });
         }
-        Err(source) => {
-            return Err(IngestError::Bolt {
-                path: evidence,
-                source,
-            })
-        }
+        Err(e) => (None, Some(e)),
     };
 
     let meta_note = meta_note(&db);
@@ -188,57 +188,78 @@ pub fn ingest_source(
     // A rough guess (etcd values of Events are about 1 KB with their keys)
     // that lets the writer choose how to maintain its indexes.
     let expected_rows = input.bolt_len / 1024;
-    let (tx, rx) = mpsc::sync_channel::<WriterMsg>(2);
-    let prefix = options.prefix.as_bytes();
     let mut damage_examples = Vec::new();
+    let mut head_revision = None;
+    let mut free_scan = FreePageScan::default();
+    let (summary, facts) = load_source(
+        store,
+        &record,
+        &options.prefix,
+        expected_rows,
+        progress,
+        |sink| {
+            for (page, report) in db.meta_reports().iter().enumerate() {
+                if let Some(problem) = report.problem() {
+                    sink.damage(DamageRow {
+                        page: Some(page as i64),
+                        offset: report.offset.and_then(|o| i64::try_from(o).ok()),
+                        reason: format!("meta page {page}: {problem}"),
+                        ..DamageRow::default()
+                    });
+                }
+            }
+            let mut mvcc_meta = MvccMeta::default();
+            read_small_buckets(&db, &mut mvcc_meta, sink);
 
-    let writer_store = &mut *store;
-    let (summary, facts) = std::thread::scope(|scope| -> Result<_, IngestError> {
-        let writer = scope.spawn(move || write_source(writer_store, &record, expected_rows, rx));
-
-        let mut mvcc_meta = MvccMeta::default();
-        let mut small_damage = Vec::new();
-        read_small_buckets(&db, &mut mvcc_meta, &tx, &mut small_damage);
-
-        let mut walk = KeyWalk {
-            prefix,
-            pending: Vec::with_capacity(BATCH_SIZE),
-            head_revision: None,
-            seen: 0,
-            tx: &tx,
-            writer_gone: false,
-            progress,
-        };
-        let report = db.for_each(&key_bucket, |k, v| walk.entry(k, v));
-        walk.flush();
-        let mut damage: Vec<DamageRow> = small_damage;
-        damage.extend(report.damage.iter().map(|d| DamageRow {
-            page: i64::try_from(d.page).ok(),
-            offset: i64::try_from(d.offset).ok(),
-            reason: d.reason.to_string(),
-            ..DamageRow::default()
-        }));
-        damage.extend(mvcc_meta.problems.iter().map(|p| DamageRow {
-            reason: p.clone(),
-            ..DamageRow::default()
-        }));
-        let facts = SourceFacts {
-            head_revision: walk.head_revision.max(mvcc_meta.finished_compact_revision),
-            compact_revision: mvcc_meta.finished_compact_revision,
-            scheduled_compact_revision: mvcc_meta.scheduled_compact_revision,
-            consistent_index: mvcc_meta
-                .consistent_index
-                .and_then(|c| i64::try_from(c).ok()),
-        };
-        let writer_gone = walk.writer_gone;
-        if !damage.is_empty() && !writer_gone {
-            let _ = tx.send(WriterMsg::Batch(Batch::Damage(damage)));
-        }
-        let _ = tx.send(WriterMsg::Finish(facts.clone()));
-        drop(tx);
-        let summary = writer.join().map_err(|_| IngestError::WriterGone)??;
-        Ok((summary, facts))
-    })?;
+            if let Some(e) = &key_bucket_damage {
+                sink.damage(DamageRow {
+                    reason: format!(
+                        "the key bucket cannot be reached through the tree ({e}); its pages are searched among the unreachable ones"
+                    ),
+                    ..DamageRow::default()
+                });
+            }
+            if let Some(key_bucket) = &key_bucket {
+                let report = db.for_each(key_bucket, |k, v| match Revision::parse(k) {
+                    Ok(rev) => {
+                        head_revision = head_revision.max(Some(rev.main));
+                        sink.push(rev, v, RecoveredFrom::Tree);
+                    }
+                    Err(e) => sink.damage(DamageRow {
+                        reason: format!("key bucket entry {}: {e}", input::hex(k)),
+                        ..DamageRow::default()
+                    }),
+                });
+                for d in &report.damage {
+                    sink.damage(DamageRow {
+                        page: i64::try_from(d.page).ok(),
+                        offset: i64::try_from(d.offset).ok(),
+                        reason: d.reason.to_string(),
+                        ..DamageRow::default()
+                    });
+                }
+            }
+            // After the tree, so that a revision the tree holds keeps
+            // `recovered_from = 'tree'`.
+            free_scan = for_each_free_key_entry(&db, |_, rev, v| {
+                sink.push(rev, v, RecoveredFrom::FreePage);
+            });
+            for p in &mvcc_meta.problems {
+                sink.damage(DamageRow {
+                    reason: p.clone(),
+                    ..DamageRow::default()
+                });
+            }
+            SourceFacts {
+                head_revision: head_revision.max(mvcc_meta.finished_compact_revision),
+                compact_revision: mvcc_meta.finished_compact_revision,
+                scheduled_compact_revision: mvcc_meta.scheduled_compact_revision,
+                consistent_index: mvcc_meta
+                    .consistent_index
+                    .and_then(|c| i64::try_from(c).ok()),
+            }
+        },
+    )?;
 
     if summary.damaged_records > 0 {
         let conn = store.connection();
@@ -272,6 +293,7 @@ pub fn ingest_source(
         compact_revision: facts.compact_revision,
         meta_note,
         damage_examples,
+        free_scan,
     })))
 }
 
@@ -282,13 +304,66 @@ fn absolute(p: &Path) -> String {
         .to_string()
 }
 
+/// Where a record was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveredFrom {
+    /// The bbolt tree in use: what etcd itself would read.
+    Tree,
+    /// A page not reachable from the tree: a leaf bbolt freed when it wrote
+    /// a newer copy, or one cut off by damage.
+    FreePage,
+}
+
+impl RecoveredFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveredFrom::Tree => "tree",
+            RecoveredFrom::FreePage => "free-page",
+        }
+    }
+}
+
 enum WriterMsg {
     Batch(Batch),
     Finish(SourceFacts),
 }
 
-/// The writer thread: one transaction for the whole source. If the walk
-/// ends without `Finish` (it failed), the transaction is rolled back.
+/// Loads one source: runs `produce` (which reads the source and pushes its
+/// revisions into the sink) on this thread, decodes in parallel, and writes
+/// on a writer thread inside one transaction. If `produce` panics or the
+/// writer fails, nothing of the source is kept.
+pub fn load_source(
+    store: &mut Store,
+    record: &SourceRecord,
+    prefix: &str,
+    expected_rows: u64,
+    progress: &(dyn Fn(u64) + Sync),
+    produce: impl FnOnce(&mut RevisionSink<'_>) -> SourceFacts,
+) -> Result<(LoadSummary, SourceFacts), IngestError> {
+    let (tx, rx) = mpsc::sync_channel::<WriterMsg>(2);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_source(store, record, expected_rows, rx));
+        let mut sink = RevisionSink {
+            prefix: prefix.as_bytes(),
+            pending: Vec::with_capacity(BATCH_SIZE),
+            seen: 0,
+            tx: &tx,
+            writer_gone: false,
+            progress,
+        };
+        let facts = produce(&mut sink);
+        sink.flush();
+        if !sink.writer_gone {
+            let _ = tx.send(WriterMsg::Finish(facts.clone()));
+        }
+        drop(tx);
+        let summary = writer.join().map_err(|_| IngestError::WriterGone)??;
+        Ok((summary, facts))
+    })
+}
+
+/// The writer thread: one transaction for the whole source. If the
+/// producer ends without `Finish` (it failed), the transaction is rolled back.
 fn write_source(
     store: &mut Store,
     record: &SourceRecord,
@@ -306,14 +381,9 @@ fn write_source(
 }
 
 /// The `meta` and `lease` buckets: small, read before the big walk.
-fn read_small_buckets<R: ReadAt>(
-    db: &BoltDb<R>,
-    meta: &mut MvccMeta,
-    tx: &mpsc::SyncSender<WriterMsg>,
-    damage: &mut Vec<DamageRow>,
-) {
-    let mut note_damage = |bucket: &str, e: String| {
-        damage.push(DamageRow {
+fn read_small_buckets<R: ReadAt>(db: &BoltDb<R>, meta: &mut MvccMeta, sink: &mut RevisionSink<'_>) {
+    let note_damage = |sink: &mut RevisionSink<'_>, bucket: &str, e: String| {
+        sink.damage(DamageRow {
             reason: format!("bucket {bucket}: {e}"),
             ..DamageRow::default()
         })
@@ -322,11 +392,11 @@ fn read_small_buckets<R: ReadAt>(
         Ok(Some(b)) => {
             let report = db.for_each(&b, |k, v| meta.add_entry(k, v));
             for d in &report.damage {
-                note_damage("meta", d.to_string());
+                note_damage(sink, "meta", d.to_string());
             }
         }
-        Ok(None) => note_damage("meta", "missing".into()),
-        Err(e) => note_damage("meta", e.to_string()),
+        Ok(None) => note_damage(sink, "meta", "missing".into()),
+        Err(e) => note_damage(sink, "meta", e.to_string()),
     }
     match db.bucket(b"lease") {
         Ok(Some(b)) => {
@@ -341,55 +411,55 @@ fn read_small_buckets<R: ReadAt>(
                 Err(e) => bad.push(e),
             });
             for e in bad {
-                note_damage("lease", e);
+                note_damage(sink, "lease", e);
             }
             for d in &report.damage {
-                note_damage("lease", d.to_string());
+                note_damage(sink, "lease", d.to_string());
             }
-            let _ = tx.send(WriterMsg::Batch(Batch::Leases(leases)));
+            sink.leases(leases);
         }
-        // A cluster without leases has no lease bucket content; etcd
-        // creates the bucket anyway, but its absence is no damage.
+        // Without leases the bucket may be absent: no damage.
         Ok(None) => {}
-        Err(e) => note_damage("lease", e.to_string()),
+        Err(e) => note_damage(sink, "lease", e.to_string()),
     }
 }
 
-/// State of the walk over the `key` bucket.
-struct KeyWalk<'a> {
+/// Receives a source's revisions (a `key`-bucket key's revision and the
+/// `mvccpb.KeyValue` bytes), keeps those under the prefix and hands them on
+/// in batches to be decoded and written.
+pub struct RevisionSink<'a> {
     prefix: &'a [u8],
-    pending: Vec<(Revision, Vec<u8>)>,
-    head_revision: Option<i64>,
+    pending: Vec<(Revision, Vec<u8>, RecoveredFrom)>,
     seen: u64,
     tx: &'a mpsc::SyncSender<WriterMsg>,
     writer_gone: bool,
     progress: &'a (dyn Fn(u64) + Sync),
 }
 
-impl KeyWalk<'_> {
-    fn entry(&mut self, key: &[u8], value: &[u8]) {
-        let rev = match Revision::parse(key) {
-            Ok(rev) => rev,
-            Err(e) => {
-                self.send(Batch::Damage(vec![DamageRow {
-                    reason: format!("key bucket entry {}: {e}", input::hex(key)),
-                    ..DamageRow::default()
-                }]));
-                return;
-            }
-        };
-        self.head_revision = self.head_revision.max(Some(rev.main));
+impl RevisionSink<'_> {
+    /// One revision: `key_value` is an encoded `mvccpb.KeyValue`.
+    pub fn push(&mut self, rev: Revision, key_value: &[u8], from: RecoveredFrom) {
         // Cheap look at KeyValue.key (field 1, written first) before
         // copying: most of a snapshot is not Events.
-        if let Some(k) = leading_key_field(value) {
+        if let Some(k) = leading_key_field(key_value) {
             if !k.starts_with(self.prefix) {
                 return;
             }
         }
-        self.pending.push((rev, value.to_vec()));
+        self.pending.push((rev, key_value.to_vec(), from));
         if self.pending.len() >= BATCH_SIZE {
             self.flush();
         }
+    }
+
+    /// A record that could not be read.
+    pub fn damage(&mut self, row: DamageRow) {
+        self.send(Batch::Damage(vec![row]));
+    }
+
+    /// Leases of the source.
+    pub fn leases(&mut self, rows: Vec<LeaseRow>) {
+        self.send(Batch::Leases(rows));
     }
 
     fn flush(&mut self) {
@@ -398,9 +468,10 @@ impl KeyWalk<'_> {
         }
         let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_SIZE));
         self.seen += batch.len() as u64;
+        let prefix = self.prefix;
         let decoded: Vec<Decoded> = batch
             .into_par_iter()
-            .map(|(rev, value)| decode_entry(rev, value, self.prefix))
+            .map(|(rev, value, from)| decode_entry(rev, value, prefix, from))
             .collect();
         let mut events = Vec::with_capacity(decoded.len());
         let mut deletions = Vec::new();
@@ -444,7 +515,7 @@ enum Decoded {
 }
 
 /// Decodes one `key`-bucket entry under the prefix (runs on rayon threads).
-fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8]) -> Decoded {
+fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8], from: RecoveredFrom) -> Decoded {
     let damage = |key: Option<String>, reason: String| {
         Decoded::Damage(DamageRow {
             revision: Some(rev.main),
@@ -467,6 +538,7 @@ fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8]) -> Decoded {
             key,
             revision: rev.main,
             sub_revision: rev.sub,
+            recovered_from: from.as_str(),
         });
     }
     let mut decoded = decode_event(&kv.value, Some(kv.mod_revision));
@@ -480,7 +552,7 @@ fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8]) -> Decoded {
         create_revision: kv.create_revision,
         version: kv.version,
         lease: kv.lease,
-        recovered_from: "tree",
+        recovered_from: from.as_str(),
         decoded,
         object_json,
         raw: kv.value,

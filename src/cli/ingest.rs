@@ -147,6 +147,11 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
         sum.event_revisions.saturating_sub(sum.live_event_revisions)
     );
     println!("  tombstones: {}", sum.tombstones);
+    let scan = &s.free_scan;
+    println!(
+        "  free pages: {} scanned, {} hold key-bucket leaves; recovered from them: {} event revisions and {} tombstones the tree no longer holds",
+        scan.free_pages, scan.key_leaves, sum.free_page_event_revisions, sum.free_page_tombstones
+    );
     println!("  damaged records skipped: {}", sum.damaged_records);
     for example in &s.damage_examples {
         println!("    {example}");

@@ -34,9 +34,11 @@ CREATE TABLE sources (
     bolt_meta_page              INTEGER,
     bolt_meta_note              TEXT,
     event_revisions             INTEGER NOT NULL DEFAULT 0,
+    free_page_event_revisions   INTEGER NOT NULL DEFAULT 0,
     new_event_revisions         INTEGER NOT NULL DEFAULT 0,
     live_event_revisions        INTEGER NOT NULL DEFAULT 0,
     tombstones                  INTEGER NOT NULL DEFAULT 0,
+    free_page_tombstones        INTEGER NOT NULL DEFAULT 0,
     damaged_records             INTEGER NOT NULL DEFAULT 0,
     ingested_at                 TEXT NOT NULL,
     tool_version                TEXT NOT NULL
@@ -113,6 +115,7 @@ CREATE TABLE source_revisions (
     sub_revision                INTEGER NOT NULL,
     key                         TEXT NOT NULL,
     tombstone                   INTEGER NOT NULL,
+    recovered_from              TEXT NOT NULL,
     live                        INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source_id, revision, sub_revision, key)
 ) WITHOUT ROWID;

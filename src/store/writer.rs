@@ -74,6 +74,8 @@ pub struct DeletionRow {
     pub key: String,
     pub revision: i64,
     pub sub_revision: i64,
+    /// `tree` or `free-page`, as for events.
+    pub recovered_from: &'static str,
 }
 
 /// A record that could not be read, with where it was.
@@ -110,12 +112,16 @@ pub struct LoadSummary {
     pub source_id: i64,
     /// Event revisions the source holds.
     pub event_revisions: u64,
+    /// Of those, revisions found only in free pages, not in the tree.
+    pub free_page_event_revisions: u64,
     /// Of those, revisions no earlier source had loaded.
     pub new_event_revisions: u64,
     /// Event revisions that are the current value of their key at the
     /// source's head revision.
     pub live_event_revisions: u64,
     pub tombstones: u64,
+    /// Of the tombstones, those found only in free pages.
+    pub free_page_tombstones: u64,
     pub damaged_records: u64,
 }
 
@@ -133,8 +139,11 @@ const INSERT_EVENT: &str = "INSERT INTO events (
     ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45)
   ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
+/// A revision a source holds. A second copy in the same source (a free
+/// page holding what the tree holds) changes nothing.
 const INSERT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO source_revisions
-    (source_id, key, revision, sub_revision, tombstone) VALUES (?1, ?2, ?3, ?4, ?5)";
+    (source_id, key, revision, sub_revision, tombstone, recovered_from)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /// Loads one source inside one transaction. Dropping it without
 /// [`finish`](SourceWriter::finish) rolls everything back.
@@ -233,6 +242,17 @@ impl<'c> SourceWriter<'c> {
         )?;
         let mut conflicts = Vec::new();
         for row in rows {
+            let linked = link.execute(params![
+                self.source_id,
+                row.key,
+                row.mod_revision,
+                row.sub_revision,
+                false,
+                row.recovered_from,
+            ])?;
+            if linked == 0 {
+                continue;
+            }
             let d = &row.decoded;
             let f = &d.fields;
             let occurred_at = occurred_at(d);
@@ -284,6 +304,9 @@ impl<'c> SourceWriter<'c> {
                 row.raw,
             ])?;
             self.summary.event_revisions += 1;
+            if row.recovered_from != "tree" {
+                self.summary.free_page_event_revisions += 1;
+            }
             if inserted == 1 {
                 self.summary.new_event_revisions += 1;
             } else {
@@ -305,13 +328,6 @@ impl<'c> SourceWriter<'c> {
                     });
                 }
             }
-            link.execute(params![
-                self.source_id,
-                row.key,
-                row.mod_revision,
-                row.sub_revision,
-                false
-            ])?;
         }
         drop((insert, link, existing));
         if !conflicts.is_empty() {
@@ -327,20 +343,27 @@ impl<'c> SourceWriter<'c> {
         )?;
         let mut link = self.tx.prepare_cached(INSERT_SOURCE_REVISION)?;
         for row in rows {
+            let linked = link.execute(params![
+                self.source_id,
+                row.key,
+                row.revision,
+                row.sub_revision,
+                true,
+                row.recovered_from,
+            ])?;
+            if linked == 0 {
+                continue;
+            }
             insert.execute(params![
                 self.source_id,
                 row.key,
                 row.revision,
                 row.sub_revision
             ])?;
-            link.execute(params![
-                self.source_id,
-                row.key,
-                row.revision,
-                row.sub_revision,
-                true
-            ])?;
             self.summary.tombstones += 1;
+            if row.recovered_from != "tree" {
+                self.summary.free_page_tombstones += 1;
+            }
         }
         Ok(())
     }
@@ -399,11 +422,11 @@ impl<'c> SourceWriter<'c> {
             "UPDATE source_revisions SET live = 1
              WHERE source_id = ?1 AND (revision, sub_revision, key) IN (
                 SELECT revision, sub_revision, key FROM (
-                    SELECT revision, sub_revision, key, tombstone,
+                    SELECT revision, sub_revision, key, tombstone, recovered_from,
                            row_number() OVER (PARTITION BY key
                                ORDER BY revision DESC, sub_revision DESC) AS newest
                     FROM source_revisions WHERE source_id = ?1)
-                WHERE newest = 1 AND tombstone = 0)",
+                WHERE newest = 1 AND tombstone = 0 AND recovered_from = 'tree')",
             [sid],
         )?;
         self.summary.live_event_revisions = tx.query_row(
@@ -415,7 +438,8 @@ impl<'c> SourceWriter<'c> {
             "UPDATE sources SET head_revision = ?2, compact_revision = ?3,
                 scheduled_compact_revision = ?4, consistent_index = ?5,
                 event_revisions = ?6, new_event_revisions = ?7, live_event_revisions = ?8,
-                tombstones = ?9, damaged_records = ?10
+                tombstones = ?9, damaged_records = ?10, free_page_event_revisions = ?11,
+                free_page_tombstones = ?12
              WHERE id = ?1",
             params![
                 sid,
@@ -428,6 +452,8 @@ impl<'c> SourceWriter<'c> {
                 self.summary.live_event_revisions as i64,
                 self.summary.tombstones as i64,
                 self.summary.damaged_records as i64,
+                self.summary.free_page_event_revisions as i64,
+                self.summary.free_page_tombstones as i64,
             ],
         )?;
 
@@ -565,6 +591,7 @@ mod load_tests {
             key: key.to_string(),
             revision: rev,
             sub_revision: sub,
+            recovered_from: "tree",
         }
     }
 
