@@ -201,11 +201,16 @@ fn assert_matches_ledger(conn: &Connection, ledger: &Ledger) {
             assert!(row.object.is_none());
         }
     }
-    let loaded: BTreeSet<_> = rows.keys().cloned().collect();
+    let from_tree: BTreeSet<_> = rows
+        .iter()
+        .filter(|(_, r)| r.recovered_from == "tree")
+        .map(|(k, _)| k.clone())
+        .collect();
     assert_eq!(
-        loaded, expected_keys,
+        from_tree, expected_keys,
         "exactly the surviving Event revisions"
     );
+    assert_eq!(rows.len(), expected_keys.len() + recovered_from_free_pages);
 
     let event_deletes = || {
         ledger
