@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use crate::decode::decode_event;
-use crate::source::bolt::{BoltDb, BoltError, ReadAt};
+use crate::source::bolt::{BoltDb, BoltError, Bucket, ReadAt};
 use crate::source::free_pages::{for_each_free_key_entry, FreePageScan};
 use crate::source::input::{self, InputError, PreparedInput, Trailer};
 use crate::source::mvcc::{self, MvccMeta, Revision};
@@ -188,8 +188,6 @@ pub fn ingest_source(
     // A rough guess (etcd values of Events are about 1 KB with their keys)
     // that lets the writer choose how to maintain its indexes.
     let expected_rows = input.bolt_len / 1024;
-    let mut damage_examples = Vec::new();
-    let mut head_revision = None;
     let mut free_scan = FreePageScan::default();
     let (summary, facts) = load_source(
         store,
@@ -198,90 +196,16 @@ pub fn ingest_source(
         expected_rows,
         progress,
         |sink| {
-            for (page, report) in db.meta_reports().iter().enumerate() {
-                if let Some(problem) = report.problem() {
-                    sink.damage(DamageRow {
-                        page: Some(page as i64),
-                        offset: report.offset.and_then(|o| i64::try_from(o).ok()),
-                        reason: format!("meta page {page}: {problem}"),
-                        ..DamageRow::default()
-                    });
-                }
-            }
-            let mut mvcc_meta = MvccMeta::default();
-            read_small_buckets(&db, &mut mvcc_meta, sink);
-
-            if let Some(e) = &key_bucket_damage {
-                sink.damage(DamageRow {
-                    reason: format!(
-                        "the key bucket cannot be reached through the tree ({e}); its pages are searched among the unreachable ones"
-                    ),
-                    ..DamageRow::default()
-                });
-            }
-            if let Some(key_bucket) = &key_bucket {
-                let report = db.for_each(key_bucket, |k, v| match Revision::parse(k) {
-                    Ok(rev) => {
-                        head_revision = head_revision.max(Some(rev.main));
-                        sink.push(rev, v, RecoveredFrom::Tree);
-                    }
-                    Err(e) => sink.damage(DamageRow {
-                        reason: format!("key bucket entry {}: {e}", input::hex(k)),
-                        ..DamageRow::default()
-                    }),
-                });
-                for d in &report.damage {
-                    sink.damage(DamageRow {
-                        page: i64::try_from(d.page).ok(),
-                        offset: i64::try_from(d.offset).ok(),
-                        reason: d.reason.to_string(),
-                        ..DamageRow::default()
-                    });
-                }
-            }
-            // After the tree, so that a revision the tree holds keeps
-            // `recovered_from = 'tree'`.
-            free_scan = for_each_free_key_entry(&db, |_, rev, v| {
-                sink.push(rev, v, RecoveredFrom::FreePage);
-            });
-            for p in &mvcc_meta.problems {
-                sink.damage(DamageRow {
-                    reason: p.clone(),
-                    ..DamageRow::default()
-                });
-            }
-            SourceFacts {
-                head_revision: head_revision.max(mvcc_meta.finished_compact_revision),
-                compact_revision: mvcc_meta.finished_compact_revision,
-                scheduled_compact_revision: mvcc_meta.scheduled_compact_revision,
-                consistent_index: mvcc_meta
-                    .consistent_index
-                    .and_then(|c| i64::try_from(c).ok()),
-            }
+            let (facts, scan) = read_snapshot(&db, key_bucket.as_ref(), key_bucket_damage, sink);
+            free_scan = scan;
+            facts
         },
     )?;
-
-    if summary.damaged_records > 0 {
-        let conn = store.connection();
-        let mut stmt = conn
-            .prepare("SELECT reason, page, revision FROM damaged_records WHERE source_id = ?1 ORDER BY id LIMIT 5")
-            .map_err(StoreError::from)?;
-        let rows = stmt
-            .query_map([summary.source_id], |r| {
-                let reason: String = r.get(0)?;
-                let page: Option<i64> = r.get(1)?;
-                let rev: Option<i64> = r.get(2)?;
-                Ok(match (page, rev) {
-                    (_, Some(rev)) => format!("revision {rev}: {reason}"),
-                    (Some(p), None) => format!("page {p}: {reason}"),
-                    _ => reason,
-                })
-            })
-            .map_err(StoreError::from)?;
-        for row in rows {
-            damage_examples.push(row.map_err(StoreError::from)?);
-        }
-    }
+    let damage_examples = if summary.damaged_records > 0 {
+        store.damage_examples(summary.source_id, 5)?
+    } else {
+        Vec::new()
+    };
 
     Ok(SourceOutcome::Loaded(Box::new(LoadedSource {
         summary,
@@ -295,6 +219,79 @@ pub fn ingest_source(
         damage_examples,
         free_scan,
     })))
+}
+
+/// Reads one bbolt file into the sink: damaged meta pages, the `meta` and
+/// `lease` buckets, the `key` bucket's tree, then the `key`-bucket leaves
+/// among the pages the tree does not reach.
+fn read_snapshot<R: ReadAt>(
+    db: &BoltDb<R>,
+    key_bucket: Option<&Bucket>,
+    key_bucket_damage: Option<BoltError>,
+    sink: &mut RevisionSink<'_>,
+) -> (SourceFacts, FreePageScan) {
+    for (page, report) in db.meta_reports().iter().enumerate() {
+        if let Some(problem) = report.problem() {
+            sink.damage(DamageRow {
+                page: Some(page as i64),
+                offset: report.offset.and_then(|o| i64::try_from(o).ok()),
+                reason: format!("meta page {page}: {problem}"),
+                ..DamageRow::default()
+            });
+        }
+    }
+    let mut mvcc_meta = MvccMeta::default();
+    read_small_buckets(db, &mut mvcc_meta, sink);
+    for p in &mvcc_meta.problems {
+        sink.damage(DamageRow {
+            reason: p.clone(),
+            ..DamageRow::default()
+        });
+    }
+
+    if let Some(e) = key_bucket_damage {
+        sink.damage(DamageRow {
+            reason: format!(
+                "the key bucket cannot be reached through the tree ({e}); its pages are searched among the unreachable ones"
+            ),
+            ..DamageRow::default()
+        });
+    }
+    let mut head_revision = None;
+    if let Some(key_bucket) = key_bucket {
+        let report = db.for_each(key_bucket, |k, v| match Revision::parse(k) {
+            Ok(rev) => {
+                head_revision = head_revision.max(Some(rev.main));
+                sink.push(rev, v, RecoveredFrom::Tree);
+            }
+            Err(e) => sink.damage(DamageRow {
+                reason: format!("key bucket entry {}: {e}", input::hex(k)),
+                ..DamageRow::default()
+            }),
+        });
+        for d in &report.damage {
+            sink.damage(DamageRow {
+                page: i64::try_from(d.page).ok(),
+                offset: i64::try_from(d.offset).ok(),
+                reason: d.reason.to_string(),
+                ..DamageRow::default()
+            });
+        }
+    }
+    // After the tree, so that a revision the tree holds keeps
+    // `recovered_from = 'tree'`.
+    let scan = for_each_free_key_entry(db, |_, rev, v| {
+        sink.push(rev, v, RecoveredFrom::FreePage);
+    });
+    let facts = SourceFacts {
+        head_revision: head_revision.max(mvcc_meta.finished_compact_revision),
+        compact_revision: mvcc_meta.finished_compact_revision,
+        scheduled_compact_revision: mvcc_meta.scheduled_compact_revision,
+        consistent_index: mvcc_meta
+            .consistent_index
+            .and_then(|c| i64::try_from(c).ok()),
+    };
+    (facts, scan)
 }
 
 fn absolute(p: &Path) -> String {

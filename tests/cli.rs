@@ -169,3 +169,19 @@ fn ingest_errors_name_the_file_and_the_problem() {
         "a run that loaded nothing leaves no new database behind"
     );
 }
+
+/// `info` on the shipped sample: its output is a contract (golden file).
+/// Regenerate with `cargo run -- info fixtures/sample/snapshot.db >
+/// tests/golden/info-sample-snapshot.txt` when the sample is remade.
+#[test]
+fn info_on_the_sample_matches_the_golden_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = evforensics()
+        .current_dir(root)
+        .args(["info", "fixtures/sample/snapshot.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let want = std::fs::read_to_string(root.join("tests/golden/info-sample-snapshot.txt")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}

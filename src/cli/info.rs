@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::{EXIT_DAMAGED, EXIT_OK};
 use crate::ingest::{meta_note, open_bolt, DEFAULT_PREFIX};
+use crate::source::free_pages::for_each_free_key_entry;
 use crate::source::input;
 use crate::source::survey::survey;
 
@@ -53,6 +54,13 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
     println!(
         "pages:         {} meta, {} branch, {} leaf, {} overflow, {} freelist, {} free (not reachable from the tree: may hold older records)",
         pages.meta, pages.branch, pages.leaf, pages.overflow, pages.freelist, pages.free
+    );
+
+    let mut free_entries = 0u64;
+    let free = for_each_free_key_entry(&db, |_, _, _| free_entries += 1);
+    println!(
+        "free pages:    {} key-bucket leaves among them, holding {} revision entries (older copies; `ingest` loads those the tree lacks)",
+        free.key_leaves, free_entries
     );
 
     let s = survey(&db, &args.prefix);

@@ -42,13 +42,15 @@ impl Store {
         // atomicity, and no -wal/-shm files are left beside the output.
         // A small page cache: the OS caches the file anyway, and SQLite's
         // memory during a load grows with it (measured: ~3x the setting),
-        // while a larger one made the load no faster.
+        // while a larger one made the load no faster. Sorts (index builds,
+        // the liveness window) may use a helper thread.
         conn.execute_batch(
             "PRAGMA journal_mode = DELETE;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -16384;
-             PRAGMA temp_store = FILE;",
+             PRAGMA temp_store = FILE;
+             PRAGMA threads = 2;",
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&conn)?;
@@ -86,6 +88,26 @@ impl Store {
             Some(row) => Some(row.get(0)?),
             None => None,
         })
+    }
+
+    /// The first `limit` damaged records of a source, one line each, for a
+    /// closing summary.
+    pub fn damage_examples(&self, source_id: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT reason, page, revision FROM damaged_records
+             WHERE source_id = ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![source_id, limit], |r| {
+            let reason: String = r.get(0)?;
+            let page: Option<i64> = r.get(1)?;
+            let revision: Option<i64> = r.get(2)?;
+            Ok(match (page, revision) {
+                (_, Some(rev)) => format!("revision {rev}: {reason}"),
+                (Some(p), None) => format!("page {p}: {reason}"),
+                _ => reason,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Starts loading one source: opens its transaction and records it.
