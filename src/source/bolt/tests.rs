@@ -1396,38 +1396,3 @@ fn real_corrupted_backup_reports_its_freelist() {
     assert_eq!(db.page_map().free_page_ids().collect::<Vec<_>>(), [4]);
 }
 
-/// Check any etcd bbolt file by hand (for example a live `member/snap/db`):
-/// `EVF_BOLT_FILE=path cargo test --lib etcd_file_from_env -- --ignored --nocapture`.
-/// Cuts a snapshot's SHA-256 trailer, walks the `key` bucket checking that
-/// revisions ascend, and prints the meta reports and page statistics.
-#[test]
-#[ignore = "needs EVF_BOLT_FILE"]
-fn etcd_file_from_env() {
-    let path = std::env::var("EVF_BOLT_FILE").expect("EVF_BOLT_FILE");
-    let file = std::fs::File::open(&path).unwrap();
-    let len = ReadAt::len(&file);
-    let len = if len % 512 == 32 { len - 32 } else { len };
-    let db = BoltDb::open_with_len(file, len).unwrap();
-    for report in db.meta_reports() {
-        println!("{report}");
-    }
-    let mut revisions = Vec::new();
-    let (mut tombstones, mut over_a_page) = (0, 0);
-    let report = db.for_each(&db.bucket(b"key").unwrap().unwrap(), |k, v| {
-        revisions.push(u64::from_be_bytes(k[..8].try_into().unwrap()));
-        tombstones += usize::from(k.len() == 18);
-        over_a_page += usize::from(v.len() > db.page_size() as usize);
-    });
-    println!(
-        "key bucket: {} revisions {:?}..{:?}, {tombstones} tombstones, {over_a_page} values over a page, {} pages read",
-        revisions.len(),
-        revisions.first(),
-        revisions.last(),
-        report.pages_read
-    );
-    for damage in &report.damage {
-        println!("damage: {damage}");
-    }
-    assert!(revisions.windows(2).all(|w| w[0] < w[1]));
-    println!("{:#?}", db.page_stats());
-}
