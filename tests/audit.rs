@@ -374,7 +374,8 @@ fn rotated_overlapping_logs_load_each_event_once() {
     )
     .unwrap();
 
-    let db = dir.path().join("rot.sqlite");
+    // The database inside the directory it reads is not read as evidence.
+    let db = logs.join("rot.sqlite");
     ingest(&db, &[&logs])
         .code(3)
         .stdout(predicate::str::contains("5 of 6 files loaded, 1 skipped"))

@@ -68,6 +68,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
                 continue;
             }
             Ok(Recognized::Directory(files)) => {
+                let files = without_database(files, &args.db.db);
                 load_directory(&mut store, source, &files, &options, &mut tally);
                 continue;
             }
@@ -133,6 +134,17 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+/// The output database may sit in the directory being read: it is not evidence.
+fn without_database(files: Vec<PathBuf>, db: &Path) -> Vec<PathBuf> {
+    let Ok(db) = std::fs::canonicalize(db) else {
+        return files;
+    };
+    files
+        .into_iter()
+        .filter(|f| std::fs::canonicalize(f).map_or(true, |f| f != db))
+        .collect()
 }
 
 fn report_error(e: &dyn std::error::Error) {
