@@ -466,3 +466,105 @@ fn snapshots_and_audit_logs_in_one_call() {
         .unwrap();
     assert_eq!(version, 2);
 }
+
+/// The webhook backend's batches: `EventList`s, one per line.
+#[test]
+fn webhook_event_list_batches() {
+    let demo = std::fs::read_to_string(third_party("audit2rbac/demo.log")).unwrap();
+    let events: Vec<serde_json::Value> = demo
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let batches: Vec<String> = events
+        .chunks(10)
+        .map(|items| {
+            serde_json::json!({
+                "kind": "EventList",
+                "apiVersion": "audit.k8s.io/v1",
+                "metadata": {},
+                "items": items,
+            })
+            .to_string()
+        })
+        .collect();
+    assert_eq!(batches.len(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("webhook.log.gz");
+    std::fs::write(&log, gzip((batches.join("\n") + "\n").as_bytes())).unwrap();
+    let db = dir.path().join("w.sqlite");
+    ingest(&db, &[&log])
+        .code(0)
+        .stdout(predicate::str::contains(
+            "audit events: 37 read, 37 new to this database",
+        ));
+    let conn = Connection::open(&db).unwrap();
+    let lines: Vec<(i64, i64)> = conn
+        .prepare("SELECT line, count(*) FROM audit_events GROUP BY line ORDER BY line")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(lines, [(1, 10), (2, 10), (3, 10), (4, 7)]);
+    // Each row keeps its own event as raw JSON.
+    let raw: String = conn
+        .query_row(
+            "SELECT raw FROM audit_events WHERE audit_id = '033d17af-082d-4b24-aa22-627752e83d71'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(raw, events[0]);
+}
+
+/// A database written by evforensics 0.1 (schema version 1): `query` reads
+/// it without changing it; `ingest` migrates it to version 2 and loads an
+/// audit log into it, keeping what it held.
+#[test]
+fn a_version_1_database_is_read_then_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v1.sqlite");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA page_size = 16384;").unwrap();
+    conn.execute_batch(evforensics::store::schema::SCHEMA_V1)
+        .unwrap();
+    for (_, create) in evforensics::store::schema::QUERY_INDEXES {
+        conn.execute_batch(create).unwrap();
+    }
+    conn.execute_batch(
+        "INSERT INTO sources (kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+           VALUES ('etcd-db', '/evidence/db', 'aa', 1, 'absent', '/registry/events/', '2026-11-20T10:00:00.000Z', 'evforensics 0.1.0');
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let before = evforensics::source::input::sha256_file(&db).unwrap();
+    evforensics()
+        .args(["query", "--format", "csv", "--db"])
+        .arg(&db)
+        .arg("SELECT kind, location FROM sources")
+        .assert()
+        .code(0)
+        .stdout("kind,location\netcd-db,/evidence/db\n");
+    assert_eq!(
+        evforensics::source::input::sha256_file(&db).unwrap(),
+        before
+    );
+
+    ingest(&db, &[&third_party("audit2rbac/demo.log")]).code(0);
+    let conn = Connection::open(&db).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(count(&conn, "SELECT count(*) FROM sources"), 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sources WHERE location = '/evidence/db' AND audit_events = 0"
+        ),
+        1
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM audit_events"), 37);
+}

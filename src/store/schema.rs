@@ -12,8 +12,10 @@ use super::StoreError;
 /// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
 pub const SCHEMA_VERSION: i64 = 2;
 
-/// Tables, indexes and views of schema version 1.
-pub(crate) const SCHEMA_V1: &str = r#"
+/// Tables, indexes and views of schema version 1 (public for migration
+/// tests, which build a version-1 database as evforensics 0.1 wrote it).
+#[doc(hidden)]
+pub const SCHEMA_V1: &str = r#"
 CREATE TABLE sources (
     id                          INTEGER PRIMARY KEY,
     kind                        TEXT NOT NULL,
