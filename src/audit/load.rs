@@ -57,6 +57,16 @@ pub fn ingest_audit_file(
     if let Some(source_id) = store.source_by_content(&sha256, "")? {
         return Ok(AuditOutcome::AlreadyLoaded { source_id, sha256 });
     }
+    load_file(store, path, compression, sha256)
+}
+
+/// Loads the file whose SHA-256 was `sha256` when it was first hashed.
+fn load_file(
+    store: &mut Store,
+    path: &Path,
+    compression: Option<Compression>,
+    sha256: String,
+) -> Result<AuditOutcome, IngestError> {
     let file = input::open_evidence(path)?;
     let size_bytes = file
         .metadata()
@@ -76,10 +86,10 @@ pub fn ingest_audit_file(
         prefix: String::new(),
         ..SourceRecord::default()
     };
-    let mut content = HashingReader {
-        inner: input::open_content(file, compression),
-        hasher: Sha256::new(),
-    };
+    // The file is hashed again as it is read: a live audit.log grows while
+    // it is read, and what is recorded must be what was loaded.
+    let mut raw = HashingReader::new(file);
+    let mut content = HashingReader::new(input::open_content(&mut raw, compression));
     let mut writer = store.begin_audit_source(&record)?;
     let file_name = writer.file().to_string();
     let mut rows: Vec<AuditRow> = Vec::with_capacity(BATCH);
@@ -147,10 +157,31 @@ pub fn ingest_audit_file(
         });
     }
     writer.write_events(&rows)?;
+    // The content hash is of what was read; the file hash of the whole file,
+    // including what the decoder did not need (trailing bytes).
+    let content_hasher = content.into_hasher();
+    let content_sha256 = compression.map(|_| input::hex(&content_hasher.finalize()));
+    io::copy(&mut raw, &mut io::sink()).map_err(|source| input::InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let read_sha256 = input::hex(&raw.hasher.finalize());
+    let mut sha256 = sha256;
+    if read_sha256 != sha256 {
+        let reason = format!(
+            "the file changed while it was read (still being written?): {size_bytes} bytes with sha256 {sha256} when first hashed, {} bytes with sha256 {read_sha256} read and loaded; sources records the bytes read",
+            raw.bytes
+        );
+        damage_examples.push(format!("{file_name}: {reason}"));
+        damage.push(DamageRow {
+            file: Some(file_name.clone()),
+            reason,
+            ..DamageRow::default()
+        });
+        writer.set_file_identity(&read_sha256, raw.bytes)?;
+        sha256 = read_sha256;
+    }
     writer.write_damage(&damage)?;
-    // Whatever the decoder did not need is still hashed: the content hash
-    // is of what was read.
-    let content_sha256 = compression.map(|_| input::hex(&content.hasher.finalize()));
     let summary = writer.finish(content_sha256.as_deref())?;
     Ok(AuditOutcome::Loaded(AuditLoaded {
         summary,
@@ -164,12 +195,62 @@ pub fn ingest_audit_file(
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The hasher; the reader is dropped.
+    fn into_hasher(self) -> Sha256 {
+        self.hasher
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that changed between the first hash and the read (a live
+    /// audit.log): the hash and size of what was read are recorded, and the
+    /// change is reported.
+    #[test]
+    fn a_file_that_changed_while_read_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        let line = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"x","stage":"ResponseComplete"}"#;
+        std::fs::write(&log, format!("{line}\n")).unwrap();
+        let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        let stale = "0".repeat(64);
+        let AuditOutcome::Loaded(loaded) = load_file(&mut store, &log, None, stale).unwrap() else {
+            panic!("loaded")
+        };
+        let actual = input::sha256_file(&log).unwrap();
+        assert_eq!(loaded.sha256, actual);
+        assert_eq!(loaded.summary.audit_events, 1);
+        assert_eq!(loaded.summary.damaged_records, 1);
+        assert!(loaded.damage_examples[0].contains("changed while it was read"));
+        let (sha, size): (String, i64) = store
+            .connection()
+            .query_row("SELECT sha256, size_bytes FROM sources", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((sha, size), (actual, line.len() as i64 + 1));
     }
 }

@@ -215,23 +215,22 @@ impl<R: BufRead> AuditReader<R> {
         if kind == "EventList"
             || (api_version.starts_with("audit.k8s.io/") && o.contains_key("items"))
         {
-            match o.get("items") {
-                Some(Value::Array(_)) | Some(Value::Null) | None => {}
-                Some(_) => return self.damaged(line, "EventList: items is not a list".into()),
-            }
-            if let Some(Value::Array(items)) =
-                o.into_iter().find(|(k, _)| k == "items").map(|(_, v)| v)
-            {
-                for item in items {
-                    self.extract(line, item, None, depth + 1);
+            let mut o = o;
+            match o.remove("items") {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        self.extract(line, item, None, depth + 1);
+                    }
                 }
+                // An empty batch.
+                Some(Value::Null) | None => {}
+                Some(_) => self.damaged(line, "EventList: items is not a list".into()),
             }
             return;
         }
-        if let Some(Value::Array(_)) = o.get("records") {
-            if let Some(Value::Array(records)) =
-                o.into_iter().find(|(k, _)| k == "records").map(|(_, v)| v)
-            {
+        if matches!(o.get("records"), Some(Value::Array(_))) {
+            let mut o = o;
+            if let Some(Value::Array(records)) = o.remove("records") {
                 for r in records {
                     self.extract(line, r, None, depth + 1);
                 }

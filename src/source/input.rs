@@ -213,8 +213,11 @@ fn looks_like_json(head: &[u8]) -> bool {
 }
 
 /// A file's content as a stream, decompressed if it is compressed.
-pub fn open_content(file: File, compression: Option<Compression>) -> Box<dyn Read + Send> {
-    let buffered = io::BufReader::with_capacity(1 << 20, file);
+pub fn open_content<'a, R: Read + Send + 'a>(
+    raw: R,
+    compression: Option<Compression>,
+) -> Box<dyn Read + Send + 'a> {
+    let buffered = io::BufReader::with_capacity(1 << 20, raw);
     match compression {
         None => Box::new(buffered),
         Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(buffered)),

@@ -273,6 +273,16 @@ impl<'c> AuditWriter<'c> {
         Ok(())
     }
 
+    /// Corrects the recorded hash and size of the file, when it changed
+    /// between the first hash and the read that loaded it.
+    pub fn set_file_identity(&mut self, sha256: &str, size_bytes: u64) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE sources SET sha256 = ?2, size_bytes = ?3 WHERE id = ?1",
+            params![self.summary.source_id, sha256, size_bytes as i64],
+        )?;
+        Ok(())
+    }
+
     /// Records the totals (and, for a compressed file, the SHA-256 of its
     /// content, known only once it was read) and commits.
     pub fn finish(self, content_sha256: Option<&str>) -> Result<AuditSummary, StoreError> {
