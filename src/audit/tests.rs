@@ -151,3 +151,40 @@ fn other_kubernetes_json_is_foreign() {
         }]
     );
 }
+
+/// Damage of every kind never panics and never loses a following good line:
+/// every cut of a line, and bytes flipped at pseudo-random places.
+#[test]
+fn damaged_input_never_panics_and_the_next_line_loads() {
+    let good = V1.replace("a-1", "after");
+    for cut in 0..V1.len() {
+        let text = format!("{}\n{good}\n", &V1[..cut]);
+        let records = read_all(text.as_bytes());
+        assert!(
+            events(&records).iter().any(|r| r.audit_id == "after"),
+            "cut at {cut}: {records:?}"
+        );
+    }
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..2000 {
+        let mut bytes = V1.as_bytes().to_vec();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        bytes.push(b'\n');
+        bytes.extend_from_slice(good.as_bytes());
+        bytes.push(b'\n');
+        let records = read_all(&bytes);
+        assert!(
+            events(&records).iter().any(|r| r.audit_id == "after"),
+            "{records:?}"
+        );
+    }
+}
