@@ -50,6 +50,12 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("the database writer stopped unexpectedly")]
     WriterGone,
+    #[error("{path}: JSON, but not a Kubernetes audit log: it holds {what} ({count} records) and no audit events")]
+    NotAuditLog {
+        path: String,
+        what: String,
+        count: u64,
+    },
 }
 
 /// What the caller wants loaded.
@@ -294,7 +300,7 @@ fn read_snapshot<R: ReadAt>(
     (facts, scan)
 }
 
-fn absolute(p: &Path) -> String {
+pub(crate) fn absolute(p: &Path) -> String {
     std::path::absolute(p)
         .unwrap_or_else(|_| p.to_path_buf())
         .display()

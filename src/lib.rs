@@ -5,6 +5,7 @@
 //! [`store`] writes them to SQLite, [`ingest`] joins the three, and [`cli`]
 //! is the command line.
 
+pub mod audit;
 pub mod cli;
 pub mod decode;
 pub mod ingest;

@@ -22,7 +22,14 @@ fn help_names_the_commands_and_exit_codes() {
         .stdout(predicate::str::contains("ingest"))
         .stdout(predicate::str::contains("info"))
         .stdout(predicate::str::contains("decode"))
+        .stdout(predicate::str::contains("query"))
         .stdout(predicate::str::contains("Exit codes"));
+    evforensics()
+        .args(["query", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--format"))
+        .stdout(predicate::str::contains("--list"));
     evforensics()
         .args(["ingest", "--help"])
         .assert()

@@ -11,6 +11,7 @@
 mod decode;
 mod info;
 mod ingest;
+mod query;
 
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ pub const EXIT_DAMAGED: i32 = 3;
 #[command(
     name = "evforensics",
     version,
-    about = "Recover Kubernetes Events from etcd snapshots into SQLite for incident forensics",
+    about = "Recover Kubernetes Events from etcd snapshots, and audit logs, into SQLite for incident forensics",
     long_about = "Recover Kubernetes Events from etcd snapshots into SQLite for incident forensics.\n\n\
         The API server keeps Events in etcd for about an hour. An etcd snapshot still holds every \
         revision since the last compaction — including Events whose lease already ran out. \
@@ -36,6 +37,9 @@ pub const EXIT_DAMAGED: i32 = 3;
         evforensics ingest --db case.sqlite /var/lib/etcd snapshot-0930.db.zst\n  \
         evforensics info snapshot.db                   what the snapshot holds, without loading it\n  \
         evforensics decode value.bin                   one stored value as kubectl shows it\n  \
+        evforensics ingest /var/log/kubernetes/audit/  rotated audit logs into ./evforensics.sqlite\n  \
+        evforensics query --list                       the saved questions\n  \
+        evforensics query who-deleted-what             run one\n  \
         sqlite3 evforensics.sqlite \"SELECT reason, count(*) FROM events GROUP BY 1\"\n\n\
         Exit codes: 0 success, 1 failure, 2 usage error, 3 success with damaged records skipped."
 )]
@@ -46,7 +50,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Load etcd snapshots or data directories into the SQLite database.
+    /// Load etcd snapshots, data directories and Kubernetes audit logs into the SQLite database.
     ///
     /// Each SOURCE is recognized by its content: an `etcdctl snapshot save` file
     /// (its SHA-256 trailer is verified), a copy of member/snap/db, an etcd data
@@ -54,11 +58,22 @@ enum Command {
     /// revision of every Event the file holds is loaded, with the tombstones of
     /// deleted and expired ones. Loading the same file twice adds nothing; two
     /// snapshots of one cluster merge.
+    ///
+    /// Kubernetes audit logs (audit.k8s.io v1/v1beta1 JSON lines, webhook
+    /// EventList batches, AKS diagnostic records; plain, .gz or .zst) load into
+    /// audit_events; a directory without etcd data is read file by file
+    /// (rotated logs), and files that are neither are reported as skipped. An
+    /// audit event (auditID and stage) is stored once however often it is loaded.
     Ingest(ingest::IngestArgs),
     /// Show what an etcd snapshot holds, without loading it.
     Info(info::InfoArgs),
     /// Decode one stored etcd value (a Kubernetes Event) to JSON as kubectl shows it.
     Decode(decode::DecodeArgs),
+    /// Run SQL, or a saved question (--list), against the database, read-only.
+    ///
+    /// The database is opened read-only: statements that write are refused.
+    /// Output as an aligned table, CSV or JSON.
+    Query(query::QueryArgs),
 }
 
 /// Where the database is, shared by the commands that use one.
@@ -83,6 +98,7 @@ pub fn main() -> i32 {
         Command::Ingest(args) => ingest::run(args),
         Command::Info(args) => info::run(args),
         Command::Decode(args) => decode::run(args),
+        Command::Query(args) => query::run(args),
     };
     match result {
         Ok(code) => code,

@@ -33,7 +33,7 @@ mod event;
 mod json;
 mod meta;
 mod stored_json;
-mod time;
+pub(crate) mod time;
 mod wire;
 
 pub use self::envelope::encode_stored_event;

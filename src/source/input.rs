@@ -42,7 +42,7 @@ pub enum InputError {
     Empty { path: PathBuf },
     #[error("{path}: not an etcd snapshot: expected a bbolt file (magic ED DA 0C ED at offset 16), a zstd or gzip-compressed snapshot, or an etcd data directory; found {found}")]
     Unrecognized { path: PathBuf, found: String },
-    #[error("{path}: directory holds no etcd data: expected member/snap/db inside an etcd data directory")]
+    #[error("{path}: directory holds no etcd data (expected member/snap/db inside an etcd data directory) and no audit log files")]
     NoEtcdInDirectory { path: PathBuf },
     #[error("{path}: decompressing {compression}: {source}")]
     Decompress {
@@ -136,6 +136,113 @@ impl InputKind {
             InputKind::DataDir => "etcd-data-dir",
         }
     }
+}
+
+/// What an input given on the command line is, by its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recognized {
+    /// An etcd snapshot, bbolt file or data directory — or something
+    /// unrecognized, which [`prepare`] then describes.
+    Etcd,
+    /// JSON text (possibly compressed): a Kubernetes audit log.
+    AuditLog(Option<Compression>),
+    /// A directory without etcd data: the regular files inside it (rotated
+    /// audit logs), sorted by name, each to be recognized on its own.
+    Directory(Vec<PathBuf>),
+}
+
+/// Recognizes an input by content: an etcd file or data directory, an
+/// audit log (JSON text, plain or zstd/gzip-compressed), or a directory of
+/// files.
+pub fn recognize(given: &Path) -> Result<Recognized, InputError> {
+    let meta = std::fs::metadata(given).map_err(io_err(given))?;
+    if meta.is_dir() {
+        if find_db_in_dir(given).is_ok() {
+            return Ok(Recognized::Etcd);
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(given).map_err(io_err(given))? {
+            let path = entry.map_err(io_err(given))?.path();
+            // Regular files only (symlinks to them too); no recursion.
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                files.push(path);
+            }
+        }
+        if files.is_empty() {
+            return Err(InputError::NoEtcdInDirectory {
+                path: given.to_path_buf(),
+            });
+        }
+        files.sort();
+        return Ok(Recognized::Directory(files));
+    }
+    let file = open_read_only(given)?;
+    let head = read_head(&file, given)?;
+    let compression = if head.starts_with(&ZSTD_MAGIC) {
+        Some(Compression::Zstd)
+    } else if head.starts_with(&GZIP_MAGIC) {
+        Some(Compression::Gzip)
+    } else {
+        None
+    };
+    let content_head = match compression {
+        None => head,
+        Some(c) => {
+            let mut buf = Vec::with_capacity(4096);
+            // A stream that cannot be decompressed is left to `prepare`,
+            // which says what is wrong with it.
+            let _ = open_content(file, Some(c)).take(4096).read_to_end(&mut buf);
+            buf
+        }
+    };
+    Ok(if looks_like_json(&content_head) {
+        Recognized::AuditLog(compression)
+    } else {
+        Recognized::Etcd
+    })
+}
+
+/// JSON text: after an optional UTF-8 byte order mark and white space, an
+/// object or an array.
+fn looks_like_json(head: &[u8]) -> bool {
+    let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{') | Some(b'[')
+    )
+}
+
+/// A file's content as a stream, decompressed if it is compressed.
+pub fn open_content<'a, R: Read + Send + 'a>(
+    raw: R,
+    compression: Option<Compression>,
+) -> Box<dyn Read + Send + 'a> {
+    let buffered = io::BufReader::with_capacity(1 << 20, raw);
+    match compression {
+        None => Box::new(buffered),
+        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+        Some(Compression::Zstd) => match zstd::stream::read::Decoder::with_buffer(buffered) {
+            Ok(d) => Box::new(d),
+            Err(e) => Box::new(FailingReader(Some(e))),
+        },
+    }
+}
+
+/// A reader whose first read fails with the error it holds.
+struct FailingReader(Option<io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Opens a file read-only, without locks (see [`prepare`]).
+pub fn open_evidence(path: &Path) -> Result<File, InputError> {
+    open_read_only(path)
 }
 
 /// An input ready for the bbolt reader.
@@ -521,6 +628,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = prepare(dir.path()).unwrap_err();
         assert!(matches!(e, InputError::NoEtcdInDirectory { .. }), "{e}");
+        let e = recognize(dir.path()).unwrap_err();
+        assert!(matches!(e, InputError::NoEtcdInDirectory { .. }), "{e}");
 
         let f = write_temp(&zstd::encode_all(&b"hello world"[..], 3).unwrap());
         let e = prepare(f.path()).unwrap_err().to_string();
@@ -529,6 +638,42 @@ mod tests {
         let f = write_temp(&[0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3]);
         let e = prepare(f.path()).unwrap_err().to_string();
         assert!(e.contains("decompressing zstd"), "{e}");
+    }
+
+    #[test]
+    fn audit_logs_are_recognized_by_content() {
+        let line = b"\xEF\xBB\xBF  {\"kind\":\"Event\"}\n";
+        let f = write_temp(line);
+        assert_eq!(recognize(f.path()).unwrap(), Recognized::AuditLog(None));
+        let f = write_temp(&zstd::encode_all(&line[..], 3).unwrap());
+        assert_eq!(
+            recognize(f.path()).unwrap(),
+            Recognized::AuditLog(Some(Compression::Zstd))
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"[]").unwrap();
+        let f = write_temp(&gz.finish().unwrap());
+        assert_eq!(
+            recognize(f.path()).unwrap(),
+            Recognized::AuditLog(Some(Compression::Gzip))
+        );
+        let f = write_temp(&bolt_like(2, true));
+        assert_eq!(recognize(f.path()).unwrap(), Recognized::Etcd);
+        let f = write_temp(b"plain text\n");
+        assert_eq!(recognize(f.path()).unwrap(), Recognized::Etcd);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.log"), b"{}").unwrap();
+        std::fs::write(dir.path().join("a.log.1"), b"{}").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let Recognized::Directory(files) = recognize(dir.path()).unwrap() else {
+            panic!("a directory of files")
+        };
+        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap()).collect();
+        assert_eq!(names, ["a.log.1", "b.log"]);
+        std::fs::create_dir_all(dir.path().join("member/snap")).unwrap();
+        std::fs::write(dir.path().join("member/snap/db"), bolt_like(2, false)).unwrap();
+        assert_eq!(recognize(dir.path()).unwrap(), Recognized::Etcd);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! transaction: a failed or interrupted run rolls back and leaves what
 //! earlier runs loaded untouched.
 
+pub mod audit;
 pub mod schema;
 pub mod writer;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use audit::{AuditRow, AuditSummary, AuditWriter};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
     Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, SourceFacts, SourceRecord,
@@ -64,7 +66,8 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version != SCHEMA_VERSION {
+        // Older versions read fine: they lack only the newer tables.
+        if !(1..=SCHEMA_VERSION).contains(&version) {
             return Err(if version == 0 {
                 StoreError::NotOurs
             } else {
@@ -119,5 +122,13 @@ impl Store {
         expected_rows: u64,
     ) -> Result<SourceWriter<'_>, StoreError> {
         SourceWriter::begin(&mut self.conn, source, expected_rows)
+    }
+
+    /// Starts loading one audit log file: opens its transaction and records it.
+    pub fn begin_audit_source(
+        &mut self,
+        source: &SourceRecord,
+    ) -> Result<AuditWriter<'_>, StoreError> {
+        AuditWriter::begin(&mut self.conn, source)
     }
 }

@@ -10,10 +10,12 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// Tables, indexes and views of schema version 1.
-const SCHEMA_V1: &str = r#"
+/// Tables, indexes and views of schema version 1 (public for migration
+/// tests, which build a version-1 database as evforensics 0.1 wrote it).
+#[doc(hidden)]
+pub const SCHEMA_V1: &str = r#"
 CREATE TABLE sources (
     id                          INTEGER PRIMARY KEY,
     kind                        TEXT NOT NULL,
@@ -148,6 +150,61 @@ CREATE VIEW expired_events AS
     SELECT * FROM events WHERE live = 0;
 "#;
 
+/// From version 1 to 2: Kubernetes audit logs (`audit_events`), audit
+/// counts on `sources`, file and line of damaged records, descriptive views.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE sources ADD COLUMN audit_events INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN new_audit_events INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE damaged_records ADD COLUMN file TEXT;
+ALTER TABLE damaged_records ADD COLUMN line INTEGER;
+
+CREATE TABLE audit_events (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    file                        TEXT NOT NULL,
+    line                        INTEGER NOT NULL,
+    audit_id                    TEXT NOT NULL,
+    stage                       TEXT NOT NULL,
+    api_version                 TEXT,
+    level                       TEXT,
+    verb                        TEXT,
+    request_uri                 TEXT,
+    username                    TEXT,
+    user_groups                 TEXT,
+    impersonated_user           TEXT,
+    source_ips                  TEXT,
+    user_agent                  TEXT,
+    object_resource             TEXT,
+    object_subresource          TEXT,
+    object_namespace            TEXT,
+    object_name                 TEXT,
+    object_uid                  TEXT,
+    object_api_group            TEXT,
+    object_api_version          TEXT,
+    object_resource_version     TEXT,
+    response_code               INTEGER,
+    response_reason             TEXT,
+    response_message            TEXT,
+    request_received_timestamp  TEXT,
+    stage_timestamp             TEXT,
+    annotations                 TEXT,
+    request_object              TEXT,
+    response_object             TEXT,
+    raw                         TEXT NOT NULL,
+    UNIQUE (audit_id, stage)
+);
+CREATE INDEX audit_events_by_time ON audit_events(request_received_timestamp);
+CREATE INDEX audit_events_by_object ON audit_events(object_resource, object_namespace, object_name, request_received_timestamp);
+CREATE INDEX audit_events_by_user ON audit_events(username, request_received_timestamp);
+
+CREATE VIEW audit_denied_requests AS
+    SELECT * FROM audit_events WHERE response_code IN (401, 403);
+
+CREATE VIEW audit_deletions AS
+    SELECT * FROM audit_events
+    WHERE verb IN ('delete', 'deletecollection') AND stage = 'ResponseComplete';
+"#;
+
 /// Indexes that serve queries, not the load. A large load drops them and
 /// builds them again at its end (one sort each, much cheaper than keeping
 /// them up to date row by row); both happen inside the load's transaction.
@@ -184,14 +241,97 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             // Event rows are a few KB (JSON object + raw bytes): larger pages
             // mean fewer page operations per row and shallower indexes.
             conn.execute_batch("PRAGMA page_size = 16384;")?;
-            conn.execute_batch(SCHEMA_V1)?;
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(SCHEMA_V1)?;
             for (_, create) in QUERY_INDEXES {
-                conn.execute_batch(create)?;
+                tx.execute_batch(create)?;
             }
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            Ok(())
+        }
+        1 => {
+            // All or nothing: a failed migration leaves a version-1 database.
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(SCHEMA_V2)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
             Ok(())
         }
         SCHEMA_VERSION => Ok(()),
         other => Err(StoreError::UnsupportedVersion(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(conn: &Connection, table: &str) -> Vec<String> {
+        let mut st = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn schema_of(conn: &Connection) -> Vec<(String, String)> {
+        let mut st = conn
+            .prepare("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A version-1 database (as evforensics 0.1 wrote it) gains the audit
+    /// tables, keeps its rows, and ends with the same schema as a new one.
+    #[test]
+    fn migrates_version_1_to_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("v1.sqlite");
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        for (_, create) in QUERY_INDEXES {
+            conn.execute_batch(create).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO sources (kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+               VALUES ('etcd-db', '/e/db', 'aa', 1, 'absent', '/registry/events/', 'now', 'evforensics 0.1.0');
+             INSERT INTO damaged_records (source_id, page, reason) VALUES (1, 7, 'bad page');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let conn = Connection::open(&old).unwrap();
+        migrate(&conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        let (kind, audit, page, line): (String, i64, i64, Option<i64>) = conn
+            .query_row(
+                "SELECT s.kind, s.audit_events, d.page, d.line
+                 FROM sources s JOIN damaged_records d ON d.source_id = s.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((kind.as_str(), audit, page, line), ("etcd-db", 0, 7, None));
+        assert!(columns(&conn, "audit_events").contains(&"audit_id".to_string()));
+        // Migrating again changes nothing.
+        migrate(&conn).unwrap();
+
+        let fresh = Connection::open(dir.path().join("v2.sqlite")).unwrap();
+        migrate(&fresh).unwrap();
+        assert_eq!(schema_of(&conn), schema_of(&fresh));
+        for table in ["sources", "damaged_records", "audit_events", "events"] {
+            assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
+        }
     }
 }

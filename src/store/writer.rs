@@ -86,6 +86,10 @@ pub struct DamageRow {
     pub revision: Option<i64>,
     pub sub_revision: Option<i64>,
     pub key: Option<String>,
+    /// The file, for damage in a text input (an audit log).
+    pub file: Option<String>,
+    /// The line number (1-based) in that file.
+    pub line: Option<i64>,
     pub reason: String,
 }
 
@@ -176,37 +180,16 @@ impl<'c> SourceWriter<'c> {
         };
         let events_before = max_id("events")?;
         let deletions_before = max_id("deletions")?;
-        let existing: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-        let rebuild_indexes = expected_rows >= 10_000 && expected_rows as i64 >= existing;
+        let rebuild_indexes = expected_rows >= 10_000 && {
+            let existing: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            expected_rows as i64 >= existing
+        };
         if rebuild_indexes {
             for (name, _) in super::schema::QUERY_INDEXES {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
             }
         }
-        tx.execute(
-            "INSERT INTO sources (kind, location, sha256, size_bytes, compression, content_sha256,
-                trailer, trailer_sha256, prefix, bolt_page_size, bolt_txid, bolt_meta_page,
-                bolt_meta_note, ingested_at, tool_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
-                strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?14)",
-            params![
-                source.kind,
-                source.location,
-                source.sha256,
-                source.size_bytes as i64,
-                source.compression,
-                source.content_sha256,
-                source.trailer,
-                source.trailer_sha256,
-                source.prefix,
-                source.bolt_page_size,
-                source.bolt_txid,
-                source.bolt_meta_page,
-                source.bolt_meta_note,
-                concat!("evforensics ", env!("CARGO_PKG_VERSION")),
-            ],
-        )?;
-        let source_id = tx.last_insert_rowid();
+        let source_id = insert_source(&tx, source)?;
         Ok(SourceWriter {
             tx,
             source_id,
@@ -369,22 +352,8 @@ impl<'c> SourceWriter<'c> {
     }
 
     fn write_damage(&mut self, rows: &[DamageRow]) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(
-            "INSERT INTO damaged_records (source_id, page, offset, revision, sub_revision, key, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for row in rows {
-            insert.execute(params![
-                self.source_id,
-                row.page,
-                row.offset,
-                row.revision,
-                row.sub_revision,
-                row.key,
-                row.reason
-            ])?;
-            self.summary.damaged_records += 1;
-        }
+        insert_damage(&self.tx, self.source_id, rows)?;
+        self.summary.damaged_records += rows.len() as u64;
         Ok(())
     }
 
@@ -504,6 +473,63 @@ impl<'c> SourceWriter<'c> {
         self.tx.commit()?;
         Ok(summary)
     }
+}
+
+/// Records a source (its `sources` row) inside the load's transaction.
+pub(super) fn insert_source(
+    tx: &Transaction<'_>,
+    source: &SourceRecord,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO sources (kind, location, sha256, size_bytes, compression, content_sha256,
+            trailer, trailer_sha256, prefix, bolt_page_size, bolt_txid, bolt_meta_page,
+            bolt_meta_note, ingested_at, tool_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+            strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?14)",
+        params![
+            source.kind,
+            source.location,
+            source.sha256,
+            source.size_bytes as i64,
+            source.compression,
+            source.content_sha256,
+            source.trailer,
+            source.trailer_sha256,
+            source.prefix,
+            source.bolt_page_size,
+            source.bolt_txid,
+            source.bolt_meta_page,
+            source.bolt_meta_note,
+            concat!("evforensics ", env!("CARGO_PKG_VERSION")),
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Stores records that could not be read.
+pub(super) fn insert_damage(
+    tx: &Transaction<'_>,
+    source_id: i64,
+    rows: &[DamageRow],
+) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO damaged_records (source_id, page, offset, revision, sub_revision, key, file, line, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for row in rows {
+        insert.execute(params![
+            source_id,
+            row.page,
+            row.offset,
+            row.revision,
+            row.sub_revision,
+            row.key,
+            row.file,
+            row.line,
+            row.reason
+        ])?;
+    }
+    Ok(())
 }
 
 /// When the Event happened, as precisely as the revision says: the latest of

@@ -1395,4 +1395,3 @@ fn real_corrupted_backup_reports_its_freelist() {
     );
     assert_eq!(db.page_map().free_page_ids().collect::<Vec<_>>(), [4]);
 }
-

@@ -1,0 +1,387 @@
+//! Kubernetes audit logs: recognizing their records and turning each audit
+//! event into an [`AuditRow`].
+//!
+//! What is read (all of it JSON, one record per line or one pretty-printed
+//! document per file):
+//! - `audit.k8s.io/v1` and `v1beta1` `Event`s, one per line, as the log
+//!   backend writes them (older traces without `apiVersion` are accepted: an
+//!   object with `auditID` and `stage` is an audit event);
+//! - `EventList` batches, as the webhook backend sends them (`items`);
+//! - managed-cluster wrappers: an Azure diagnostic-log record (AKS, category
+//!   `kube-audit`/`kube-audit-admin`) holds the event in `properties.log`,
+//!   as a JSON string or as an object; a `{"records": [...]}` envelope holds
+//!   many such records; a JSON array holds records too;
+//! - a document pretty-printed over many lines: a record that is incomplete
+//!   at the end of its line continues on the next lines until it is whole.
+//!
+//! A line that cannot be read (not JSON, cut short, an object that is not an
+//! audit event) becomes a [`Record::Damaged`] with its line number; the rest
+//! of the file still loads. JSON that is recognizably another Kubernetes
+//! type (an `AdmissionReview`, a `v1` `Event` object) is a
+//! [`Record::Foreign`]: a file made only of those is not an audit log.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead};
+
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::decode::time::format_micro_time;
+pub use crate::store::AuditRow;
+
+mod load;
+pub use load::{ingest_audit_file, AuditLoaded, AuditOutcome, AUDIT_SOURCE_KIND};
+
+/// The largest record spread over several lines that is put together
+/// (a pretty-printed event with big request and response objects).
+const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+
+/// How deep wrappers may nest (records → record → properties.log → list).
+const MAX_DEPTH: usize = 8;
+
+/// One thing read from an audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// An audit event.
+    Event(Box<AuditRow>),
+    /// A line or record that could not be read.
+    Damaged { line: u64, reason: String },
+    /// JSON of another kind, named (e.g. `admission.k8s.io/v1 AdmissionReview`).
+    Foreign { line: u64, what: String },
+}
+
+/// Reads records from an audit log, streaming line by line.
+pub struct AuditReader<R> {
+    reader: R,
+    /// Lines read so far from `reader`.
+    line_no: u64,
+    /// Lines taken back after a failed attempt to join a multi-line record.
+    pushback: VecDeque<(u64, Vec<u8>)>,
+    out: VecDeque<Record>,
+    done: bool,
+}
+
+impl<R: BufRead> AuditReader<R> {
+    pub fn new(reader: R) -> Self {
+        AuditReader {
+            reader,
+            line_no: 0,
+            pushback: VecDeque::new(),
+            out: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    fn next_line(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+        if let Some(l) = self.pushback.pop_front() {
+            return Ok(Some(l));
+        }
+        let mut buf = Vec::new();
+        if self.reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        if self.line_no == 1 {
+            if let Some(rest) = buf.strip_prefix(b"\xEF\xBB\xBF") {
+                buf = rest.to_vec();
+            }
+        }
+        Ok(Some((self.line_no, buf)))
+    }
+
+    /// Reads the next record (a line, or lines joined into one document)
+    /// and queues what it holds.
+    fn fill(&mut self) -> io::Result<()> {
+        while self.out.is_empty() {
+            let Some((n, bytes)) = self.next_line()? else {
+                self.done = true;
+                return Ok(());
+            };
+            let text = match std::str::from_utf8(&bytes) {
+                Ok(t) => t.trim(),
+                Err(e) => {
+                    self.damaged(n, format!("not UTF-8 text: {e}"));
+                    continue;
+                }
+            };
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(text) {
+                Ok(v) => {
+                    let text = text.to_string();
+                    self.extract(n, v, Some(text), 0)
+                }
+                Err(e) if e.is_eof() => self.join_lines(n, text.to_string())?,
+                Err(e) => self.damaged(n, format!("not JSON: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// A record incomplete at the end of line `n`: a pretty-printed
+    /// document, or a line cut short. Lines are added while the text stays an
+    /// incomplete JSON value; a new line starting at column 0 (where a
+    /// pretty-printed document's closing bracket is, and where every line of
+    /// a JSON-lines file starts) is the moment to try. If it does not come
+    /// together, line `n` is damaged and the lines after it that start at
+    /// column 0 are read again on their own.
+    fn join_lines(&mut self, n: u64, first: String) -> io::Result<()> {
+        let mut doc = first;
+        let mut taken: Vec<(u64, Vec<u8>)> = Vec::new();
+        let failure = loop {
+            let Some((m, bytes)) = self.next_line()? else {
+                break "cut short: the file ends before this JSON value is complete".to_string();
+            };
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                taken.push((m, bytes));
+                break "cut short: not complete JSON on this line".to_string();
+            };
+            doc.push('\n');
+            doc.push_str(text.trim_end());
+            let at_column_0 = !text.starts_with([' ', '\t']) && !text.trim().is_empty();
+            taken.push((m, bytes));
+            if doc.len() > MAX_DOCUMENT_BYTES {
+                break format!(
+                    "cut short: no complete JSON value within {MAX_DOCUMENT_BYTES} bytes"
+                );
+            }
+            if !at_column_0 {
+                continue;
+            }
+            match serde_json::from_str::<Value>(&doc) {
+                Ok(v) => {
+                    self.extract(n, v, Some(doc), 0);
+                    return Ok(());
+                }
+                Err(e) if e.is_eof() => continue,
+                Err(_) => break "cut short: not complete JSON on this line".to_string(),
+            }
+        };
+        self.damaged(n, failure);
+        // Indented lines belong to the broken record; from the first line
+        // that starts at column 0 on, lines are read again on their own.
+        let starts_record = |b: &[u8]| !b.is_empty() && !b[0].is_ascii_whitespace();
+        if let Some(first) = taken.iter().position(|(_, b)| starts_record(b)) {
+            for l in taken.into_iter().skip(first).rev() {
+                self.pushback.push_front(l);
+            }
+        }
+        Ok(())
+    }
+
+    fn damaged(&mut self, line: u64, reason: String) {
+        self.out.push_back(Record::Damaged { line, reason });
+    }
+
+    /// What a JSON value holds. `raw` is its exact text when it is a whole
+    /// line, document or string; otherwise the value is serialized.
+    fn extract(&mut self, line: u64, v: Value, raw: Option<String>, depth: usize) {
+        if depth > MAX_DEPTH {
+            return self.damaged(line, "wrappers nested too deeply".into());
+        }
+        match v {
+            Value::Array(items) => {
+                for item in items {
+                    self.extract(line, item, None, depth + 1);
+                }
+            }
+            Value::Object(o) => self.extract_object(line, o, raw, depth),
+            other => self.damaged(
+                line,
+                format!("not a Kubernetes audit event: JSON {}", kind_of(&other)),
+            ),
+        }
+    }
+
+    fn extract_object(
+        &mut self,
+        line: u64,
+        o: Map<String, Value>,
+        raw: Option<String>,
+        depth: usize,
+    ) {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api_version = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if o.contains_key("auditID") {
+            let raw = raw.unwrap_or_else(|| Value::Object(o.clone()).to_string());
+            match audit_row(line, &o, raw) {
+                Ok(row) => self.out.push_back(Record::Event(Box::new(row))),
+                Err(reason) => self.damaged(line, reason),
+            }
+            return;
+        }
+        if kind == "EventList"
+            || (api_version.starts_with("audit.k8s.io/") && o.contains_key("items"))
+        {
+            let mut o = o;
+            match o.remove("items") {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        self.extract(line, item, None, depth + 1);
+                    }
+                }
+                // An empty batch.
+                Some(Value::Null) | None => {}
+                Some(_) => self.damaged(line, "EventList: items is not a list".into()),
+            }
+            return;
+        }
+        if matches!(o.get("records"), Some(Value::Array(_))) {
+            let mut o = o;
+            if let Some(Value::Array(records)) = o.remove("records") {
+                for r in records {
+                    self.extract(line, r, None, depth + 1);
+                }
+            }
+            return;
+        }
+        if let Some(log) = o.get("properties").and_then(|p| p.get("log")) {
+            let category = o.get("category").and_then(Value::as_str).unwrap_or("");
+            if !category.is_empty() && !category.starts_with("kube-audit") {
+                return self.out.push_back(Record::Foreign {
+                    line,
+                    what: format!("Azure diagnostic record of category {category}"),
+                });
+            }
+            match log {
+                Value::String(s) => match serde_json::from_str::<Value>(s.trim()) {
+                    Ok(inner) => {
+                        let text = s.trim().to_string();
+                        self.extract(line, inner, Some(text), depth + 1)
+                    }
+                    Err(e) => self.damaged(line, format!("properties.log is not JSON: {e}")),
+                },
+                Value::Object(_) => self.extract(line, log.clone(), None, depth + 1),
+                other => self.damaged(
+                    line,
+                    format!(
+                        "properties.log is JSON {}, expected an audit event",
+                        kind_of(other)
+                    ),
+                ),
+            }
+            return;
+        }
+        if !kind.is_empty() && !api_version.is_empty() {
+            return self.out.push_back(Record::Foreign {
+                line,
+                what: format!("{api_version} {kind}"),
+            });
+        }
+        self.damaged(
+            line,
+            "not a Kubernetes audit event: a JSON object without auditID".into(),
+        )
+    }
+}
+
+impl<R: BufRead> Iterator for AuditReader<R> {
+    type Item = io::Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.out.is_empty() && !self.done {
+            if let Err(e) = self.fill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.out.pop_front().map(Ok)
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Normalizes an RFC 3339 time to UTC with exactly six fractional digits
+/// (truncated, as Kubernetes prints `MicroTime`).
+pub fn normalize_timestamp(s: &str) -> Option<String> {
+    let t = OffsetDateTime::parse(s.trim(), &Rfc3339).ok()?;
+    format_micro_time(t.unix_timestamp(), t.nanosecond() as i32)
+}
+
+/// One audit event object → its row. Fails (the record is damaged) when the
+/// identity is missing or a timestamp is not RFC 3339.
+pub fn audit_row(line: u64, o: &Map<String, Value>, raw: String) -> Result<AuditRow, String> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let json = |v: Option<&Value>| v.filter(|v| !v.is_null()).map(Value::to_string);
+    let audit_id = text(o.get("auditID"))
+        .filter(|s| !s.is_empty())
+        .ok_or("audit event: auditID is not a non-empty string")?;
+    let stage = text(o.get("stage"))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("audit event {audit_id}: no stage"))?;
+    let time = |field: &str| -> Result<Option<String>, String> {
+        match o.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => normalize_timestamp(s).map(Some).ok_or_else(|| {
+                format!("audit event {audit_id}: {field} {s:?} is not an RFC 3339 time")
+            }),
+            Some(other) => Err(format!(
+                "audit event {audit_id}: {field} is JSON {}, expected a time",
+                kind_of(other)
+            )),
+        }
+    };
+    // `timestamp` (v1alpha1, deprecated in v1beta1) is when the request was
+    // received: it stands in when requestReceivedTimestamp is absent.
+    let request_received_timestamp = match time("requestReceivedTimestamp")? {
+        Some(t) => Some(t),
+        None => time("timestamp")?,
+    };
+    let stage_timestamp = time("stageTimestamp")?;
+    let user = o.get("user");
+    let object = o.get("objectRef");
+    let status = o.get("responseStatus");
+    let obj = |k: &str| text(object.and_then(|r| r.get(k)));
+    Ok(AuditRow {
+        line: line as i64,
+        audit_id,
+        stage,
+        api_version: text(o.get("apiVersion")),
+        level: text(o.get("level")),
+        verb: text(o.get("verb")),
+        request_uri: text(o.get("requestURI")),
+        username: text(user.and_then(|u| u.get("username"))),
+        user_groups: json(user.and_then(|u| u.get("groups"))),
+        impersonated_user: text(o.get("impersonatedUser").and_then(|u| u.get("username"))),
+        source_ips: json(o.get("sourceIPs")),
+        user_agent: text(o.get("userAgent")),
+        object_resource: obj("resource"),
+        object_subresource: obj("subresource"),
+        object_namespace: obj("namespace"),
+        object_name: obj("name"),
+        object_uid: obj("uid"),
+        object_api_group: obj("apiGroup"),
+        object_api_version: obj("apiVersion"),
+        object_resource_version: obj("resourceVersion"),
+        response_code: status.and_then(|s| s.get("code")).and_then(Value::as_i64),
+        response_reason: text(status.and_then(|s| s.get("reason"))),
+        response_message: text(status.and_then(|s| s.get("message"))),
+        request_received_timestamp,
+        stage_timestamp,
+        annotations: json(o.get("annotations")),
+        request_object: json(o.get("requestObject")),
+        response_object: json(o.get("responseObject")),
+        raw,
+    })
+}
+
+/// Reads all records of a text (tests and small inputs).
+pub fn read_all(text: &[u8]) -> Vec<Record> {
+    AuditReader::new(text)
+        .collect::<io::Result<Vec<_>>>()
+        .expect("reading from memory does not fail")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+use super::*;
+
+const V1: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods/web","verb":"delete","user":{"username":"alice","groups":["dev","system:authenticated"]},"impersonatedUser":{"username":"bob"},"sourceIPs":["10.0.0.1"],"userAgent":"kubectl/v1.31","objectRef":{"resource":"pods","namespace":"shop","name":"web","apiVersion":"v1","uid":"u-1","resourceVersion":"42"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-20T09:40:00.1Z","stageTimestamp":"2026-11-20T10:40:00.123456789+01:00","annotations":{"authorization.k8s.io/decision":"allow"}}"#;
+
+fn events(records: &[Record]) -> Vec<&AuditRow> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Event(e) => Some(e.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_v1_line_becomes_a_row() {
+    let records = read_all(V1.as_bytes());
+    let rows = events(&records);
+    assert_eq!(rows.len(), 1);
+    let r = rows[0];
+    assert_eq!(r.line, 1);
+    assert_eq!(
+        (r.audit_id.as_str(), r.stage.as_str()),
+        ("a-1", "ResponseComplete")
+    );
+    assert_eq!(r.verb.as_deref(), Some("delete"));
+    assert_eq!(r.username.as_deref(), Some("alice"));
+    assert_eq!(
+        r.user_groups.as_deref(),
+        Some(r#"["dev","system:authenticated"]"#)
+    );
+    assert_eq!(r.impersonated_user.as_deref(), Some("bob"));
+    assert_eq!(r.source_ips.as_deref(), Some(r#"["10.0.0.1"]"#));
+    assert_eq!(r.object_name.as_deref(), Some("web"));
+    assert_eq!(r.object_resource_version.as_deref(), Some("42"));
+    assert_eq!(r.response_code, Some(200));
+    assert_eq!(
+        r.request_received_timestamp.as_deref(),
+        Some("2026-11-20T09:40:00.100000Z")
+    );
+    assert_eq!(
+        r.stage_timestamp.as_deref(),
+        Some("2026-11-20T09:40:00.123456Z")
+    );
+    assert_eq!(r.raw, V1);
+}
+
+#[test]
+fn timestamps_are_normalized_to_utc_microseconds() {
+    assert_eq!(
+        normalize_timestamp("2017-09-11T19:55:05Z").as_deref(),
+        Some("2017-09-11T19:55:05.000000Z")
+    );
+    assert_eq!(
+        normalize_timestamp("2026-01-01T00:30:00.999999999-01:00").as_deref(),
+        Some("2026-01-01T01:30:00.999999Z")
+    );
+    assert_eq!(normalize_timestamp("yesterday"), None);
+}
+
+#[test]
+fn event_lists_and_aks_wrappers() {
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{V1},{}]}}"#,
+        V1.replace("a-1", "a-2")
+    );
+    let records = read_all(list.as_bytes());
+    assert_eq!(events(&records).len(), 2);
+    assert!(events(&records).iter().all(|r| r.line == 1));
+
+    let as_string = serde_json::json!({
+        "category": "kube-audit",
+        "properties": {"log": format!("{V1}\n"), "stream": "stdout"}
+    });
+    let as_object = serde_json::json!({
+        "category": "kube-audit-admin",
+        "properties": {"log": serde_json::from_str::<Value>(&V1.replace("a-1", "a-3")).unwrap()}
+    });
+    let other =
+        serde_json::json!({"category": "kube-apiserver", "properties": {"log": "I1120 started"}});
+    let text = format!("{as_string}\n{as_object}\n{other}\n");
+    let records = read_all(text.as_bytes());
+    let rows = events(&records);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].raw, V1, "the string in properties.log, exactly");
+    assert_eq!((rows[1].audit_id.as_str(), rows[1].line), ("a-3", 2));
+    assert!(
+        matches!(&records[2], Record::Foreign { line: 3, what } if what.contains("kube-apiserver"))
+    );
+}
+
+#[test]
+fn damaged_lines_are_reported_with_their_number_and_the_rest_loads() {
+    let cut = &V1[..V1.len() / 2];
+    let text = format!(
+        "{V1}\n\nnot json\n{cut}\n{}\n{{\"kind\": 0}}\n{}\n",
+        V1.replace("a-1", "a-5"),
+        V1.replace("\"stage\":\"ResponseComplete\",", "")
+    );
+    let records = read_all(text.as_bytes());
+    let summary: Vec<String> = records
+        .iter()
+        .map(|r| match r {
+            Record::Event(e) => format!("event {} line {}", e.audit_id, e.line),
+            Record::Damaged { line, .. } => format!("damaged line {line}"),
+            Record::Foreign { line, .. } => format!("foreign line {line}"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "event a-1 line 1",
+            "damaged line 3",
+            "damaged line 4",
+            "event a-5 line 5",
+            "damaged line 6",
+            "damaged line 7",
+        ]
+    );
+    let Record::Damaged { reason, .. } = &records[5] else {
+        unreachable!()
+    };
+    assert!(reason.contains("no stage"), "{reason}");
+}
+
+#[test]
+fn a_pretty_printed_document_with_a_bom() {
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(V1).unwrap()).unwrap();
+    let text = format!("\u{feff}{pretty}\n");
+    let records = read_all(text.as_bytes());
+    let rows = events(&records);
+    assert_eq!(records.len(), 1);
+    assert_eq!((rows[0].audit_id.as_str(), rows[0].line), ("a-1", 1));
+    // A document cut short is damaged at its first line.
+    let cut = &pretty[..pretty.len() - 2];
+    let records = read_all(format!("{cut}\n").as_bytes());
+    assert!(
+        matches!(&records[..], [Record::Damaged { line: 1, .. }]),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn other_kubernetes_json_is_foreign() {
+    let text = r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{}}"#;
+    assert_eq!(
+        read_all(text.as_bytes()),
+        [Record::Foreign {
+            line: 1,
+            what: "admission.k8s.io/v1 AdmissionReview".into()
+        }]
+    );
+}
+
+/// Damage of every kind never panics and never loses a following good line:
+/// every cut of a line, and bytes flipped at pseudo-random places.
+#[test]
+fn damaged_input_never_panics_and_the_next_line_loads() {
+    let good = V1.replace("a-1", "after");
+    for cut in 0..V1.len() {
+        let text = format!("{}\n{good}\n", &V1[..cut]);
+        let records = read_all(text.as_bytes());
+        assert!(
+            events(&records).iter().any(|r| r.audit_id == "after"),
+            "cut at {cut}: {records:?}"
+        );
+    }
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..2000 {
+        let mut bytes = V1.as_bytes().to_vec();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        bytes.push(b'\n');
+        bytes.extend_from_slice(good.as_bytes());
+        bytes.push(b'\n');
+        let records = read_all(&bytes);
+        assert!(
+            events(&records).iter().any(|r| r.audit_id == "after"),
+            "{records:?}"
+        );
+    }
+}

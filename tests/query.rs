@@ -1,0 +1,324 @@
+//! `evforensics query`: SQL or a saved question, read-only, as a table,
+//! CSV or JSON that parse back to what the database holds.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use rusqlite::types::Value;
+use rusqlite::Connection;
+
+fn evforensics() -> Command {
+    Command::cargo_bin("evforensics").unwrap()
+}
+
+fn fixture(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(p)
+}
+
+/// A database with the sample snapshot and audit2rbac's demo log.
+fn database(dir: &Path) -> PathBuf {
+    let db = dir.join("case.sqlite");
+    evforensics()
+        .arg("ingest")
+        .arg("--db")
+        .arg(&db)
+        .arg(fixture("sample/snapshot.db"))
+        .arg(fixture("third_party/audit2rbac/demo.log"))
+        .assert()
+        .code(0);
+    db
+}
+
+fn query(db: &Path, args: &[&str]) -> String {
+    let out = evforensics()
+        .arg("query")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The rows of `sql` as text, NULL as None, straight from SQLite.
+fn direct(db: &Path, sql: &str) -> (Vec<String>, Vec<Vec<Value>>) {
+    let conn = Connection::open(db).unwrap();
+    let mut st = conn.prepare(sql).unwrap();
+    let names = st.column_names().map(|c| c.to_string()).collect();
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    (names, rows)
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Real(f) => Some(f.to_string()),
+        Value::Text(t) => Some(t.clone()),
+        Value::Blob(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+    }
+}
+
+const SQL: &str = "SELECT audit_id, line, username, impersonated_user, user_groups, response_code,
+        response_message, stage_timestamp, raw
+    FROM audit_events ORDER BY request_received_timestamp, audit_id";
+
+#[test]
+fn csv_output_parses_back_to_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let out = query(&db, &["--format", "csv", SQL]);
+    let (names, rows) = direct(&db, SQL);
+    assert_eq!(rows.len(), 37);
+    let mut reader = csv::Reader::from_reader(out.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, names);
+    let parsed: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().unwrap();
+    assert_eq!(parsed.len(), rows.len());
+    for (got, want) in parsed.iter().zip(&rows) {
+        let want: Vec<String> = want
+            .iter()
+            .map(|v| as_text(v).unwrap_or_default())
+            .collect();
+        let got: Vec<String> = got.iter().map(String::from).collect();
+        assert_eq!(got, want);
+    }
+    // Quotes, commas and JSON survive: the raw line is the file's line.
+    let raw = &parsed[0][8];
+    assert!(serde_json::from_str::<serde_json::Value>(raw).is_ok());
+}
+
+#[test]
+fn json_output_parses_back_to_the_rows_with_nulls_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let out = query(&db, &["--format", "json", SQL]);
+    let parsed: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&out).unwrap();
+    let (names, rows) = direct(&db, SQL);
+    assert_eq!(parsed.len(), rows.len());
+    for (got, want) in parsed.iter().zip(&rows) {
+        let keys: Vec<&String> = got.keys().collect();
+        assert_eq!(keys, names.iter().collect::<Vec<_>>());
+        for (name, value) in names.iter().zip(want) {
+            let expected = match value {
+                Value::Null => serde_json::Value::Null,
+                Value::Integer(i) => serde_json::Value::from(*i),
+                other => serde_json::Value::String(as_text(other).unwrap()),
+            };
+            assert_eq!(got[name], expected, "{name}");
+        }
+    }
+    // JSON columns are JSON text, usable as they are.
+    let groups: Vec<String> =
+        serde_json::from_str(parsed[0]["user_groups"].as_str().unwrap()).unwrap();
+    assert!(groups.contains(&"system:authenticated".to_string()));
+    assert_eq!(parsed[0]["stage_timestamp"], serde_json::Value::Null);
+    // Empty results are an empty array.
+    let out = query(
+        &db,
+        &["--format", "json", "SELECT * FROM audit_events WHERE 0"],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn table_output_and_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let out = query(
+        &db,
+        &["SELECT username, count(*) AS n, NULL AS absent FROM audit_events GROUP BY 1"],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["username", "n", "absent"]
+    );
+    assert!(lines[1].starts_with("------------"), "{out}");
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["system:admin", "37", "NULL"]
+    );
+    assert_eq!(lines[3], "(1 row)");
+    // BLOBs (the raw etcd values) print as hex.
+    let out = query(
+        &db,
+        &[
+            "--format",
+            "csv",
+            "SELECT raw FROM events ORDER BY id LIMIT 1",
+        ],
+    );
+    let hex = out.lines().nth(1).unwrap();
+    assert!(hex.starts_with("6b387300"), "k8s\\0 envelope: {hex}");
+}
+
+#[test]
+fn saved_questions_are_listed_and_run_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let list = query(&db, &["--list"]);
+    for name in [
+        "oom-killed-pods",
+        "image-pull-failures",
+        "who-deleted-what",
+        "denied-requests-by-user",
+        "expired-events",
+    ] {
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(name) && l.len() > name.len() + 10),
+            "{name} with its description in:\n{list}"
+        );
+    }
+    let by_position = query(&db, &["--format", "json", "denied-requests-by-user"]);
+    let by_flag = query(
+        &db,
+        &["--format", "json", "--name", "denied-requests-by-user"],
+    );
+    assert_eq!(by_position, by_flag);
+    let denied: Vec<serde_json::Value> = serde_json::from_str(&by_flag).unwrap();
+    let summary: Vec<(String, i64)> = denied
+        .iter()
+        .map(|r| {
+            (
+                r["impersonated_user"].as_str().unwrap().to_string(),
+                r["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("bob".to_string(), 4),
+            ("system:serviceaccount:ns1:sa1".to_string(), 4),
+            ("alice".to_string(), 3)
+        ]
+    );
+    // Every saved question runs against a database holding both kinds.
+    for line in list.lines() {
+        let name = line.split_whitespace().next().unwrap();
+        query(&db, &["--format", "csv", name]);
+    }
+    evforensics()
+        .args(["query", "--db"])
+        .arg(&db)
+        .args(["--name", "no-such-question"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--list"));
+}
+
+fn sha256(path: &Path) -> String {
+    evforensics::source::input::sha256_file(path).unwrap()
+}
+
+/// The database is opened read-only: it is byte-identical after queries,
+/// and statements that write are refused.
+#[test]
+fn queries_never_change_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let before = sha256(&db);
+    let modified = std::fs::metadata(&db).unwrap().modified().unwrap();
+    query(&db, &["SELECT count(*) FROM events"]);
+    query(&db, &["--format", "json", "who-deleted-what"]);
+    for write in [
+        "DELETE FROM audit_events",
+        "UPDATE sources SET location = 'elsewhere'",
+        "DROP TABLE events",
+        "PRAGMA user_version = 7",
+        "CREATE TABLE notes (x)",
+    ] {
+        evforensics()
+            .args(["query", "--db"])
+            .arg(&db)
+            .arg(write)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("only statements that read"));
+    }
+    // A write hidden in a CTE is refused by SQLite's read-only connection.
+    evforensics()
+        .args(["query", "--db"])
+        .arg(&db)
+        .arg("WITH x AS (SELECT 1) INSERT INTO damaged_records (source_id, reason) SELECT 1, 'x' FROM x")
+        .assert()
+        .code(1);
+    assert_eq!(sha256(&db), before);
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().modified().unwrap(),
+        modified
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, [std::ffi::OsString::from("case.sqlite")]);
+
+    // No database: said so, none created.
+    let missing = dir.path().join("missing.sqlite");
+    evforensics()
+        .args(["query", "--db"])
+        .arg(&missing)
+        .arg("SELECT 1")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no such database"));
+    assert!(!missing.exists());
+    // Bad SQL: SQLite's message.
+    evforensics()
+        .args(["query", "--db"])
+        .arg(&db)
+        .arg("SELECT nope FROM events")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no such column"));
+}
+
+/// sqlite3 reads the database: JSON columns work with its JSON functions,
+/// the views and the full-text table are there.
+#[test]
+fn the_database_reads_well_in_sqlite3() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let out = query(
+        &db,
+        &[
+            "--format",
+            "csv",
+            "SELECT (SELECT count(*) FROM audit_events, json_each(audit_events.user_groups)),
+                    (SELECT count(*) FROM audit_denied_requests),
+                    (SELECT count(*) FROM audit_deletions),
+                    (SELECT count(*) FROM events_fts WHERE events_fts MATCH 'Pulling')",
+        ],
+    );
+    let values: Vec<i64> = out
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(values[0], 74, "two groups on each of 37 events");
+    assert_eq!(values[1], 11);
+    assert_eq!(values[2], 0);
+    assert!(values[3] > 0);
+}
