@@ -123,7 +123,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn open(path: &Path) -> anyhow::Result<Store> {
+pub(super) fn open(path: &Path) -> anyhow::Result<Store> {
     if !path.is_file() {
         bail!(
             "{}: no such database; create one with `evforensics ingest --db {} SOURCE…`",
