@@ -239,10 +239,6 @@ CREATE TABLE objects (
     owner_references            TEXT
 );
 CREATE UNIQUE INDEX objects_by_revision ON objects(mod_revision, sub_revision, key);
-CREATE INDEX objects_by_key ON objects(key, mod_revision);
-CREATE INDEX objects_by_uid ON objects(uid);
-CREATE INDEX objects_by_name ON objects(name, namespace, kind);
-CREATE INDEX objects_by_resource ON objects(resource, kind);
 
 CREATE TABLE object_deletions (
     id                          INTEGER PRIMARY KEY,
@@ -270,7 +266,8 @@ CREATE INDEX audit_events_by_audit_id_time ON audit_events(audit_id, stage_times
 -- Plural resource names (audit objectRef.resource) to kinds: what the
 -- snapshot's own keys say first, then the built-in resources.
 CREATE VIEW resource_kinds AS
-    SELECT resource, kind FROM (
+    -- min(pref): SQLite takes `kind` from the row holding the minimum.
+    SELECT resource, kind FROM (SELECT resource, kind, min(pref) FROM (
         SELECT resource, kind, 0 AS pref FROM objects
         WHERE resource IS NOT NULL AND kind IS NOT NULL
         GROUP BY resource, kind
@@ -292,7 +289,7 @@ CREATE VIEW resource_kinds AS
             ('poddisruptionbudgets', 'PodDisruptionBudget'), ('leases', 'Lease'),
             ('customresourcedefinitions', 'CustomResourceDefinition'),
             ('storageclasses', 'StorageClass'), ('endpointslices', 'EndpointSlice'))
-    ) GROUP BY resource HAVING pref = min(pref);
+    ) GROUP BY resource);
 
 -- One row per Event revision (an occurrence) and per audited request (its
 -- ResponseComplete stage, or the latest stage the logs hold).
@@ -427,6 +424,36 @@ pub const QUERY_INDEXES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The query indexes of `objects` (version 3), dropped and rebuilt by a
+/// large load like [`QUERY_INDEXES`].
+pub const OBJECT_QUERY_INDEXES: &[(&str, &str)] = &[
+    (
+        "objects_by_key",
+        "CREATE INDEX objects_by_key ON objects(key, mod_revision)",
+    ),
+    (
+        "objects_by_uid",
+        "CREATE INDEX objects_by_uid ON objects(uid)",
+    ),
+    (
+        "objects_by_name",
+        "CREATE INDEX objects_by_name ON objects(name, namespace, kind)",
+    ),
+    (
+        "objects_by_resource",
+        "CREATE INDEX objects_by_resource ON objects(resource, kind)",
+    ),
+];
+
+/// Version 3's tables, views and indexes.
+fn create_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(SCHEMA_V3)?;
+    for (_, create) in OBJECT_QUERY_INDEXES {
+        tx.execute_batch(create)?;
+    }
+    Ok(())
+}
+
 /// Creates the schema in an empty database or checks that an existing one
 /// is ours and of a version this build understands.
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -450,7 +477,7 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 tx.execute_batch(create)?;
             }
             tx.execute_batch(SCHEMA_V2)?;
-            tx.execute_batch(SCHEMA_V3)?;
+            create_v3(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
@@ -461,7 +488,7 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             if version == 1 {
                 tx.execute_batch(SCHEMA_V2)?;
             }
-            tx.execute_batch(SCHEMA_V3)?;
+            create_v3(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())

@@ -244,6 +244,8 @@ pub struct SourceWriter<'c> {
     object_deletions_before: i64,
     /// Query indexes were dropped for this load and are rebuilt by `finish`.
     rebuild_indexes: bool,
+    /// The same for the indexes of `objects`.
+    rebuild_object_indexes: bool,
     summary: LoadSummary,
 }
 
@@ -277,6 +279,15 @@ impl<'c> SourceWriter<'c> {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
             }
         }
+        let rebuild_object_indexes = expected_rows >= 10_000 && {
+            let existing: i64 = tx.query_row("SELECT count(*) FROM objects", [], |r| r.get(0))?;
+            expected_rows as i64 >= existing
+        };
+        if rebuild_object_indexes {
+            for (name, _) in super::schema::OBJECT_QUERY_INDEXES {
+                tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
+        }
         let source_id = insert_source(&tx, source)?;
         Ok(SourceWriter {
             tx,
@@ -286,6 +297,7 @@ impl<'c> SourceWriter<'c> {
             objects_before,
             object_deletions_before,
             rebuild_indexes,
+            rebuild_object_indexes,
             summary: LoadSummary {
                 source_id,
                 ..LoadSummary::default()
@@ -524,6 +536,11 @@ impl<'c> SourceWriter<'c> {
         let sid = self.source_id;
         if self.rebuild_indexes {
             for (_, create) in super::schema::QUERY_INDEXES {
+                tx.execute_batch(create)?;
+            }
+        }
+        if self.rebuild_object_indexes {
+            for (_, create) in super::schema::OBJECT_QUERY_INDEXES {
                 tx.execute_batch(create)?;
             }
         }
