@@ -15,6 +15,10 @@ use crate::store::Store;
 /// `-- description` comment.
 pub const SAVED_QUERIES: &[(&str, &str)] = &[
     (
+        "deleted-objects",
+        include_str!("../../queries/deleted-objects.sql"),
+    ),
+    (
         "denied-requests-by-user",
         include_str!("../../queries/denied-requests-by-user.sql"),
     ),
