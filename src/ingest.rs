@@ -15,14 +15,14 @@ use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use crate::decode::decode_event;
+use crate::decode::{decode_event, decode_object_meta, MetaError};
 use crate::source::bolt::{BoltDb, BoltError, Bucket, ReadAt};
 use crate::source::free_pages::{for_each_free_key_entry, FreePageScan};
 use crate::source::input::{self, InputError, PreparedInput, Trailer};
 use crate::source::mvcc::{self, MvccMeta, Revision};
 use crate::store::{
-    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, SourceFacts, SourceRecord,
-    Store, StoreError,
+    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, ObjectRow, SourceFacts,
+    SourceRecord, Store, StoreError,
 };
 
 /// The default etcd prefix of Kubernetes Events.
@@ -348,6 +348,7 @@ pub fn load_source(
         let writer = scope.spawn(move || write_source(store, record, expected_rows, rx));
         let mut sink = RevisionSink {
             prefix: prefix.as_bytes(),
+            root: registry_root(prefix).as_bytes(),
             pending: Vec::with_capacity(BATCH_SIZE),
             seen: 0,
             tx: &tx,
@@ -427,11 +428,46 @@ fn read_small_buckets<R: ReadAt>(db: &BoltDb<R>, meta: &mut MvccMeta, sink: &mut
     }
 }
 
+/// The registry root of an Event prefix: its first path segment
+/// (`/registry/events/` → `/registry/`, `/kubernetes.io/events/` →
+/// `/kubernetes.io/`). Every key under it is a Kubernetes object.
+pub fn registry_root(prefix: &str) -> &str {
+    match prefix.strip_prefix('/').and_then(|rest| rest.find('/')) {
+        Some(i) => &prefix[..i + 2],
+        None => prefix,
+    }
+}
+
+/// The resource a registry key names: `/registry/pods/shop/web` → `pods`,
+/// `/registry/deployments/shop/web` → `deployments`, a custom resource
+/// `/registry/example.com/widgets/shop/w` → `widgets`. A few built-in
+/// resources are stored under other names (`services/specs`, `minions`,
+/// `controllers`).
+pub fn key_resource(key: &str, root: &str) -> Option<String> {
+    let rest = key.strip_prefix(root)?;
+    let mut parts = rest.split('/');
+    let first = parts.next().filter(|p| !p.is_empty())?;
+    let resource = match first {
+        "services" => match parts.next() {
+            Some("endpoints") => "endpoints",
+            _ => "services",
+        },
+        "minions" => "nodes",
+        "controllers" => "replicationcontrollers",
+        "serviceips" | "servicenodeports" => "rangeallocations",
+        group if group.contains('.') => parts.next().filter(|p| !p.is_empty())?,
+        other => other,
+    };
+    Some(resource.to_string())
+}
+
 /// Receives a source's revisions (a `key`-bucket key's revision and the
-/// `mvccpb.KeyValue` bytes), keeps those under the prefix and hands them on
-/// in batches to be decoded and written.
+/// `mvccpb.KeyValue` bytes), keeps those under the registry root and hands
+/// them on in batches to be decoded and written: keys under the Event
+/// prefix as Events, the others as objects (metadata only).
 pub struct RevisionSink<'a> {
     prefix: &'a [u8],
+    root: &'a [u8],
     pending: Vec<(Revision, Vec<u8>, RecoveredFrom)>,
     seen: u64,
     tx: &'a mpsc::SyncSender<WriterMsg>,
@@ -445,7 +481,7 @@ impl RevisionSink<'_> {
         // Cheap look at KeyValue.key (field 1, written first) before
         // copying: most of a snapshot is not Events.
         if let Some(k) = leading_key_field(key_value) {
-            if !k.starts_with(self.prefix) {
+            if !k.starts_with(self.root) {
                 return;
             }
         }
@@ -471,18 +507,22 @@ impl RevisionSink<'_> {
         }
         let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_SIZE));
         self.seen += batch.len() as u64;
-        let prefix = self.prefix;
+        let (prefix, root) = (self.prefix, self.root);
         let decoded: Vec<Decoded> = batch
             .into_par_iter()
-            .map(|(rev, value, from)| decode_entry(rev, value, prefix, from))
+            .map(|(rev, value, from)| decode_entry(rev, value, prefix, root, from))
             .collect();
         let mut events = Vec::with_capacity(decoded.len());
         let mut deletions = Vec::new();
+        let mut objects = Vec::new();
+        let mut object_deletions = Vec::new();
         let mut damage = Vec::new();
         for d in decoded {
             match d {
                 Decoded::Event(e) => events.push(*e),
                 Decoded::Deletion(d) => deletions.push(d),
+                Decoded::Object(o) => objects.push(*o),
+                Decoded::ObjectDeletion(d) => object_deletions.push(d),
                 Decoded::Damage(d) => damage.push(d),
                 Decoded::NotUnderPrefix => {}
             }
@@ -490,6 +530,8 @@ impl RevisionSink<'_> {
         for batch in [
             Batch::Events(events),
             Batch::Deletions(deletions),
+            Batch::Objects(objects),
+            Batch::ObjectDeletions(object_deletions),
             Batch::Damage(damage),
         ] {
             self.send(batch);
@@ -498,13 +540,8 @@ impl RevisionSink<'_> {
     }
 
     fn send(&mut self, batch: Batch) {
-        let empty = match &batch {
-            Batch::Events(v) => v.is_empty(),
-            Batch::Deletions(v) => v.is_empty(),
-            Batch::Damage(v) => v.is_empty(),
-            Batch::Leases(v) => v.is_empty(),
-        };
-        if !empty && !self.writer_gone && self.tx.send(WriterMsg::Batch(batch)).is_err() {
+        if !batch.is_empty() && !self.writer_gone && self.tx.send(WriterMsg::Batch(batch)).is_err()
+        {
             self.writer_gone = true;
         }
     }
@@ -513,12 +550,21 @@ impl RevisionSink<'_> {
 enum Decoded {
     Event(Box<EventRow>),
     Deletion(DeletionRow),
+    Object(Box<ObjectRow>),
+    ObjectDeletion(DeletionRow),
     Damage(DamageRow),
     NotUnderPrefix,
 }
 
-/// Decodes one `key`-bucket entry under the prefix (runs on rayon threads).
-fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8], from: RecoveredFrom) -> Decoded {
+/// Decodes one `key`-bucket entry under the registry root (runs on rayon
+/// threads).
+fn decode_entry(
+    rev: Revision,
+    value: Vec<u8>,
+    prefix: &[u8],
+    root: &[u8],
+    from: RecoveredFrom,
+) -> Decoded {
     let damage = |key: Option<String>, reason: String| {
         Decoded::Damage(DamageRow {
             revision: Some(rev.main),
@@ -533,7 +579,10 @@ fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8], from: RecoveredFro
         Err(e) => return damage(None, e.to_string()),
     };
     if !kv.key.starts_with(prefix) {
-        return Decoded::NotUnderPrefix;
+        if !kv.key.starts_with(root) {
+            return Decoded::NotUnderPrefix;
+        }
+        return decode_object(rev, kv, root, from);
     }
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -562,6 +611,77 @@ fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8], from: RecoveredFro
     }))
 }
 
+/// An object that is not an Event: its metadata only (a Secret's data is
+/// never kept).
+fn decode_object(
+    rev: Revision,
+    kv: crate::proto::etcd::KeyValue,
+    root: &[u8],
+    from: RecoveredFrom,
+) -> Decoded {
+    let key = String::from_utf8_lossy(&kv.key).into_owned();
+    if rev.tombstone {
+        return Decoded::ObjectDeletion(DeletionRow {
+            key,
+            revision: rev.main,
+            sub_revision: rev.sub,
+            recovered_from: from.as_str(),
+        });
+    }
+    let root = String::from_utf8_lossy(root);
+    let mut row = ObjectRow {
+        resource: key_resource(&key, &root),
+        key,
+        mod_revision: kv.mod_revision,
+        sub_revision: rev.sub,
+        create_revision: kv.create_revision,
+        version: kv.version,
+        lease: kv.lease,
+        recovered_from: from.as_str(),
+        ..ObjectRow::default()
+    };
+    match decode_object_meta(&kv.value) {
+        Ok(m) => {
+            row.encoding = m.encoding.as_str();
+            row.api_version = m.api_version;
+            row.kind = m.kind;
+            row.namespace = m.namespace;
+            row.name = m.name;
+            row.uid = m.uid;
+            row.creation_timestamp = m.creation_timestamp;
+            row.deletion_timestamp = m.deletion_timestamp;
+            if !m.labels.is_empty() {
+                row.labels = serde_json::to_string(&m.labels).ok();
+            }
+            if !m.owner_references.is_empty() {
+                let owners: Vec<serde_json::Value> = m
+                    .owner_references
+                    .iter()
+                    .map(|o| {
+                        serde_json::json!({
+                            "apiVersion": o.api_version,
+                            "kind": o.kind,
+                            "name": o.name,
+                            "uid": o.uid,
+                            "controller": o.controller,
+                        })
+                    })
+                    .collect();
+                row.owner_references = serde_json::to_string(&owners).ok();
+            }
+        }
+        Err(MetaError::Encrypted(provider)) => {
+            row.encoding = "encrypted";
+            row.decode_note = Some(provider);
+        }
+        Err(e) => {
+            row.encoding = "unknown";
+            row.decode_note = Some(e.to_string());
+        }
+    }
+    Decoded::Object(Box::new(row))
+}
+
 /// KeyValue.key without decoding the rest, when the value starts with it
 /// (as etcd always writes it). `None` when it does not: the full decode
 /// then decides.
@@ -583,6 +703,32 @@ fn leading_key_field(value: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_root_and_resources() {
+        assert_eq!(registry_root("/registry/events/"), "/registry/");
+        assert_eq!(registry_root("/kubernetes.io/events/"), "/kubernetes.io/");
+        let r = |k: &str| key_resource(k, "/registry/");
+        assert_eq!(r("/registry/pods/shop/web-1").as_deref(), Some("pods"));
+        assert_eq!(
+            r("/registry/deployments/shop/web").as_deref(),
+            Some("deployments")
+        );
+        assert_eq!(
+            r("/registry/services/specs/shop/web").as_deref(),
+            Some("services")
+        );
+        assert_eq!(
+            r("/registry/services/endpoints/shop/web").as_deref(),
+            Some("endpoints")
+        );
+        assert_eq!(r("/registry/minions/node-1").as_deref(), Some("nodes"));
+        assert_eq!(
+            r("/registry/example.com/widgets/shop/w").as_deref(),
+            Some("widgets")
+        );
+        assert_eq!(r("/other/pods/x"), None);
+    }
 
     #[test]
     fn leading_key_field_reads_etcd_layout() {

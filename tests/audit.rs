@@ -464,7 +464,7 @@ fn snapshots_and_audit_logs_in_one_call() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, evforensics::store::SCHEMA_VERSION);
 }
 
 /// The webhook backend's batches: `EventList`s, one per line.
@@ -557,7 +557,7 @@ fn a_version_1_database_is_read_then_migrated() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, evforensics::store::SCHEMA_VERSION);
     assert_eq!(count(&conn, "SELECT count(*) FROM sources"), 2);
     assert_eq!(
         count(

@@ -234,6 +234,77 @@ fn assert_matches_ledger(conn: &Connection, ledger: &Ledger) {
         loaded.is_subset(&written),
         "no tombstone that was never written"
     );
+    assert_objects_match_ledger(conn, ledger);
+}
+
+/// Every surviving put of another object (Pods, Namespaces) is an
+/// `objects` row with its revision data, liveness, deletion and metadata;
+/// nothing else from the tree is.
+fn assert_objects_match_ledger(conn: &Connection, ledger: &Ledger) {
+    type ObjectRow = (i64, i64, i64, Option<i64>, String, String, Option<String>);
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, mod_revision, sub_revision, create_revision, version, live,
+                    deleted_revision, encoding, kind, name
+             FROM objects WHERE recovered_from = 'tree'",
+        )
+        .unwrap();
+    let rows: BTreeMap<(String, i64, i64), ObjectRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?, r.get(2)?),
+                (
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut expected = BTreeSet::new();
+    for p in ledger.puts.iter().filter(|p| {
+        matches!(
+            p.kind,
+            ValueKind::Pod | ValueKind::Namespace | ValueKind::Object
+        )
+    }) {
+        let fate = ledger.fate(p);
+        if !fate.survives {
+            continue;
+        }
+        let id = (p.key.clone(), p.revision, p.sub);
+        let row = rows
+            .get(&id)
+            .unwrap_or_else(|| panic!("missing object revision {id:?} ({})", p.note));
+        assert_eq!(row.0, p.create_revision, "{id:?}");
+        assert_eq!(row.1, p.version, "{id:?}");
+        assert_eq!(row.2, i64::from(fate.live_at_head), "live of {id:?}");
+        assert_eq!(row.3, fate.deleted_revision, "deleted_revision of {id:?}");
+        assert_eq!(row.4, "protobuf");
+        let kind = if p.kind == ValueKind::Namespace {
+            "Namespace"
+        } else {
+            "Pod"
+        };
+        assert_eq!(row.5, kind, "{id:?}");
+        assert!(row.6.is_some(), "{id:?}");
+        expected.insert(id);
+    }
+    assert!(
+        !expected.is_empty(),
+        "the scenario writes Pods and Namespaces"
+    );
+    assert_eq!(
+        rows.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "exactly the surviving object revisions"
+    );
 }
 
 struct Scenario {

@@ -328,6 +328,10 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
         sum.event_revisions.saturating_sub(sum.live_event_revisions)
     );
     println!("  tombstones: {}", sum.tombstones);
+    println!(
+        "  other objects (metadata): {} revisions, {} tombstones",
+        sum.object_revisions, sum.object_tombstones
+    );
     let scan = &s.free_scan;
     println!(
         "  free pages: {} scanned, {} hold key-bucket leaves; recovered from them: {} event revisions and {} tombstones the tree no longer holds",

@@ -12,6 +12,7 @@ mod decode;
 mod info;
 mod ingest;
 mod query;
+mod timeline;
 
 use std::path::PathBuf;
 
@@ -40,6 +41,7 @@ pub const EXIT_DAMAGED: i32 = 3;
         evforensics ingest /var/log/kubernetes/audit/  rotated audit logs into ./evforensics.sqlite\n  \
         evforensics query --list                       the saved questions\n  \
         evforensics query who-deleted-what             run one\n  \
+        evforensics timeline --object deployment/shop/web   its Events and audit entries, with its Pods'\n  \
         sqlite3 evforensics.sqlite \"SELECT reason, count(*) FROM events GROUP BY 1\"\n\n\
         Exit codes: 0 success, 1 failure, 2 usage error, 3 success with damaged records skipped."
 )]
@@ -74,6 +76,15 @@ enum Command {
     /// The database is opened read-only: statements that write are refused.
     /// Output as an aligned table, CSV or JSON.
     Query(query::QueryArgs),
+    /// One merged, time-ordered story of Event occurrences and audit entries.
+    ///
+    /// Each Event revision is a line at its own time (an Event updated from
+    /// count 3 to 4 is two lines); each audited request is a line at its
+    /// ResponseComplete time, with user, source IP, user agent and response
+    /// code. --object follows ownership downward through the objects the
+    /// snapshots hold: a Deployment's timeline includes its ReplicaSets and
+    /// their Pods, deleted ones too. Read-only.
+    Timeline(timeline::TimelineArgs),
 }
 
 /// Where the database is, shared by the commands that use one.
@@ -99,6 +110,7 @@ pub fn main() -> i32 {
         Command::Info(args) => info::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Query(args) => query::run(args),
+        Command::Timeline(args) => timeline::run(args),
     };
     match result {
         Ok(code) => code,

@@ -15,6 +15,10 @@ use crate::store::Store;
 /// `-- description` comment.
 pub const SAVED_QUERIES: &[(&str, &str)] = &[
     (
+        "deleted-objects",
+        include_str!("../../queries/deleted-objects.sql"),
+    ),
+    (
         "denied-requests-by-user",
         include_str!("../../queries/denied-requests-by-user.sql"),
     ),
@@ -123,7 +127,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn open(path: &Path) -> anyhow::Result<Store> {
+pub(super) fn open(path: &Path) -> anyhow::Result<Store> {
     if !path.is_file() {
         bail!(
             "{}: no such database; create one with `evforensics ingest --db {} SOURCE…`",

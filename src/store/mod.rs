@@ -15,8 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 pub use audit::{AuditRow, AuditSummary, AuditWriter};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
-    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, SourceFacts, SourceRecord,
-    SourceWriter,
+    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, ObjectRow, SourceFacts,
+    SourceRecord, SourceWriter,
 };
 
 /// Errors of the output database.

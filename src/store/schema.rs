@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Tables, indexes and views of schema version 1 (public for migration
 /// tests, which build a version-1 database as evforensics 0.1 wrote it).
@@ -205,6 +205,206 @@ CREATE VIEW audit_deletions AS
     WHERE verb IN ('delete', 'deletecollection') AND stage = 'ResponseComplete';
 "#;
 
+/// From version 2 to 3: the metadata of every object under the registry
+/// root (`objects`, with their own per-source revisions and tombstones), the
+/// merged `timeline` of Event occurrences and audit entries, and
+/// `event_causes`.
+const SCHEMA_V3: &str = r#"
+ALTER TABLE sources ADD COLUMN object_revisions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN object_tombstones INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE objects (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    key                         TEXT NOT NULL,
+    resource                    TEXT,
+    mod_revision                INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL,
+    create_revision             INTEGER,
+    version                     INTEGER,
+    lease                       INTEGER,
+    live                        INTEGER NOT NULL DEFAULT 0,
+    deleted_revision            INTEGER,
+    recovered_from              TEXT NOT NULL,
+    encoding                    TEXT NOT NULL,
+    decode_note                 TEXT,
+    api_version                 TEXT,
+    kind                        TEXT,
+    namespace                   TEXT,
+    name                        TEXT,
+    uid                         TEXT,
+    creation_timestamp          TEXT,
+    deletion_timestamp          TEXT,
+    labels                      TEXT,
+    owner_references            TEXT
+);
+CREATE UNIQUE INDEX objects_by_revision ON objects(mod_revision, sub_revision, key);
+
+CREATE TABLE object_deletions (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    key                         TEXT NOT NULL,
+    revision                    INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX object_deletions_by_revision ON object_deletions(revision, sub_revision, key);
+CREATE INDEX object_deletions_by_key ON object_deletions(key, revision);
+
+CREATE TABLE object_source_revisions (
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    revision                    INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL,
+    key                         TEXT NOT NULL,
+    tombstone                   INTEGER NOT NULL,
+    recovered_from              TEXT NOT NULL,
+    live                        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source_id, revision, sub_revision, key)
+) WITHOUT ROWID;
+
+CREATE INDEX audit_events_by_audit_id_time ON audit_events(audit_id, stage_timestamp);
+
+-- Plural resource names (audit objectRef.resource) to kinds: what the
+-- snapshot's own keys say first, then the built-in resources.
+CREATE VIEW resource_kinds AS
+    -- min(pref): SQLite takes `kind` from the row holding the minimum.
+    SELECT resource, kind FROM (SELECT resource, kind, min(pref) FROM (
+        SELECT resource, kind, 0 AS pref FROM objects
+        WHERE resource IS NOT NULL AND kind IS NOT NULL
+        GROUP BY resource, kind
+        UNION ALL
+        SELECT column1, column2, 1 FROM (VALUES
+            ('pods', 'Pod'), ('services', 'Service'), ('endpoints', 'Endpoints'),
+            ('configmaps', 'ConfigMap'), ('secrets', 'Secret'), ('namespaces', 'Namespace'),
+            ('nodes', 'Node'), ('serviceaccounts', 'ServiceAccount'),
+            ('persistentvolumes', 'PersistentVolume'),
+            ('persistentvolumeclaims', 'PersistentVolumeClaim'),
+            ('replicationcontrollers', 'ReplicationController'), ('events', 'Event'),
+            ('deployments', 'Deployment'), ('replicasets', 'ReplicaSet'),
+            ('statefulsets', 'StatefulSet'), ('daemonsets', 'DaemonSet'),
+            ('jobs', 'Job'), ('cronjobs', 'CronJob'), ('ingresses', 'Ingress'),
+            ('networkpolicies', 'NetworkPolicy'), ('roles', 'Role'),
+            ('rolebindings', 'RoleBinding'), ('clusterroles', 'ClusterRole'),
+            ('clusterrolebindings', 'ClusterRoleBinding'),
+            ('horizontalpodautoscalers', 'HorizontalPodAutoscaler'),
+            ('poddisruptionbudgets', 'PodDisruptionBudget'), ('leases', 'Lease'),
+            ('customresourcedefinitions', 'CustomResourceDefinition'),
+            ('storageclasses', 'StorageClass'), ('endpointslices', 'EndpointSlice'))
+    ) GROUP BY resource);
+
+-- One row per Event revision (an occurrence) and per audited request (its
+-- ResponseComplete stage, or the latest stage the logs hold).
+CREATE VIEW timeline AS
+    SELECT e.occurred_at AS time,
+           'event' AS source,
+           e.involved_kind AS object_kind,
+           e.involved_namespace AS object_namespace,
+           e.involved_name AS object_name,
+           e.involved_uid AS object_uid,
+           e.reason AS reason,
+           NULL AS verb,
+           e.type AS type,
+           e.count AS count,
+           e.message AS message,
+           coalesce(e.reporting_component, e.source_component) AS component,
+           NULL AS username,
+           NULL AS source_ip,
+           NULL AS user_agent,
+           NULL AS response_code,
+           0 AS denied,
+           0 AS write,
+           e.mod_revision AS revision,
+           e.sub_revision AS sub_revision,
+           NULL AS file,
+           NULL AS line,
+           e.key AS key,
+           e.live AS live,
+           e.id AS event_id,
+           NULL AS audit_event_id
+    FROM events e
+    WHERE e.occurred_at IS NOT NULL
+    UNION ALL
+    SELECT a.stage_timestamp,
+           'audit',
+           coalesce(
+               (SELECT rk.kind FROM resource_kinds rk WHERE rk.resource = a.object_resource),
+               a.object_resource),
+           a.object_namespace,
+           a.object_name,
+           coalesce(a.object_uid, json_extract(a.response_object, '$.metadata.uid')),
+           NULL,
+           a.verb || CASE WHEN a.object_subresource IS NOT NULL THEN ' ' || a.object_subresource ELSE '' END,
+           NULL,
+           NULL,
+           a.verb || ' ' || coalesce(a.object_resource, '')
+               || coalesce('/' || a.object_subresource, '')
+               || coalesce(' ' || a.object_namespace || '/' || a.object_name, ' ' || a.object_name, '')
+               || coalesce(' → ' || a.response_code, '')
+               || coalesce(' ' || a.response_reason, ''),
+           NULL,
+           coalesce(a.username, '')
+               || coalesce(' as ' || a.impersonated_user, ''),
+           json_extract(a.source_ips, '$[0]'),
+           a.user_agent,
+           a.response_code,
+           a.response_code IN (401, 403),
+           a.verb IN ('create', 'update', 'patch', 'delete', 'deletecollection'),
+           CAST(json_extract(a.response_object, '$.metadata.resourceVersion') AS INTEGER),
+           NULL,
+           a.file,
+           a.line,
+           NULL,
+           NULL,
+           NULL,
+           a.id
+    FROM audit_events a
+    WHERE a.stage_timestamp IS NOT NULL
+      AND a.id = (SELECT b.id FROM audit_events b WHERE b.audit_id = a.audit_id
+                  ORDER BY b.stage = 'ResponseComplete' DESC, b.stage_timestamp DESC, b.id DESC
+                  LIMIT 1);
+
+-- For each Event revision, the audited writes to its object or to the
+-- object's owners (followed up through objects.owner_references) in the
+-- 30 minutes before it.
+CREATE VIEW event_causes AS
+    WITH RECURSIVE chain(event_id, kind, namespace, name, uid, depth) AS (
+        SELECT id, involved_kind, involved_namespace, involved_name, involved_uid, 0
+        FROM events WHERE involved_name IS NOT NULL
+        UNION
+        SELECT c.event_id, json_extract(r.value, '$.kind'), o.namespace,
+               json_extract(r.value, '$.name'), json_extract(r.value, '$.uid'), c.depth + 1
+        FROM chain c
+        JOIN objects o ON (c.uid IS NOT NULL AND o.uid = c.uid)
+            OR (c.uid IS NULL AND o.name = c.name AND o.namespace IS c.namespace AND o.kind = c.kind)
+        JOIN json_each(o.owner_references) r
+        WHERE c.depth < 8
+    )
+    SELECT e.id AS event_id,
+           e.occurred_at AS event_time,
+           e.reason AS event_reason,
+           e.involved_kind AS event_object_kind,
+           e.involved_namespace AS event_object_namespace,
+           e.involved_name AS event_object_name,
+           min(c.depth) AS owner_depth,
+           t.audit_event_id AS audit_event_id,
+           t.time AS audit_time,
+           t.verb AS verb,
+           t.object_kind AS audit_object_kind,
+           t.object_namespace AS audit_object_namespace,
+           t.object_name AS audit_object_name,
+           t.username AS username,
+           t.source_ip AS source_ip,
+           t.user_agent AS user_agent,
+           t.response_code AS response_code
+    FROM chain c
+    JOIN events e ON e.id = c.event_id
+    JOIN timeline t ON t.source = 'audit' AND t.write = 1
+        AND t.object_name = c.name AND t.object_namespace IS c.namespace
+        AND t.object_kind = c.kind
+        AND t.time <= e.occurred_at
+        AND t.time >= strftime('%Y-%m-%dT%H:%M:%f000Z', e.occurred_at, '-30 minutes')
+    GROUP BY e.id, t.audit_event_id;
+"#;
+
 /// Indexes that serve queries, not the load. A large load drops them and
 /// builds them again at its end (one sort each, much cheaper than keeping
 /// them up to date row by row); both happen inside the load's transaction.
@@ -223,6 +423,36 @@ pub const QUERY_INDEXES: &[(&str, &str)] = &[
         "CREATE INDEX events_by_reason ON events(reason, occurred_at)",
     ),
 ];
+
+/// The query indexes of `objects` (version 3), dropped and rebuilt by a
+/// large load like [`QUERY_INDEXES`].
+pub const OBJECT_QUERY_INDEXES: &[(&str, &str)] = &[
+    (
+        "objects_by_key",
+        "CREATE INDEX objects_by_key ON objects(key, mod_revision)",
+    ),
+    (
+        "objects_by_uid",
+        "CREATE INDEX objects_by_uid ON objects(uid)",
+    ),
+    (
+        "objects_by_name",
+        "CREATE INDEX objects_by_name ON objects(name, namespace, kind)",
+    ),
+    (
+        "objects_by_resource",
+        "CREATE INDEX objects_by_resource ON objects(resource, kind)",
+    ),
+];
+
+/// Version 3's tables, views and indexes.
+fn create_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(SCHEMA_V3)?;
+    for (_, create) in OBJECT_QUERY_INDEXES {
+        tx.execute_batch(create)?;
+    }
+    Ok(())
+}
 
 /// Creates the schema in an empty database or checks that an existing one
 /// is ours and of a version this build understands.
@@ -247,14 +477,18 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 tx.execute_batch(create)?;
             }
             tx.execute_batch(SCHEMA_V2)?;
+            create_v3(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
         }
-        1 => {
-            // All or nothing: a failed migration leaves a version-1 database.
+        1 | 2 => {
+            // All or nothing: a failed migration leaves the database as it was.
             let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(SCHEMA_V2)?;
+            if version == 1 {
+                tx.execute_batch(SCHEMA_V2)?;
+            }
+            create_v3(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
@@ -313,7 +547,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
         let (kind, audit, page, line): (String, i64, i64, Option<i64>) = conn
             .query_row(
                 "SELECT s.kind, s.audit_events, d.page, d.line
@@ -331,6 +565,79 @@ mod tests {
         migrate(&fresh).unwrap();
         assert_eq!(schema_of(&conn), schema_of(&fresh));
         for table in ["sources", "damaged_records", "audit_events", "events"] {
+            assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
+        }
+    }
+
+    /// A version-2 database gains `objects`, the object revision tables and
+    /// the timeline views, keeps its rows, and ends like a new one.
+    #[test]
+    fn migrates_version_2_to_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("v2.sqlite");
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        for (_, create) in QUERY_INDEXES {
+            conn.execute_batch(create).unwrap();
+        }
+        conn.execute_batch(SCHEMA_V2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sources (kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+               VALUES ('audit-log', '/e/audit.log', 'bb', 1, 'absent', '', 'now', 'evforensics 0.1.0');
+             INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+                 object_namespace, object_name, username, stage_timestamp, raw)
+               VALUES (1, '/e/audit.log', 1, 'a-1', 'ResponseComplete', 'patch', 'deployments',
+                 'shop', 'web', 'alice', '2026-11-20T09:30:00.000000Z', '{}');
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let conn = Connection::open(&old).unwrap();
+        migrate(&conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+        let (kind, object_revisions): (String, i64) = conn
+            .query_row("SELECT kind, object_revisions FROM sources", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((kind.as_str(), object_revisions), ("audit-log", 0));
+        // The audit entry is in the timeline, as a write to a Deployment
+        // (the kind comes from the built-in resource table: no objects yet).
+        let (source, object_kind, username, write): (String, String, String, i64) = conn
+            .query_row(
+                "SELECT source, object_kind, username, write FROM timeline",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                source.as_str(),
+                object_kind.as_str(),
+                username.as_str(),
+                write
+            ),
+            ("audit", "Deployment", "alice", 1)
+        );
+        let causes: i64 = conn
+            .query_row("SELECT count(*) FROM event_causes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(causes, 0);
+        migrate(&conn).unwrap();
+
+        let fresh = Connection::open(dir.path().join("v3.sqlite")).unwrap();
+        migrate(&fresh).unwrap();
+        assert_eq!(schema_of(&conn), schema_of(&fresh));
+        for table in [
+            "sources",
+            "objects",
+            "object_deletions",
+            "object_source_revisions",
+        ] {
             assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
         }
     }

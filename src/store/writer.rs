@@ -68,6 +68,36 @@ pub struct EventRow {
     pub raw: Vec<u8>,
 }
 
+/// One stored revision of an object that is not an Event (any kind under
+/// the registry root): its metadata only, never its content.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectRow {
+    pub key: String,
+    /// The resource named by the key (`pods`, `deployments`, …).
+    pub resource: Option<String>,
+    pub mod_revision: i64,
+    pub sub_revision: i64,
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub recovered_from: &'static str,
+    /// `protobuf`, `json`, `encrypted`, `unknown`.
+    pub encoding: &'static str,
+    pub decode_note: Option<String>,
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub uid: Option<String>,
+    pub creation_timestamp: Option<String>,
+    pub deletion_timestamp: Option<String>,
+    /// JSON object, `None` when the object has no labels.
+    pub labels: Option<String>,
+    /// JSON array of `{kind, name, uid, controller}` (and `apiVersion`),
+    /// `None` when the object has no owners.
+    pub owner_references: Option<String>,
+}
+
 /// A tombstone.
 #[derive(Debug, Clone)]
 pub struct DeletionRow {
@@ -108,6 +138,23 @@ pub enum Batch {
     Deletions(Vec<DeletionRow>),
     Damage(Vec<DamageRow>),
     Leases(Vec<LeaseRow>),
+    /// Revisions of other objects under the registry root.
+    Objects(Vec<ObjectRow>),
+    /// Tombstones of other objects' keys.
+    ObjectDeletions(Vec<DeletionRow>),
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Batch::Events(v) => v.is_empty(),
+            Batch::Deletions(v) => v.is_empty(),
+            Batch::Damage(v) => v.is_empty(),
+            Batch::Leases(v) => v.is_empty(),
+            Batch::Objects(v) => v.is_empty(),
+            Batch::ObjectDeletions(v) => v.is_empty(),
+        }
+    }
 }
 
 /// Counts for the closing summary of one source.
@@ -127,7 +174,41 @@ pub struct LoadSummary {
     /// Of the tombstones, those found only in free pages.
     pub free_page_tombstones: u64,
     pub damaged_records: u64,
+    /// Revisions of other objects (not Events) under the registry root.
+    pub object_revisions: u64,
+    /// Tombstones of other objects' keys.
+    pub object_tombstones: u64,
 }
+
+/// The tables of one family of keys: Event keys (`events`, `deletions`,
+/// `source_revisions`) or the other objects' keys (`objects`,
+/// `object_deletions`, `object_source_revisions`). Liveness and deletion
+/// revisions are derived the same way for both.
+#[derive(Debug, Clone, Copy)]
+struct Family {
+    rows: &'static str,
+    deletions: &'static str,
+    revisions: &'static str,
+}
+
+const EVENTS: Family = Family {
+    rows: "events",
+    deletions: "deletions",
+    revisions: "source_revisions",
+};
+
+const OBJECTS: Family = Family {
+    rows: "objects",
+    deletions: "object_deletions",
+    revisions: "object_source_revisions",
+};
+
+const INSERT_OBJECT: &str = "INSERT INTO objects (
+    source_id, key, resource, mod_revision, sub_revision, create_revision, version, lease,
+    recovered_from, encoding, decode_note, api_version, kind, namespace, name, uid,
+    creation_timestamp, deletion_timestamp, labels, owner_references)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+  ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
 const INSERT_EVENT: &str = "INSERT INTO events (
     source_id, key, mod_revision, sub_revision, create_revision, version, lease,
@@ -148,6 +229,9 @@ const INSERT_EVENT: &str = "INSERT INTO events (
 const INSERT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO source_revisions
     (source_id, key, revision, sub_revision, tombstone, recovered_from)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const INSERT_OBJECT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO object_source_revisions
+    (source_id, key, revision, sub_revision, tombstone, recovered_from)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /// Loads one source inside one transaction. Dropping it without
 /// [`finish`](SourceWriter::finish) rolls everything back.
@@ -156,8 +240,12 @@ pub struct SourceWriter<'c> {
     source_id: i64,
     events_before: i64,
     deletions_before: i64,
+    objects_before: i64,
+    object_deletions_before: i64,
     /// Query indexes were dropped for this load and are rebuilt by `finish`.
     rebuild_indexes: bool,
+    /// The same for the indexes of `objects`.
+    rebuild_object_indexes: bool,
     summary: LoadSummary,
 }
 
@@ -180,6 +268,8 @@ impl<'c> SourceWriter<'c> {
         };
         let events_before = max_id("events")?;
         let deletions_before = max_id("deletions")?;
+        let objects_before = max_id("objects")?;
+        let object_deletions_before = max_id("object_deletions")?;
         let rebuild_indexes = expected_rows >= 10_000 && {
             let existing: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
             expected_rows as i64 >= existing
@@ -189,13 +279,25 @@ impl<'c> SourceWriter<'c> {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
             }
         }
+        let rebuild_object_indexes = expected_rows >= 10_000 && {
+            let existing: i64 = tx.query_row("SELECT count(*) FROM objects", [], |r| r.get(0))?;
+            expected_rows as i64 >= existing
+        };
+        if rebuild_object_indexes {
+            for (name, _) in super::schema::OBJECT_QUERY_INDEXES {
+                tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
+        }
         let source_id = insert_source(&tx, source)?;
         Ok(SourceWriter {
             tx,
             source_id,
             events_before,
             deletions_before,
+            objects_before,
+            object_deletions_before,
             rebuild_indexes,
+            rebuild_object_indexes,
             summary: LoadSummary {
                 source_id,
                 ..LoadSummary::default()
@@ -211,10 +313,54 @@ impl<'c> SourceWriter<'c> {
     pub fn write(&mut self, batch: Batch) -> Result<(), StoreError> {
         match batch {
             Batch::Events(rows) => self.write_events(&rows),
-            Batch::Deletions(rows) => self.write_deletions(&rows),
+            Batch::Deletions(rows) => self.write_deletions(&rows, EVENTS),
             Batch::Damage(rows) => self.write_damage(&rows),
             Batch::Leases(rows) => self.write_leases(&rows),
+            Batch::Objects(rows) => self.write_objects(&rows),
+            Batch::ObjectDeletions(rows) => self.write_deletions(&rows, OBJECTS),
         }
+    }
+
+    fn write_objects(&mut self, rows: &[ObjectRow]) -> Result<(), StoreError> {
+        let mut insert = self.tx.prepare_cached(INSERT_OBJECT)?;
+        let mut link = self.tx.prepare_cached(INSERT_OBJECT_SOURCE_REVISION)?;
+        for row in rows {
+            let linked = link.execute(params![
+                self.source_id,
+                row.key,
+                row.mod_revision,
+                row.sub_revision,
+                false,
+                row.recovered_from,
+            ])?;
+            if linked == 0 {
+                continue;
+            }
+            insert.execute(params![
+                self.source_id,
+                row.key,
+                row.resource,
+                row.mod_revision,
+                row.sub_revision,
+                row.create_revision,
+                row.version,
+                row.lease,
+                row.recovered_from,
+                row.encoding,
+                row.decode_note,
+                row.api_version,
+                row.kind,
+                row.namespace,
+                row.name,
+                row.uid,
+                row.creation_timestamp,
+                row.deletion_timestamp,
+                row.labels,
+                row.owner_references,
+            ])?;
+            self.summary.object_revisions += 1;
+        }
+        Ok(())
     }
 
     fn write_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
@@ -319,12 +465,18 @@ impl<'c> SourceWriter<'c> {
         Ok(())
     }
 
-    fn write_deletions(&mut self, rows: &[DeletionRow]) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO deletions (source_id, key, revision, sub_revision)
+    fn write_deletions(&mut self, rows: &[DeletionRow], family: Family) -> Result<(), StoreError> {
+        let mut insert = self.tx.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {} (source_id, key, revision, sub_revision)
              VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut link = self.tx.prepare_cached(INSERT_SOURCE_REVISION)?;
+            family.deletions
+        ))?;
+        let is_events = family.rows == EVENTS.rows;
+        let mut link = self.tx.prepare_cached(if is_events {
+            INSERT_SOURCE_REVISION
+        } else {
+            INSERT_OBJECT_SOURCE_REVISION
+        })?;
         for row in rows {
             let linked = link.execute(params![
                 self.source_id,
@@ -343,6 +495,10 @@ impl<'c> SourceWriter<'c> {
                 row.revision,
                 row.sub_revision
             ])?;
+            if !is_events {
+                self.summary.object_tombstones += 1;
+                continue;
+            }
             self.summary.tombstones += 1;
             if row.recovered_from != "tree" {
                 self.summary.free_page_tombstones += 1;
@@ -383,21 +539,13 @@ impl<'c> SourceWriter<'c> {
                 tx.execute_batch(create)?;
             }
         }
-        // Live within this source: no later revision (put or tombstone) of
-        // the same key in the same source.
-        // One sort by key over the source's revisions, rather than one
-        // lookup per row.
-        tx.execute(
-            "UPDATE source_revisions SET live = 1
-             WHERE source_id = ?1 AND (revision, sub_revision, key) IN (
-                SELECT revision, sub_revision, key FROM (
-                    SELECT revision, sub_revision, key, tombstone, recovered_from,
-                           row_number() OVER (PARTITION BY key
-                               ORDER BY revision DESC, sub_revision DESC) AS newest
-                    FROM source_revisions WHERE source_id = ?1)
-                WHERE newest = 1 AND tombstone = 0 AND recovered_from = 'tree')",
-            [sid],
-        )?;
+        if self.rebuild_object_indexes {
+            for (_, create) in super::schema::OBJECT_QUERY_INDEXES {
+                tx.execute_batch(create)?;
+            }
+        }
+        derive_source_liveness(tx, sid, EVENTS)?;
+        derive_source_liveness(tx, sid, OBJECTS)?;
         self.summary.live_event_revisions = tx.query_row(
             "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
             [sid],
@@ -408,7 +556,7 @@ impl<'c> SourceWriter<'c> {
                 scheduled_compact_revision = ?4, consistent_index = ?5,
                 event_revisions = ?6, new_event_revisions = ?7, live_event_revisions = ?8,
                 tombstones = ?9, damaged_records = ?10, free_page_event_revisions = ?11,
-                free_page_tombstones = ?12
+                free_page_tombstones = ?12, object_revisions = ?13, object_tombstones = ?14
              WHERE id = ?1",
             params![
                 sid,
@@ -423,10 +571,12 @@ impl<'c> SourceWriter<'c> {
                 self.summary.damaged_records as i64,
                 self.summary.free_page_event_revisions as i64,
                 self.summary.free_page_tombstones as i64,
+                self.summary.object_revisions as i64,
+                self.summary.object_tombstones as i64,
             ],
         )?;
 
-        // events.live follows the newest view of the cluster: the source with
+        // `live` follows the newest view of the cluster: the source with
         // the highest head revision. When that is this source, every row may
         // change; otherwise only the rows this source added need a value.
         let newest: Option<i64> = tx
@@ -437,33 +587,16 @@ impl<'c> SourceWriter<'c> {
                 |r| r.get(0),
             )
             .optional()?;
-        if let Some(newest) = newest {
-            // Only rows whose value changes are rewritten.
-            let scope = if newest == sid { 0 } else { self.events_before };
-            tx.execute(
-                "UPDATE events SET live = 1 WHERE id > ?2 AND live = 0
-                   AND (mod_revision, sub_revision, key) IN (
-                     SELECT revision, sub_revision, key FROM source_revisions
-                     WHERE source_id = ?1 AND live = 1)",
-                params![newest, scope],
-            )?;
-            tx.execute(
-                "UPDATE events SET live = 0 WHERE id > ?2 AND live = 1
-                   AND (mod_revision, sub_revision, key) NOT IN (
-                     SELECT revision, sub_revision, key FROM source_revisions
-                     WHERE source_id = ?1 AND live = 1)",
-                params![newest, scope],
-            )?;
+        for (family, rows_before, deletions_before) in [
+            (EVENTS, self.events_before, self.deletions_before),
+            (OBJECTS, self.objects_before, self.object_deletions_before),
+        ] {
+            if let Some(newest) = newest {
+                let scope = if newest == sid { 0 } else { rows_before };
+                derive_live(tx, family, newest, scope)?;
+            }
+            derive_deleted_revision(tx, family, rows_before, deletions_before)?;
         }
-        // The tombstone that ended each put's generation: the key's first
-        // deletion after it. Only keys this source touched can change.
-        tx.execute(
-            "UPDATE events SET deleted_revision = (
-                SELECT min(d.revision) FROM deletions AS d
-                WHERE d.key = events.key AND d.revision > events.mod_revision)
-             WHERE id > ?1 OR key IN (SELECT key FROM deletions WHERE id > ?2)",
-            params![self.events_before, self.deletions_before],
-        )?;
         tx.execute(
             "INSERT INTO events_fts (rowid, reason, message, involved_name)
              SELECT id, reason, message, involved_name FROM events WHERE id > ?1",
@@ -473,6 +606,77 @@ impl<'c> SourceWriter<'c> {
         self.tx.commit()?;
         Ok(summary)
     }
+}
+
+/// Live within this source: no later revision (put or tombstone) of the
+/// same key in the same source. One sort by key over the source's
+/// revisions, rather than one lookup per row.
+fn derive_source_liveness(tx: &Transaction<'_>, sid: i64, f: Family) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "UPDATE {rev} SET live = 1
+             WHERE source_id = ?1 AND (revision, sub_revision, key) IN (
+                SELECT revision, sub_revision, key FROM (
+                    SELECT revision, sub_revision, key, tombstone, recovered_from,
+                           row_number() OVER (PARTITION BY key
+                               ORDER BY revision DESC, sub_revision DESC) AS newest
+                    FROM {rev} WHERE source_id = ?1)
+                WHERE newest = 1 AND tombstone = 0 AND recovered_from = 'tree')",
+            rev = f.revisions
+        ),
+        [sid],
+    )?;
+    Ok(())
+}
+
+/// `live` of the family's rows with id above `scope`: live in the newest
+/// source. Only rows whose value changes are rewritten.
+fn derive_live(tx: &Transaction<'_>, f: Family, newest: i64, scope: i64) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "UPDATE {rows} SET live = 1 WHERE id > ?2 AND live = 0
+               AND (mod_revision, sub_revision, key) IN (
+                 SELECT revision, sub_revision, key FROM {rev}
+                 WHERE source_id = ?1 AND live = 1)",
+            rows = f.rows,
+            rev = f.revisions
+        ),
+        params![newest, scope],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE {rows} SET live = 0 WHERE id > ?2 AND live = 1
+               AND (mod_revision, sub_revision, key) NOT IN (
+                 SELECT revision, sub_revision, key FROM {rev}
+                 WHERE source_id = ?1 AND live = 1)",
+            rows = f.rows,
+            rev = f.revisions
+        ),
+        params![newest, scope],
+    )?;
+    Ok(())
+}
+
+/// The tombstone that ended each put's generation: the key's first
+/// deletion after it. Only keys this source touched can change.
+fn derive_deleted_revision(
+    tx: &Transaction<'_>,
+    f: Family,
+    rows_before: i64,
+    deletions_before: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "UPDATE {rows} SET deleted_revision = (
+                SELECT min(d.revision) FROM {del} AS d
+                WHERE d.key = {rows}.key AND d.revision > {rows}.mod_revision)
+             WHERE id > ?1 OR key IN (SELECT key FROM {del} WHERE id > ?2)",
+            rows = f.rows,
+            del = f.deletions
+        ),
+        params![rows_before, deletions_before],
+    )?;
+    Ok(())
 }
 
 /// Records a source (its `sources` row) inside the load's transaction.

@@ -87,6 +87,9 @@ pub enum ValueKind {
     Pod,
     /// `k8s\0` + runtime.Unknown{v1 Namespace} under /registry/namespaces/.
     Namespace,
+    /// `k8s\0` + runtime.Unknown{another kind (Deployment, ReplicaSet, …),
+    /// metadata only} under its resource's key.
+    Object,
     /// kube-apiserver's `compact_rev_key` (decimal revision as value).
     CompactRevKey,
 }
@@ -934,6 +937,41 @@ pub fn stored_object_value(kind: &str, m: meta::ObjectMeta) -> Vec<u8> {
         kind,
         MetadataOnly { metadata: Some(m) }.encode_to_vec(),
     )
+}
+
+/// An object of any kind as stored (`k8s\0` envelope with `apiVersion`
+/// and `kind`), reduced to its metadata.
+pub fn stored_object_value_of(api_version: &str, kind: &str, m: meta::ObjectMeta) -> Vec<u8> {
+    k8s_envelope(
+        api_version,
+        kind,
+        MetadataOnly { metadata: Some(m) }.encode_to_vec(),
+    )
+}
+
+/// ObjectMeta as the apiserver stores it, with labels and owners.
+pub fn owned_object_meta(
+    r: &ObjRef,
+    created: i64,
+    labels: &[(&str, &str)],
+    owners: &[&ObjRef],
+) -> meta::ObjectMeta {
+    let mut m = object_meta(r.name.clone(), r.namespace.clone(), r.uid.clone(), created);
+    for (k, v) in labels {
+        m.labels.insert(k.to_string(), v.to_string());
+    }
+    m.owner_references = owners
+        .iter()
+        .map(|o| meta::OwnerReference {
+            api_version: Some(o.api_version.clone()),
+            kind: Some(o.kind.clone()),
+            name: Some(o.name.clone()),
+            uid: Some(o.uid.clone()),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        })
+        .collect();
+    m
 }
 
 fn rfc3339(secs: i64) -> String {
