@@ -49,6 +49,10 @@ pub struct SourceFacts {
     pub compact_revision: Option<i64>,
     pub scheduled_compact_revision: Option<i64>,
     pub consistent_index: Option<i64>,
+    /// Replaces `sources.sha256` / `size_bytes` when known only at the end
+    /// (a live pull hashes what it read).
+    pub sha256: Option<String>,
+    pub size_bytes: Option<u64>,
 }
 
 /// One stored revision of an Event key.
@@ -429,6 +433,31 @@ impl<'c> SourceWriter<'c> {
                 WHERE newest = 1 AND tombstone = 0 AND recovered_from = 'tree')",
             [sid],
         )?;
+        if let Some(sha) = &facts.sha256 {
+            let same: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM sources WHERE sha256 = ?1 AND prefix = (SELECT prefix FROM sources WHERE id = ?2) AND id != ?2",
+                    params![sha, sid],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(source_id) = same {
+                return Err(StoreError::SameContent {
+                    source_id,
+                    sha256: sha.clone(),
+                });
+            }
+            tx.execute(
+                "UPDATE sources SET sha256 = ?2 WHERE id = ?1",
+                params![sid, sha],
+            )?;
+        }
+        if let Some(size) = facts.size_bytes {
+            tx.execute(
+                "UPDATE sources SET size_bytes = ?2 WHERE id = ?1",
+                params![sid, size as i64],
+            )?;
+        }
         self.summary.live_event_revisions = tx.query_row(
             "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
             [sid],
