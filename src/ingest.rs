@@ -348,7 +348,7 @@ pub fn ingest_live(
         }
         let source_facts = SourceFacts {
             head_revision: Some(facts.head_revision),
-            compact_revision: Some(facts.compact_revision),
+            compact_revision: (facts.compact_revision > 0).then_some(facts.compact_revision),
             sha256: Some(facts.sha256.clone()),
             size_bytes: Some(facts.stream_bytes),
             ..SourceFacts::default()

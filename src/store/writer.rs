@@ -419,7 +419,9 @@ impl<'c> SourceWriter<'c> {
             }
         }
         // Live within this source: no later revision (put or tombstone) of
-        // the same key in the same source.
+        // the same key in the same source, read from what etcd itself reads
+        // (the tree of a snapshot, or the API of a live etcd) rather than
+        // from a free page.
         // One sort by key over the source's revisions, rather than one
         // lookup per row.
         tx.execute(
@@ -430,7 +432,7 @@ impl<'c> SourceWriter<'c> {
                            row_number() OVER (PARTITION BY key
                                ORDER BY revision DESC, sub_revision DESC) AS newest
                     FROM source_revisions WHERE source_id = ?1)
-                WHERE newest = 1 AND tombstone = 0 AND recovered_from = 'tree')",
+                WHERE newest = 1 AND tombstone = 0 AND recovered_from != 'free-page')",
             [sid],
         )?;
         if let Some(sha) = &facts.sha256 {
