@@ -326,36 +326,48 @@ pub fn ingest_live(
         prefix: options.prefix.clone(),
         ..SourceRecord::default()
     };
+    // Connects once before the load (so that a wrong endpoint or
+    // certificate fails before anything is written) and sizes the load:
+    // the current keys, a lower bound of the revisions to come.
+    let expected_rows = crate::source::live::count_keys(live, &options.prefix)?;
     let mut pulled = None;
-    let loaded = try_load_source(store, &record, &options.prefix, 0, progress, |sink| {
-        let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
-        let facts = std::thread::scope(|scope| {
-            let reader = scope.spawn(|| crate::source::live::pull(live, &options.prefix, tx));
-            for page in rx {
-                for (rev, kv) in page {
-                    sink.push(rev, &kv, RecoveredFrom::Live);
+    let loaded = try_load_source(
+        store,
+        &record,
+        &options.prefix,
+        expected_rows,
+        progress,
+        |sink| {
+            let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
+            let facts = std::thread::scope(|scope| {
+                let reader = scope.spawn(|| crate::source::live::pull(live, &options.prefix, tx));
+                for page in rx {
+                    for (rev, kv) in page {
+                        sink.push(rev, &kv, RecoveredFrom::Live);
+                    }
                 }
+                reader
+                    .join()
+                    .map_err(|_| crate::source::live::LiveError::ReaderGone)
+            })??;
+            for note in facts.lost.iter().chain(&facts.mismatches) {
+                sink.damage(DamageRow {
+                    reason: note.clone(),
+                    ..DamageRow::default()
+                });
             }
-            reader
-                .join()
-                .map_err(|_| crate::source::live::LiveError::ReaderGone)
-        })??;
-        for note in facts.lost.iter().chain(&facts.mismatches) {
-            sink.damage(DamageRow {
-                reason: note.clone(),
-                ..DamageRow::default()
-            });
-        }
-        let source_facts = SourceFacts {
-            head_revision: Some(facts.head_revision),
-            compact_revision: (facts.compact_revision > 0).then_some(facts.compact_revision),
-            sha256: Some(facts.sha256.clone()),
-            size_bytes: Some(facts.stream_bytes),
-            ..SourceFacts::default()
-        };
-        pulled = Some(facts);
-        Ok(source_facts)
-    });
+            let source_facts = SourceFacts {
+                head_revision: Some(facts.head_revision),
+                compact_revision: (facts.compact_revision > 0).then_some(facts.compact_revision),
+                sha256: Some(facts.sha256.clone()),
+                size_bytes: Some(facts.stream_bytes),
+                ..SourceFacts::default()
+            };
+            pulled = Some(facts);
+            crate::source::live::trace("pull done; finishing the load");
+            Ok(source_facts)
+        },
+    );
     let (summary, facts) = match loaded {
         Ok(l) => l,
         Err(IngestError::Store(StoreError::SameContent { source_id, sha256 })) => {
@@ -673,6 +685,12 @@ fn decode_entry(rev: Revision, value: Vec<u8>, prefix: &[u8], from: RecoveredFro
         object_json,
         raw: kv.value,
     }))
+}
+
+/// `KeyValue.key` of an encoded `mvccpb.KeyValue`, when it is written first
+/// (as etcd and evforensics write it).
+pub fn leading_key(value: &[u8]) -> Option<&[u8]> {
+    leading_key_field(value)
 }
 
 /// KeyValue.key without decoding the rest, when the value starts with it

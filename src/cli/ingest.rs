@@ -79,6 +79,10 @@ pub struct LiveArgs {
     /// Keys per range request; lower it to be gentler on a busy etcd.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     page_size: i64,
+    /// Watchers open at once while reading the history (each reads up to
+    /// 1000 revisions per round); lower it to be gentler on a busy etcd.
+    #[arg(long, value_name = "N", default_value_t = live::DEFAULT_WATCHERS as u64, value_parser = clap::value_parser!(u64).range(1..=256))]
+    watchers: u64,
     /// First stream a full snapshot (maintenance API) into FILE, then load
     /// that file: the evidence can be re-examined later.
     #[arg(long, value_name = "FILE")]
@@ -200,6 +204,7 @@ fn plan(args: &IngestArgs) -> Result<Plan, String> {
             dial_timeout: l.dial_timeout,
             command_timeout: l.command_timeout,
             page_size: l.page_size,
+            watchers: l.watchers as usize,
         }),
         save_snapshot: l.save_snapshot.clone(),
     })

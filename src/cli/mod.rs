@@ -54,7 +54,7 @@ enum Command {
     /// revision of every Event the file holds is loaded, with the tombstones of
     /// deleted and expired ones. Loading the same file twice adds nothing; two
     /// snapshots of one cluster merge.
-    Ingest(ingest::IngestArgs),
+    Ingest(Box<ingest::IngestArgs>),
     /// Show what an etcd snapshot holds, without loading it.
     Info(info::InfoArgs),
     /// Decode one stored etcd value (a Kubernetes Event) to JSON as kubectl shows it.
@@ -80,7 +80,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Ingest(args) => ingest::run(args),
+        Command::Ingest(args) => ingest::run(*args),
         Command::Info(args) => info::run(args),
         Command::Decode(args) => decode::run(args),
     };

@@ -13,11 +13,18 @@
 //!    over the prefix at revision `C`. This is exactly what compaction keeps
 //!    of the history at or before `C`: each key's newest revision `<= C`
 //!    when it is a put.
-//! 4. **The history after `C`**: a watch over the prefix from `C + 1`,
-//!    without `prev_kv`, streamed into the loader, stopped at `H`: every put
-//!    overwritten since and every deletion (explicit, or a lease expiry).
-//! 5. **Check**: a keys-only paged range at `H`; every key current at `H`
-//!    must have been read with the same modification revision.
+//! 4. **The history after `C`**: watches from `C + 1`, without `prev_kv`,
+//!    streamed into the loader, stopped at `H`: every put overwritten since
+//!    and every deletion (explicit, or a lease expiry). The watches cover
+//!    the whole keyspace (changes outside the prefix are counted for the sub
+//!    revisions, then dropped), because every revision after `C` then shows
+//!    up in them: that is how the end of each stretch of history is known
+//!    for certain (etcd 3.4 answers progress requests even while a watcher
+//!    is still catching up, so they cannot tell). The client therefore
+//!    needs read access to the whole keyspace, as Kubernetes' etcd client
+//!    certificates have.
+//! 5. **Check**: a count-only range at `H`: as many keys as the history
+//!    read leaves present.
 //!
 //! If a compaction overtakes the history read (the watch is cancelled with a
 //! newer compaction revision `C2`), the read resumes from the values at `C2`
@@ -26,15 +33,13 @@
 //!
 //! **Sub revisions.** The API gives a change's main revision only. The
 //! changes of one transaction arrive in order in a watch, so the sub
-//! revision is their position among the changes of that revision under the
-//! prefix. That equals etcd's own sub revision (what a snapshot stores) when
-//! the transaction touched only keys under the prefix — always so for
-//! kube-apiserver, which writes one key per transaction, and whose lease
-//! expiries delete only Event keys (Events are the only resource it puts
-//! leases on). A transaction that also changed keys outside the prefix
-//! shifts etcd's numbering and is not seen here. Puts read from the range at
-//! `C` (history at or before the compaction) carry no order at all: several
-//! of them sharing one main revision are numbered in key order.
+//! revision is the position of a change among all changes of its revision
+//! (under the prefix or not, since the watch covers every key): exactly what
+//! etcd stores, also for a transaction that mixes Event keys and other keys.
+//! Puts read from the range at `C` (history at or before the compaction)
+//! carry no order: several of them sharing one main revision (a multi-key
+//! transaction, never written by kube-apiserver) are numbered in key order,
+//! which may differ from etcd's.
 //!
 //! One tokio runtime lives inside [`pull`], on its own thread; the loader
 //! stays synchronous and receives pages through a bounded channel.
@@ -44,7 +49,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_client::{
     Certificate, Client, ConnectOptions, EventType, GetOptions, Identity, TlsOptions, WatchOptions,
@@ -58,6 +63,10 @@ use crate::source::mvcc::Revision;
 /// The default page size of ranges: polite to the server (a page of Events
 /// is about 1 MB), large enough that requests do not dominate.
 pub const DEFAULT_PAGE_SIZE: i64 = 1000;
+
+/// Watchers open at once while reading the history: each holds up to
+/// 1000 revisions in flight (a few MB).
+pub const DEFAULT_WATCHERS: usize = 16;
 
 /// The watch server sends at most this many revisions per response while a
 /// watcher catches up (etcd `mvcc/watchable_store.go`, `watchBatchMaxRevs`).
@@ -77,6 +86,8 @@ pub struct LiveOptions {
     pub command_timeout: Duration,
     /// Keys per range request.
     pub page_size: i64,
+    /// Watchers open at once while reading the history.
+    pub watchers: usize,
 }
 
 impl Default for LiveOptions {
@@ -91,6 +102,7 @@ impl Default for LiveOptions {
             dial_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),
             page_size: DEFAULT_PAGE_SIZE,
+            watchers: DEFAULT_WATCHERS,
         }
     }
 }
@@ -244,6 +256,34 @@ pub fn pull(
         Puller::new(client, opts, prefix.as_bytes(), out)
             .run()
             .await
+    })
+}
+
+/// How many keys are under `prefix` now (a count-only range): a size hint
+/// for the loader, which rebuilds its indexes after a large load.
+pub fn count_keys(opts: &LiveOptions, prefix: &str) -> Result<u64, LiveError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LiveError::Runtime)?;
+    rt.block_on(async {
+        let mut client = connect(opts).await?;
+        let endpoints = opts.location();
+        let resp = with_timeout(
+            opts,
+            "range (count)",
+            client.get(
+                prefix.as_bytes().to_vec(),
+                Some(
+                    GetOptions::new()
+                        .with_range(prefix_end(prefix.as_bytes()))
+                        .with_count_only(),
+                ),
+            ),
+        )
+        .await?
+        .map_err(|e| classify(&endpoints, "range (count)", e))?;
+        Ok(u64::try_from(resp.count()).unwrap_or(0))
     })
 }
 
@@ -689,6 +729,17 @@ fn encode_tombstone(key: &[u8]) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Timing of the phases on stderr, with `EVF_TRACE` set (for scale runs).
+pub fn trace(what: &str) {
+    if std::env::var_os("EVF_TRACE").is_some() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        eprintln!("evforensics trace {t:.3} {what}");
+    }
+}
+
 enum WatchEnd {
     Done,
     Compacted(i64),
@@ -765,6 +816,7 @@ impl<'a> Puller<'a> {
             .map_err(|e| classify(&endpoints, "status", e))?;
         self.facts.server_version = status.version().to_string();
 
+        trace("connected");
         // 1. Pin the head.
         let prefix = self.prefix.to_vec();
         let end = prefix_end(&prefix);
@@ -817,8 +869,10 @@ impl<'a> Puller<'a> {
             }
         }
 
+        trace("history read");
         // 5. The keys current at the head must be what the history says.
         self.check_head().await?;
+        trace("head checked");
         let (sha, bytes, records) = std::mem::take(&mut self.hasher).finish();
         self.facts.sha256 = sha;
         self.facts.stream_bytes = bytes;
@@ -884,33 +938,88 @@ impl<'a> Puller<'a> {
     }
 
     /// Changes under the prefix from `from` up to the pinned head.
+    ///
+    /// etcd serves a watcher that catches up on history at most
+    /// [`WATCH_BATCH_MAX_REVS`] revisions per sync round (every 100 ms),
+    /// re-reading the history from the watcher's position each time. One
+    /// watcher over a long history is therefore slow and costly for the
+    /// server; instead the history is cut into segments of that many
+    /// revisions, one watcher each (at most `--watchers` open at once, on
+    /// one watch stream): each round serves every open segment in one read.
+    /// Segments are passed on in revision order, so the record stream (and
+    /// its hash) does not depend on timing.
     async fn watch_history(&mut self, from: i64) -> Result<WatchEnd, LiveError> {
         let endpoints = self.endpoints();
-        let end = prefix_end(self.prefix);
-        let options = WatchOptions::new()
-            .with_range(end)
-            .with_start_revision(from);
-        let mut stream = with_timeout(
-            self.opts,
-            "watch",
-            self.client.watch(self.prefix.to_vec(), Some(options)),
-        )
-        .await?
-        .map_err(|e| classify(&endpoints, "watch", e))?;
-        let mut cur_rev = -1i64;
-        let mut next_sub = 0i64;
-        // The server sends a catching-up watcher at most
-        // WATCH_BATCH_MAX_REVS revisions per response; a response with fewer
-        // holds everything up to the store's revision at that moment. A
-        // full one may be the last too: then nothing follows, and a quiet
-        // period ends the read.
-        let mut quiet: Option<Duration> = None;
-        let mut last_msg = Instant::now();
-        let mut longest_gap = Duration::from_millis(0);
-        let result = loop {
-            let wait = quiet.unwrap_or(self.opts.command_timeout.max(Duration::from_secs(30)));
-            let msg = match tokio::time::timeout(wait, stream.message()).await {
-                Err(_) if quiet.is_some() => break WatchEnd::Done,
+        let seg_len = WATCH_BATCH_MAX_REVS as i64;
+        let mut next_start = from;
+        let mut segs: std::collections::VecDeque<Segment> = std::collections::VecDeque::new();
+        let mut awaiting_created: std::collections::VecDeque<i64> = Default::default();
+        let mut by_id: HashMap<i64, i64> = HashMap::new();
+        let mut stream: Option<etcd_client::WatchStream> = None;
+        let window = self.opts.watchers.max(1);
+        loop {
+            // Open watchers up to the window.
+            while segs.len() < window && next_start <= self.head {
+                let seg_end = (next_start + seg_len - 1).min(self.head);
+                // The whole keyspace ("\0" to the end): every revision after
+                // the compaction holds at least one change, so each watcher
+                // hears about every revision of its segment, and the changes
+                // outside the prefix give the exact sub revisions.
+                let options = WatchOptions::new()
+                    .with_range(vec![0u8])
+                    .with_start_revision(next_start);
+                match &mut stream {
+                    None => {
+                        let s = with_timeout(
+                            self.opts,
+                            "watch",
+                            self.client.watch(vec![0u8], Some(options)),
+                        )
+                        .await?
+                        .map_err(|e| classify(&endpoints, "watch", e))?;
+                        stream = Some(s);
+                    }
+                    Some(s) => s
+                        .watch(vec![0u8], Some(options))
+                        .await
+                        .map_err(|e| classify(&endpoints, "watch", e))?,
+                }
+                awaiting_created.push_back(next_start);
+                segs.push_back(Segment {
+                    start: next_start,
+                    end: seg_end,
+                    covered_to: next_start - 1,
+                    watch_id: None,
+                    done: false,
+                    page: Vec::new(),
+                });
+                next_start = seg_end + 1;
+            }
+            // Pass on finished segments, in order.
+            while segs.front().is_some_and(|s| s.done) {
+                let Some(seg) = segs.pop_front() else { break };
+                if seg.start == from {
+                    trace("first history segment read");
+                }
+                self.send(seg.page)?;
+                self.last_watched = seg.end;
+                if let (Some(id), Some(s)) = (seg.watch_id, stream.as_mut()) {
+                    by_id.remove(&id);
+                    let _ = s.cancel(id).await;
+                }
+            }
+            if segs.is_empty() {
+                if next_start > self.head {
+                    return Ok(WatchEnd::Done);
+                }
+                continue;
+            }
+            let Some(s) = stream.as_mut() else {
+                return Ok(WatchEnd::Done);
+            };
+            // One sync round of a busy server can take a while.
+            let wait = self.opts.command_timeout.max(Duration::from_secs(60));
+            let msg = match tokio::time::timeout(wait, s.message()).await {
                 Err(_) => {
                     return Err(LiveError::Timeout {
                         endpoints,
@@ -927,42 +1036,55 @@ impl<'a> Puller<'a> {
                     detail: "the server closed the watch".into(),
                 });
             };
-            longest_gap = longest_gap.max(last_msg.elapsed());
-            last_msg = Instant::now();
+            let id = resp.watch_id();
+            if resp.created() {
+                if let Some(start) = awaiting_created.pop_front() {
+                    by_id.insert(id, start);
+                    if let Some(seg) = segs.iter_mut().find(|s| s.start == start) {
+                        seg.watch_id = Some(id);
+                    }
+                }
+            }
             if resp.compact_revision() > 0 {
-                break WatchEnd::Compacted(resp.compact_revision());
+                return Ok(WatchEnd::Compacted(resp.compact_revision()));
             }
+            let Some(&start) = by_id.get(&id) else {
+                continue; // a watcher already finished and cancelled
+            };
+            let Some(seg) = segs.iter_mut().find(|s| s.start == start) else {
+                continue;
+            };
             if resp.canceled() {
-                return Err(LiveError::Request {
-                    endpoints,
-                    what: "watch".into(),
-                    detail: format!("cancelled by the server: {}", resp.cancel_reason()),
-                });
+                if !seg.done {
+                    return Err(LiveError::Request {
+                        endpoints,
+                        what: "watch".into(),
+                        detail: format!("cancelled by the server: {}", resp.cancel_reason()),
+                    });
+                }
+                continue;
             }
-            if resp.events().is_empty() {
+            if resp.events().is_empty() || seg.done {
                 continue;
             }
             let header_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
-            let mut page = Vec::with_capacity(resp.events().len());
-            let mut past_head = false;
-            let mut revs_in_response = 0usize;
-            let mut prev_in_response = -1i64;
+            let mut distinct = 0usize;
+            let mut prev = -1i64;
+            let mut max_rev = seg.covered_to;
+            let mut sub = 0i64;
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
                 let rev = kv.mod_revision();
-                if rev != prev_in_response {
-                    revs_in_response += 1;
-                    prev_in_response = rev;
-                }
-                if rev > self.head {
-                    past_head = true;
-                    break;
-                }
-                if rev == cur_rev {
-                    next_sub += 1;
+                if rev != prev {
+                    distinct += 1;
+                    prev = rev;
+                    sub = 0;
                 } else {
-                    cur_rev = rev;
-                    next_sub = 0;
+                    sub += 1;
+                }
+                max_rev = max_rev.max(rev);
+                if rev <= seg.covered_to || rev > seg.end || !kv.key().starts_with(self.prefix) {
+                    continue;
                 }
                 let tombstone = ev.event_type() == EventType::Delete;
                 let bytes = if tombstone {
@@ -970,97 +1092,91 @@ impl<'a> Puller<'a> {
                 } else {
                     encode_put(kv)
                 };
-                self.note_newest(kv.key(), rev, tombstone);
-                self.last_watched = rev;
-                page.push((
+                seg.page.push((
                     Revision {
                         main: rev,
-                        sub: next_sub,
+                        sub,
                         tombstone,
                     },
                     bytes,
                 ));
             }
-            self.send(page)?;
-            if past_head || self.last_watched >= self.head {
-                break WatchEnd::Done;
-            }
-            if header_rev >= self.head {
-                if revs_in_response < WATCH_BATCH_MAX_REVS {
-                    break WatchEnd::Done;
+            // A response with fewer than the batch limit holds everything
+            // up to the store revision it was made at.
+            seg.covered_to = if distinct < WATCH_BATCH_MAX_REVS {
+                max_rev.max(header_rev)
+            } else {
+                max_rev
+            };
+            if seg.covered_to >= seg.end {
+                seg.done = true;
+                for (rev, kv) in &seg.page {
+                    if let Some(key) = crate::ingest::leading_key(kv) {
+                        let (main, tomb) = (rev.main, rev.tombstone);
+                        match self.newest.get_mut(key) {
+                            Some(v) if v.0 >= main => {}
+                            Some(v) => *v = (main, tomb),
+                            None => {
+                                self.newest.insert(key.to_vec(), (main, tomb));
+                            }
+                        }
+                    }
                 }
-                quiet = Some((longest_gap * 4).max(Duration::from_secs(2)));
             }
-        };
-        // Dropping the stream ends the watch on the server.
-        drop(stream);
-        Ok(result)
+        }
     }
 
-    /// A keys-only range at the head: every current key must have been read
-    /// with the same modification revision.
+    /// The number of keys under the prefix at the head (a count-only range:
+    /// one cheap request; etcd 3.4 walks its whole index for every page of a
+    /// paged range) must equal the keys whose newest change read is a put.
     async fn check_head(&mut self) -> Result<(), LiveError> {
         let endpoints = self.endpoints();
-        let end = prefix_end(self.prefix);
-        let mut start = self.prefix.to_vec();
-        let mut current = HashSet::new();
-        loop {
-            let opts = GetOptions::new()
-                .with_range(end.clone())
-                .with_revision(self.head)
-                .with_keys_only()
-                .with_limit(self.opts.page_size.max(1000));
-            let what = format!("keys-only range at the head revision {}", self.head);
-            let mut resp =
-                with_timeout(self.opts, &what, self.client.get(start.clone(), Some(opts)))
-                    .await?
-                    .map_err(|e| {
-                        if is_compacted(&e) {
-                            LiveError::CompactedHead {
-                                head: self.head,
-                                compact: 0,
-                            }
-                        } else {
-                            classify(&endpoints, &what, e)
-                        }
-                    })?;
-            let more = resp.more();
-            let kvs = resp.take_kvs();
-            let Some(last) = kvs.last().map(|kv| kv.key().to_vec()) else {
-                break;
-            };
-            for kv in &kvs {
-                current.insert(kv.key().to_vec());
-                match self.newest.get(kv.key()) {
-                    Some(&(rev, false)) if rev == kv.mod_revision() => {}
-                    other => self.facts.mismatches.push(format!(
-                        "{}: current at the head with revision {}, the history read gave {}",
-                        String::from_utf8_lossy(kv.key()),
-                        kv.mod_revision(),
-                        match other {
-                            Some((r, true)) => format!("a deletion at {r}"),
-                            Some((r, false)) => format!("revision {r}"),
-                            None => "nothing".into(),
-                        }
-                    )),
+        let what = format!("count at the head revision {}", self.head);
+        let resp = with_timeout(
+            self.opts,
+            &what,
+            self.client.get(
+                self.prefix.to_vec(),
+                Some(
+                    GetOptions::new()
+                        .with_range(prefix_end(self.prefix))
+                        .with_revision(self.head)
+                        .with_count_only(),
+                ),
+            ),
+        )
+        .await?
+        .map_err(|e| {
+            if is_compacted(&e) {
+                LiveError::CompactedHead {
+                    head: self.head,
+                    compact: 0,
                 }
+            } else {
+                classify(&endpoints, &what, e)
             }
-            if !more {
-                break;
-            }
-            start = last;
-            start.push(0);
-        }
-        for (key, (rev, tomb)) in &self.newest {
-            if !tomb && !current.contains(key) {
-                self.facts.mismatches.push(format!(
-                    "{}: the history read ends with a put at {rev}, but the key is absent at the head",
-                    String::from_utf8_lossy(key)
-                ));
-            }
+        })?;
+        let read = self.newest.values().filter(|(_, tomb)| !tomb).count() as i64;
+        if resp.count() != read {
+            self.facts.mismatches.push(format!(
+                "etcd holds {} keys under the prefix at the head revision {}, the history read ends with {read} keys present",
+                resp.count(),
+                self.head
+            ));
         }
         Ok(())
     }
+}
+
+/// A stretch of history read by one watcher.
+struct Segment {
+    start: i64,
+    end: i64,
+    /// Everything up to here (under the prefix) has been received.
+    covered_to: i64,
+    watch_id: Option<i64>,
+    done: bool,
+    page: Page,
 }
 
 enum RangeFail {

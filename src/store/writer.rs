@@ -308,7 +308,7 @@ impl<'c> SourceWriter<'c> {
                 row.raw,
             ])?;
             self.summary.event_revisions += 1;
-            if row.recovered_from != "tree" {
+            if row.recovered_from == "free-page" {
                 self.summary.free_page_event_revisions += 1;
             }
             if inserted == 1 {
@@ -365,7 +365,7 @@ impl<'c> SourceWriter<'c> {
                 row.sub_revision
             ])?;
             self.summary.tombstones += 1;
-            if row.recovered_from != "tree" {
+            if row.recovered_from == "free-page" {
                 self.summary.free_page_tombstones += 1;
             }
         }
