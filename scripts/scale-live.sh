@@ -77,9 +77,16 @@ GET_BYTES="$(stat -c %s "$WORK/get.json")"
 rm -f "$WORK/get.json"
 
 echo "== evforensics ingest --endpoints $ENDPOINT" >&2
-/usr/bin/time -v -o "$WORK/time-live.txt" \
+EVF_TRACE=1 /usr/bin/time -v -o "$WORK/time-live.txt" \
     target/release/evforensics ingest --no-progress --db "$WORK/live.sqlite" \
-    --endpoints "$ENDPOINT" --command-timeout 60s | tee "$WORK/live.out"
+    --endpoints "$ENDPOINT" --command-timeout 60s 2>"$WORK/live.trace" | tee "$WORK/live.out"
+trace_at() { sed -n "s/^evforensics trace \([0-9.]*\) $1.*/\1/p" "$WORK/live.trace" | head -1; }
+PULL_S="$(awk -v a="$(trace_at connected)" -v b="$(trace_at 'head checked')" 'BEGIN { printf "%.2f", b - a }')"
+
+echo "== evforensics ingest of a snapshot of the same etcd (the loader alone)" >&2
+/usr/bin/time -v -o "$WORK/time-snap.txt" \
+    target/release/evforensics ingest --no-progress --db "$WORK/snap.sqlite" "$WORK/snapshot.db" >/dev/null
+SNAP_S="$(seconds_of "$WORK/time-snap.txt")"
 
 ETCDCTL_S="$(seconds_of "$WORK/time-etcdctl.txt")"
 LIVE_S="$(seconds_of "$WORK/time-live.txt")"
@@ -96,4 +103,6 @@ printf '%-36s %s (%s s to write)\n' "revisions written" "$WRITTEN" "$WRITE_SECON
 printf '%-36s %s s (%s bytes of JSON)\n' "etcdctl get --prefix -w json" "$ETCDCTL_S" "$GET_BYTES"
 printf '%-36s %s s (%s event revisions, %s tombstones, %s/s)\n' "evforensics ingest --endpoints" "$LIVE_S" "$LOADED" "$TOMBS" "$RATE"
 printf '%-36s %s\n' "live pull / etcdctl fetch" "$RATIO"
+printf '%-36s %s s (the API reads, overlapping decoding and loading)\n' "  of which range+watch+check" "$PULL_S"
+printf '%-36s %s s\n' "snapshot ingest, same data" "$SNAP_S"
 printf '%-36s %s KiB (%s MiB)\n' "peak RSS (live pull)" "$LIVE_RSS" "$((LIVE_RSS / 1024))"

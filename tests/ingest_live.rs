@@ -596,3 +596,111 @@ fn info_lists_the_wal_files_of_a_data_directory() {
         }
     }
 }
+
+/// An idle cluster compacted at its head revision: only the values at the
+/// head remain, and the pull gives exactly what a snapshot holds.
+#[test]
+fn compaction_at_the_head_revision() {
+    let etcd = EtcdServer::start();
+    for (k, v) in [("a.1", "x"), ("b.1", "y"), ("a.1", "x2"), ("c.1", "z")] {
+        etcd.etcdctl(&["put", &format!("/registry/events/default/{k}"), v]);
+    }
+    etcd.etcdctl(&["del", "/registry/events/default/b.1"]);
+    let out = etcd.etcdctl(&["put", "/registry/pods/default/p", "pod"]);
+    assert!(out.status.success());
+    let head = 7; // six writes after revision 1
+    etcd.etcdctl(&["compact", &head.to_string(), "--physical"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.sqlite");
+    let (code, out, err) = ingest_live(&etcd, &db, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let snap = dir.path().join("c.db");
+    etcd.snapshot(&snap);
+    let snap_db = dir.path().join("cs.sqlite");
+    let (code, out, err) = evforensics(&["ingest".into(), "--db".into(), s(&snap_db), s(&snap)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (l, sn) = (open(&db), open(&snap_db));
+    let (_, _, _, _, lh, lc) = source_row(&l);
+    assert_eq!((lh, lc), (head, Some(head)));
+    assert_eq!(
+        event_rows(&l, "1"),
+        event_rows(&sn, "recovered_from = 'tree'")
+    );
+    assert_eq!(event_rows(&l, "1").len(), 2);
+    assert_eq!(tombstones(&l, "live"), tombstones(&sn, "tree"));
+}
+
+/// A compaction that overtakes the history read: the pull resumes from the
+/// new compaction revision, reports what was lost (exit code 3, a
+/// `damaged_records` row), and still holds everything a snapshot taken
+/// afterwards holds.
+#[test]
+fn a_compaction_overtaking_the_pull_is_survived_and_reported() {
+    let etcd = EtcdServer::start();
+    let runtime = rt();
+    let bulk = runtime.block_on(async {
+        let client = etcd.client().await;
+        scenario::write_bulk(
+            &client,
+            20_000,
+            &scenario::BulkOptions {
+                concurrency: 128,
+                ..Default::default()
+            },
+        )
+        .await
+    });
+    let compact_at = bulk.head_revision - 2000;
+    let compactor = {
+        let endpoint = etcd.endpoint();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let rt = rt();
+            rt.block_on(async {
+                let mut client = etcd_client::Client::connect([endpoint], None)
+                    .await
+                    .unwrap();
+                client
+                    .compact(
+                        compact_at,
+                        Some(etcd_client::CompactionOptions::new().with_physical()),
+                    )
+                    .await
+                    .unwrap();
+            })
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.sqlite");
+    // One watcher at a time: the history read takes a few seconds.
+    let (code, out, err) = ingest_live(&etcd, &db, &["--watchers".into(), "1".into()]);
+    compactor.join().unwrap();
+    assert_eq!(code, 3, "{out}\n{err}");
+    let l = open(&db);
+    let reason: String = l
+        .query_row("SELECT reason FROM damaged_records", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        reason.contains(&format!("compaction to revision {compact_at} overtook")),
+        "{reason}"
+    );
+    let (_, _, _, _, head, compact) = source_row(&l);
+    assert_eq!(head, bulk.head_revision);
+    assert_eq!(compact, Some(compact_at));
+
+    let snap = dir.path().join("o.db");
+    etcd.snapshot(&snap);
+    let snap_db = dir.path().join("os.sqlite");
+    let (code, out, err) = evforensics(&["ingest".into(), "--db".into(), s(&snap_db), s(&snap)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let sn = open(&snap_db);
+    let live_rows = event_rows(&l, "1");
+    let snap_rows = event_rows(&sn, "recovered_from = 'tree'");
+    for id in snap_rows.keys() {
+        assert!(live_rows.contains_key(id), "live pull lacks {id:?}");
+    }
+    assert!(
+        live_rows.len() > snap_rows.len(),
+        "history read before the compaction is kept"
+    );
+}

@@ -842,7 +842,9 @@ impl<'a> Puller<'a> {
             match self.watch_history(from).await? {
                 WatchEnd::Done => break,
                 WatchEnd::Compacted(c) => {
-                    if c >= self.head {
+                    // A compaction at the head itself (an idle cluster) leaves
+                    // just the values at the head: read them below.
+                    if c > self.head {
                         return Err(LiveError::CompactedHead {
                             head: self.head,
                             compact: c,
