@@ -356,6 +356,21 @@ fn tls_and_connection_errors_say_what_was_wrong() {
     // No database is left behind by failed runs.
     assert!(!db.exists());
 
+    // Several endpoints, one of them down: the others serve the pull.
+    let good = dir.path().join("good.sqlite");
+    let mut args = vec![
+        "ingest".into(),
+        "--db".into(),
+        s(&good),
+        "--endpoints".into(),
+        format!("https://127.0.0.1:{port},{}", etcd.endpoint()),
+        "--dial-timeout".into(),
+        "1s".into(),
+    ];
+    args.extend(etcd.tls_args());
+    let (code, out, err) = evforensics(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+
     // Usage errors.
     let (code, _, err) = evforensics(&[
         "ingest".into(),

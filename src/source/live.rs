@@ -834,9 +834,11 @@ impl<'a> Puller<'a> {
         self.facts.head_revision = self.head;
 
         // 2–4. History, resuming after a compaction that overtakes it.
+        // Revision 1 is the empty initial store: every later revision holds
+        // at least one change, which the watches rely on.
         let mut from = 1;
         loop {
-            if from > self.head {
+            if from > self.head || self.head < 2 {
                 break;
             }
             match self.watch_history(from).await? {
