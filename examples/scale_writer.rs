@@ -8,6 +8,10 @@
 //!
 //! `--tmpfs` puts etcd's data dir under /dev/shm. The last line of output is
 //! machine-readable: `SCALE revisions=… write_seconds=… …`.
+//!
+//! `--hold FILE` keeps etcd running after the SCALE line (which then also
+//! gives `endpoint=…`) until FILE exists: scripts/scale-live.sh pulls from
+//! it meanwhile.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,7 +24,7 @@ use common::scenario::{self, BulkOptions};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--tmpfs]"
+        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--tmpfs] [--hold FILE]"
     );
     std::process::exit(2)
 }
@@ -33,6 +37,7 @@ fn main() {
         ..Default::default()
     };
     let mut tmpfs = false;
+    let mut hold: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -42,6 +47,7 @@ fn main() {
             "--concurrency" => opts.concurrency = val().parse().unwrap_or_else(|_| usage()),
             "--update-percent" => opts.update_percent = val().parse().unwrap_or_else(|_| usage()),
             "--tmpfs" => tmpfs = true,
+            "--hold" => hold = Some(PathBuf::from(val())),
             _ => usage(),
         }
     }
@@ -95,9 +101,10 @@ fn main() {
         size as f64 / (1 << 20) as f64,
         snap_secs
     );
-    drop(server);
+    // Stopped now unless it is held for a live pull.
+    let server = hold.is_some().then_some(server);
     println!(
-        "SCALE revisions={} first_revision={} head_revision={} creates={} updates={} value_bytes={} write_seconds={:.2} snapshot_bytes={}",
+        "SCALE revisions={} first_revision={} head_revision={} creates={} updates={} value_bytes={} write_seconds={:.2} snapshot_bytes={} endpoint={}",
         summary.revisions,
         summary.first_revision,
         summary.head_revision,
@@ -105,6 +112,18 @@ fn main() {
         summary.updates,
         summary.value_bytes,
         secs,
-        size
+        size,
+        server
+            .as_ref()
+            .map(|s| s.endpoint())
+            .unwrap_or_else(|| "stopped".to_string())
     );
+    if let Some(flag) = hold {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        while !flag.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        drop(server);
+    }
 }

@@ -45,6 +45,24 @@ if [ ${#targets[@]} -eq 0 ]; then
   exit 1
 fi
 
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/evf-fuzz.XXXXXX")"
+lock="$root/fuzz/Cargo.lock"
+cleanup() {
+  # A stale fuzz/Cargo.lock is updated by the build: put the committed one back.
+  if [ -f "$tmp/Cargo.lock.orig" ]; then cp "$tmp/Cargo.lock.orig" "$lock"; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+if [ -f "$lock" ] && ! cargo metadata --manifest-path fuzz/Cargo.toml --format-version 1 \
+  --locked >/dev/null 2>"$tmp/locked.err"; then
+  cp "$lock" "$tmp/Cargo.lock.orig"
+  echo "WARNING: fuzz/Cargo.lock is out of date with the main crate's dependencies;"
+  echo "  the build resolves what is missing, and the committed file is restored afterwards."
+  echo "  To fix: cargo metadata --manifest-path fuzz/Cargo.toml --format-version 1 >/dev/null"
+  echo "  (updates fuzz/Cargo.lock), then commit it. cargo said:"
+  sed -n '1,5s/^/    /p' "$tmp/locked.err"
+fi
+
 build=(cargo fuzz build --target-dir "$fuzz_target_dir" --target "$triple" -s "$sanitizer")
 run_env=()
 if [ "$sanitizer" = address ]; then
@@ -56,9 +74,6 @@ t0=$(date +%s)
 echo "building fuzz targets (-s $sanitizer): ${targets[*]}"
 "${build[@]}"
 echo "fuzz build: $(($(date +%s) - t0)) s"
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/evf-fuzz.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
 
 failed=()
 for t in "${targets[@]}"; do

@@ -19,6 +19,7 @@ use crate::decode::{decode_event, decode_object_meta, MetaError};
 use crate::source::bolt::{BoltDb, BoltError, Bucket, ReadAt};
 use crate::source::free_pages::{for_each_free_key_entry, FreePageScan};
 use crate::source::input::{self, InputError, PreparedInput, Trailer};
+use crate::source::live::{LiveOptions, PullFacts};
 use crate::source::mvcc::{self, MvccMeta, Revision};
 use crate::store::{
     Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, ObjectRow, SourceFacts,
@@ -56,6 +57,8 @@ pub enum IngestError {
         what: String,
         count: u64,
     },
+    #[error(transparent)]
+    Live(#[from] crate::source::live::LiveError),
 }
 
 /// What the caller wants loaded.
@@ -100,6 +103,8 @@ pub struct LoadedSource {
     pub damage_examples: Vec<String>,
     /// What the scan of free pages found.
     pub free_scan: FreePageScan,
+    /// For a live pull: what it found out about the cluster.
+    pub live: Option<PullFacts>,
 }
 
 /// Opens the bbolt content of a prepared input.
@@ -224,6 +229,101 @@ pub fn ingest_source(
         meta_note,
         damage_examples,
         free_scan,
+        live: None,
+    })))
+}
+
+/// Pulls every Event revision from a running etcd through its API and
+/// loads it as one source of kind `etcd-live` (see [`crate::source::live`]).
+pub fn ingest_live(
+    store: &mut Store,
+    live: &LiveOptions,
+    options: &IngestOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SourceOutcome, IngestError> {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let record = SourceRecord {
+        kind: "etcd-live".to_string(),
+        location: live.location(),
+        // Replaced by the hash of what was pulled when the load finishes.
+        sha256: format!("pull-in-progress-{}-{started}", std::process::id()),
+        size_bytes: 0,
+        trailer: Trailer::Absent.as_str().to_string(),
+        prefix: options.prefix.clone(),
+        ..SourceRecord::default()
+    };
+    // Connects once before the load (so that a wrong endpoint or
+    // certificate fails before anything is written) and sizes the load:
+    // the current keys, a lower bound of the revisions to come.
+    let expected_rows = crate::source::live::count_keys(live, &options.prefix)?;
+    let mut pulled = None;
+    let loaded = try_load_source(
+        store,
+        &record,
+        &options.prefix,
+        expected_rows,
+        progress,
+        |sink| {
+            let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
+            let facts = std::thread::scope(|scope| {
+                let reader = scope.spawn(|| crate::source::live::pull(live, &options.prefix, tx));
+                for page in rx {
+                    for (rev, kv) in page {
+                        sink.push(rev, &kv, RecoveredFrom::Live);
+                    }
+                }
+                reader
+                    .join()
+                    .map_err(|_| crate::source::live::LiveError::ReaderGone)
+            })??;
+            for note in facts.lost.iter().chain(&facts.mismatches) {
+                sink.damage(DamageRow {
+                    reason: note.clone(),
+                    ..DamageRow::default()
+                });
+            }
+            let source_facts = SourceFacts {
+                head_revision: Some(facts.head_revision),
+                compact_revision: (facts.compact_revision > 0).then_some(facts.compact_revision),
+                sha256: Some(facts.sha256.clone()),
+                size_bytes: Some(facts.stream_bytes),
+                ..SourceFacts::default()
+            };
+            pulled = Some(facts);
+            crate::source::live::trace("pull done; finishing the load");
+            Ok(source_facts)
+        },
+    );
+    let (summary, facts) = match loaded {
+        Ok(l) => l,
+        Err(IngestError::Store(StoreError::SameContent { source_id, sha256 })) => {
+            return Ok(SourceOutcome::AlreadyLoaded { source_id, sha256 })
+        }
+        Err(e) => return Err(e),
+    };
+    let pulled = pulled.ok_or(IngestError::WriterGone)?;
+    let damage_examples = pulled
+        .lost
+        .iter()
+        .chain(&pulled.mismatches)
+        .take(5)
+        .cloned()
+        .collect();
+    Ok(SourceOutcome::Loaded(Box::new(LoadedSource {
+        summary,
+        sha256: pulled.sha256.clone(),
+        trailer: Trailer::Absent,
+        kind: "etcd-live",
+        compression: None,
+        head_revision: facts.head_revision,
+        compact_revision: facts.compact_revision,
+        meta_note: None,
+        damage_examples,
+        free_scan: FreePageScan::default(),
+        live: Some(pulled),
     })))
 }
 
@@ -296,6 +396,7 @@ fn read_snapshot<R: ReadAt>(
         consistent_index: mvcc_meta
             .consistent_index
             .and_then(|c| i64::try_from(c).ok()),
+        ..SourceFacts::default()
     };
     (facts, scan)
 }
@@ -315,6 +416,8 @@ pub enum RecoveredFrom {
     /// A page not reachable from the tree: a leaf bbolt freed when it wrote
     /// a newer copy, or one cut off by damage.
     FreePage,
+    /// A running etcd, read through its API (range and watch).
+    Live,
 }
 
 impl RecoveredFrom {
@@ -322,6 +425,7 @@ impl RecoveredFrom {
         match self {
             RecoveredFrom::Tree => "tree",
             RecoveredFrom::FreePage => "free-page",
+            RecoveredFrom::Live => "live",
         }
     }
 }
@@ -343,6 +447,21 @@ pub fn load_source(
     progress: &(dyn Fn(u64) + Sync),
     produce: impl FnOnce(&mut RevisionSink<'_>) -> SourceFacts,
 ) -> Result<(LoadSummary, SourceFacts), IngestError> {
+    try_load_source(store, record, prefix, expected_rows, progress, |sink| {
+        Ok(produce(sink))
+    })
+}
+
+/// Like [`load_source`], for a `produce` that can fail: on `Err` nothing of
+/// the source is kept and the error is returned.
+pub fn try_load_source(
+    store: &mut Store,
+    record: &SourceRecord,
+    prefix: &str,
+    expected_rows: u64,
+    progress: &(dyn Fn(u64) + Sync),
+    produce: impl FnOnce(&mut RevisionSink<'_>) -> Result<SourceFacts, IngestError>,
+) -> Result<(LoadSummary, SourceFacts), IngestError> {
     let (tx, rx) = mpsc::sync_channel::<WriterMsg>(2);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_source(store, record, expected_rows, rx));
@@ -355,7 +474,16 @@ pub fn load_source(
             writer_gone: false,
             progress,
         };
-        let facts = produce(&mut sink);
+        let facts = match produce(&mut sink) {
+            Ok(facts) => facts,
+            Err(e) => {
+                // No `Finish`: the writer rolls the source back.
+                drop(sink);
+                drop(tx);
+                let _ = writer.join();
+                return Err(e);
+            }
+        };
         sink.flush();
         if !sink.writer_gone {
             let _ = tx.send(WriterMsg::Finish(facts.clone()));
@@ -680,6 +808,12 @@ fn decode_object(
         }
     }
     Decoded::Object(Box::new(row))
+}
+
+/// `KeyValue.key` of an encoded `mvccpb.KeyValue`, when it is written first
+/// (as etcd and evforensics write it).
+pub fn leading_key(value: &[u8]) -> Option<&[u8]> {
+    leading_key_field(value)
 }
 
 /// KeyValue.key without decoding the rest, when the value starts with it

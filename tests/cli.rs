@@ -35,7 +35,9 @@ fn help_names_the_commands_and_exit_codes() {
         .assert()
         .success()
         .stdout(predicate::str::contains("--prefix"))
-        .stdout(predicate::str::contains("--db"));
+        .stdout(predicate::str::contains("--db"))
+        .stdout(predicate::str::contains("--endpoints"))
+        .stdout(predicate::str::contains("--save-snapshot"));
     evforensics().arg("frobnicate").assert().code(2);
 }
 

@@ -38,6 +38,17 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
         );
     }
     println!("hash trailer:  {}", input.trailer.describe());
+    if input.kind == input::InputKind::DataDir {
+        let wals = input::wal_files(&input.evidence_file);
+        let total: u64 = wals.iter().map(|(_, size)| size).sum();
+        println!(
+            "wal files:     {} in member/wal ({total} bytes; not decoded yet: they may hold revisions newer than the db)",
+            wals.len()
+        );
+        for (path, size) in &wals {
+            println!("               {} ({size} bytes)", path.display());
+        }
+    }
 
     let meta = db.meta();
     println!(

@@ -1,4 +1,5 @@
-//! `evforensics ingest`: load sources, print a closing summary.
+//! `evforensics ingest`: load sources — snapshot files and data directories,
+//! or a running etcd (`--endpoints`) — and print a closing summary.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -7,12 +8,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{DbArg, EXIT_DAMAGED, EXIT_FAILURE, EXIT_OK};
+use super::{DbArg, EXIT_DAMAGED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::audit::{ingest_audit_file, AuditLoaded, AuditOutcome};
 use crate::ingest::{
-    ingest_source, IngestError, IngestOptions, LoadedSource, SourceOutcome, DEFAULT_PREFIX,
+    ingest_live, ingest_source, IngestError, IngestOptions, LoadedSource, SourceOutcome,
+    DEFAULT_PREFIX,
 };
 use crate::source::input::{self, Compression, InputError, Recognized};
+use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -27,19 +30,237 @@ pub struct IngestArgs {
     no_progress: bool,
     /// Snapshot files (plain, .zst, .gz), etcd data directories, Kubernetes
     /// audit logs (plain, .gz, .zst), or directories of rotated audit logs.
-    #[arg(value_name = "SOURCE", required = true)]
+    /// Give either SOURCE files or --endpoints.
+    #[arg(value_name = "SOURCE")]
     sources: Vec<PathBuf>,
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// A running etcd as the source, with etcdctl's flags and `ETCDCTL_*`
+/// environment variables.
+#[derive(clap::Args, Debug)]
+#[command(
+    next_help_heading = "Live etcd (instead of SOURCE files; read-only: range, watch, status, snapshot)"
+)]
+pub struct LiveArgs {
+    /// etcd endpoints, comma-separated (host:port or http(s):// URLs)
+    /// [env: ETCDCTL_ENDPOINTS, used when no SOURCE is given].
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    endpoints: Vec<String>,
+    /// CA certificate (PEM) that signed etcd's server certificate.
+    #[arg(long, env = "ETCDCTL_CACERT", value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Client certificate (PEM); Kubernetes' etcd requires one.
+    #[arg(long, env = "ETCDCTL_CERT", value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
+    #[arg(long, env = "ETCDCTL_KEY", value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// etcd user (NAME or NAME:PASSWORD).
+    #[arg(
+        long,
+        env = "ETCDCTL_USER",
+        value_name = "NAME",
+        hide_env_values = true
+    )]
+    user: Option<Secret>,
+    /// Password of --user (better: the environment variable; never echoed).
+    #[arg(
+        long,
+        env = "ETCDCTL_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    password: Option<Secret>,
+    /// Time to establish a connection (Go syntax: 2s, 500ms, 1m).
+    #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    dial_timeout: Duration,
+    /// Time each request may take (a watch: between two messages).
+    #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    command_timeout: Duration,
+    /// Keys per range request; lower it to be gentler on a busy etcd.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    page_size: i64,
+    /// Watchers open at once while reading the history (each reads up to
+    /// 1000 revisions per round); lower it to be gentler on a busy etcd.
+    #[arg(long, value_name = "N", default_value_t = live::DEFAULT_WATCHERS as u64, value_parser = clap::value_parser!(u64).range(1..=256))]
+    watchers: u64,
+    /// First stream a full snapshot (maintenance API) into FILE, then load
+    /// that file: the evidence can be re-examined later.
+    #[arg(long, value_name = "FILE")]
+    save_snapshot: Option<PathBuf>,
+}
+
+/// A credential: never printed, not even in debug output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// Go-style durations as etcdctl takes them: `5s`, `500ms`, `1m30s`; a bare
+/// number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{text}: missing unit (ms, s, m, h)"))?;
+        let (num, tail) = rest.split_at(num_len);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("{text}: not a duration (e.g. 5s, 500ms, 1m30s)"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("{text}: unknown unit {unit:?} (ms, s, m, h)")),
+        };
+        total += value * scale;
+        rest = next;
+    }
+    Duration::try_from_secs_f64(total).map_err(|e| e.to_string())
+}
+
+/// What one run loads: files, or a running etcd.
+enum Plan {
+    Files(Vec<PathBuf>),
+    Live {
+        options: Box<LiveOptions>,
+        save_snapshot: Option<PathBuf>,
+    },
+}
+
+fn plan(args: &IngestArgs) -> Result<Plan, String> {
+    let l = &args.live;
+    let mut endpoints: Vec<String> = l
+        .endpoints
+        .iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if !args.sources.is_empty() {
+        if !endpoints.is_empty() {
+            return Err("give either SOURCE files or --endpoints, not both".into());
+        }
+        if l.save_snapshot.is_some() {
+            return Err(
+                "--save-snapshot needs --endpoints (it saves a snapshot of a running etcd)".into(),
+            );
+        }
+        return Ok(Plan::Files(args.sources.clone()));
+    }
+    if endpoints.is_empty() {
+        if let Ok(env) = std::env::var("ETCDCTL_ENDPOINTS") {
+            endpoints = env
+                .split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect();
+        }
+    }
+    if endpoints.is_empty() {
+        return Err("nothing to load: give SOURCE files (snapshots, data directories) or --endpoints of a running etcd".into());
+    }
+    if l.cert.is_some() != l.key.is_some() {
+        return Err(
+            "--cert and --key go together (the client certificate and its private key)".into(),
+        );
+    }
+    if l.password.is_some() && l.user.is_none() {
+        return Err("--password needs --user".into());
+    }
+    Ok(Plan::Live {
+        options: Box::new(LiveOptions {
+            endpoints,
+            cacert: l.cacert.clone(),
+            cert: l.cert.clone(),
+            key: l.key.clone(),
+            user: l.user.as_ref().map(|s| s.0.clone()),
+            password: l.password.as_ref().map(|s| s.0.clone()),
+            dial_timeout: l.dial_timeout,
+            command_timeout: l.command_timeout,
+            page_size: l.page_size,
+            watchers: l.watchers as usize,
+        }),
+        save_snapshot: l.save_snapshot.clone(),
+    })
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     if args.prefix.is_empty() {
         anyhow::bail!("--prefix must not be empty");
     }
+    let plan = match plan(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("evforensics: usage error: {e}");
+            eprintln!("see: evforensics ingest --help");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let mut sources = match plan {
+        Plan::Files(files) => files,
+        Plan::Live {
+            options,
+            save_snapshot: None,
+        } => return run_live(&args, &options),
+        Plan::Live {
+            options,
+            save_snapshot: Some(file),
+        } => {
+            if file.exists() {
+                anyhow::bail!(
+                    "--save-snapshot {}: the file exists; evidence is never overwritten",
+                    file.display()
+                );
+            }
+            eprintln!(
+                "saving a snapshot of {} to {} …",
+                options.location(),
+                file.display()
+            );
+            let (sha, size) = live::save_snapshot(&options, &file).map_err(report_chain)?;
+            println!(
+                "snapshot of {} saved to {} ({size} bytes, sha256 {sha})",
+                options.location(),
+                file.display()
+            );
+            vec![file]
+        }
+    };
     // Check every source exists before touching the database, so that a typo
     // does not leave a half-done run.
-    for s in &args.sources {
+    for s in &sources {
         std::fs::metadata(s).with_context(|| format!("{}: cannot read", s.display()))?;
     }
+    let sources = std::mem::take(&mut sources);
     let db_existed = args.db.db.exists();
     let mut store = Store::open(&args.db.db)
         .with_context(|| format!("opening database {}", args.db.db.display()))?;
@@ -52,7 +273,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     let mut damaged = 0u64;
     let mut loaded_any = false;
     let mut tally = Tally::default();
-    for source in &args.sources {
+    for source in &sources {
         match input::recognize(source) {
             Ok(Recognized::AuditLog(compression)) => {
                 match load_audit(&mut store, source, compression) {
@@ -76,18 +297,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
             // says what is wrong with it.
             Ok(Recognized::Etcd) | Err(_) => {}
         }
-        let bar = show_progress.then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix}: {human_pos} event revisions read ({per_sec}) {elapsed}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(source.display().to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+        let bar = show_progress.then(|| spinner(source.display().to_string()));
         let started = Instant::now();
         let progress = |n: u64| {
             if let Some(bar) = &bar {
@@ -134,6 +344,72 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+fn spinner(prefix: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix}: {human_pos} event revisions read ({per_sec}) {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(prefix);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn report_chain(e: live::LiveError) -> anyhow::Error {
+    anyhow::Error::new(e)
+}
+
+/// `ingest --endpoints …`: one live pull, one source.
+fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
+    let db_existed = args.db.db.exists();
+    let mut store = Store::open(&args.db.db)
+        .with_context(|| format!("opening database {}", args.db.db.display()))?;
+    let ingest_options = IngestOptions {
+        prefix: args.prefix.clone(),
+    };
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+    let location = options.location();
+    let bar = show_progress.then(|| spinner(location.clone()));
+    let progress = |n: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(n);
+        }
+    };
+    let started = Instant::now();
+    let outcome = ingest_live(&mut store, options, &ingest_options, &progress);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    drop(store);
+    let code = match outcome {
+        Ok(SourceOutcome::Loaded(loaded)) => {
+            print_summary(std::path::Path::new(&location), &loaded, started.elapsed());
+            if loaded.summary.damaged_records > 0 {
+                EXIT_DAMAGED
+            } else {
+                EXIT_OK
+            }
+        }
+        Ok(SourceOutcome::AlreadyLoaded { source_id, sha256 }) => {
+            println!(
+                "{location}: nothing changed since source {source_id} (same pulled content, sha256 {sha256}); nothing added"
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            report_error(&e);
+            if !db_existed {
+                let _ = std::fs::remove_file(&args.db.db);
+            }
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    println!("database: {}", args.db.db.display());
+    Ok(code)
 }
 
 /// The output database may sit in the directory being read: it is not evidence.
@@ -300,7 +576,13 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
         s.kind,
         s.sha256
     );
-    println!("  {}", s.trailer.describe());
+    match &s.live {
+        Some(l) => println!(
+            "  pulled through the etcd API (server {}): {} records, {} bytes; sha256 of the record stream (see docs/schema.md)",
+            l.server_version, l.records, l.stream_bytes
+        ),
+        None => println!("  {}", s.trailer.describe()),
+    }
     if let Some(note) = &s.meta_note {
         println!("  WARNING: {note}");
     }
@@ -333,10 +615,12 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
         sum.object_revisions, sum.object_tombstones
     );
     let scan = &s.free_scan;
-    println!(
+    if s.live.is_none() {
+        println!(
         "  free pages: {} scanned, {} hold key-bucket leaves; recovered from them: {} event revisions and {} tombstones the tree no longer holds",
         scan.free_pages, scan.key_leaves, sum.free_page_event_revisions, sum.free_page_tombstones
     );
+    }
     println!("  damaged records skipped: {}", sum.damaged_records);
     for example in &s.damage_examples {
         println!("    {example}");
@@ -346,5 +630,27 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
             "    … see: SELECT * FROM damaged_records WHERE source_id = {}",
             sum.source_id
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_etcdctl_takes_them() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s: Secret = "hunter2".parse().unwrap();
+        assert_eq!(format!("{s:?}"), "<redacted>");
     }
 }

@@ -66,7 +66,10 @@ enum Command {
     /// audit_events; a directory without etcd data is read file by file
     /// (rotated logs), and files that are neither are reported as skipped. An
     /// audit event (auditID and stage) is stored once however often it is loaded.
-    Ingest(ingest::IngestArgs),
+    ///
+    /// With --endpoints instead of SOURCE files, every Event revision a running
+    /// etcd still holds is pulled over its API (read-only: range, watch, status).
+    Ingest(Box<ingest::IngestArgs>),
     /// Show what an etcd snapshot holds, without loading it.
     Info(info::InfoArgs),
     /// Decode one stored etcd value (a Kubernetes Event) to JSON as kubectl shows it.
@@ -106,7 +109,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Ingest(args) => ingest::run(args),
+        Command::Ingest(args) => ingest::run(*args),
         Command::Info(args) => info::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Query(args) => query::run(args),

@@ -526,6 +526,25 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// Lower-case hex.
+/// The WAL files of an etcd data directory whose `member/snap/db` is
+/// `db_file`: `member/wal/*.wal` with their sizes, sorted by name. Empty
+/// when there is no WAL directory.
+pub fn wal_files(db_file: &Path) -> Vec<(PathBuf, u64)> {
+    let Some(member) = db_file.parent().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(member.join("wal")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, u64)> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".wal"))
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?.len())))
+        .collect();
+    files.sort();
+    files
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);

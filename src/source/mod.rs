@@ -1,8 +1,10 @@
 //! Inputs: recognizing a file ([`input`]), the bbolt pages ([`bolt`]), etcd's
-//! MVCC layer on top ([`mvcc`]), records left in free pages ([`free_pages`])
-//! and a survey for `info` ([`survey`]).
+//! MVCC layer on top ([`mvcc`]), records left in free pages ([`free_pages`]),
+//! a survey for `info` ([`survey`]) and a running etcd read through its API
+//! ([`live`]).
 pub mod bolt;
 pub mod free_pages;
 pub mod input;
+pub mod live;
 pub mod mvcc;
 pub mod survey;

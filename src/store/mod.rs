@@ -28,6 +28,10 @@ pub enum StoreError {
     NotOurs,
     #[error("the database has schema version {0}, this evforensics understands version {SCHEMA_VERSION}; use a newer evforensics or another --db")]
     UnsupportedVersion(i64),
+    #[error(
+        "a source with the same content (sha256 {sha256}) is already loaded as source {source_id}"
+    )]
+    SameContent { source_id: i64, sha256: String },
 }
 
 /// An open evforensics database.

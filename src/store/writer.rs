@@ -49,6 +49,10 @@ pub struct SourceFacts {
     pub compact_revision: Option<i64>,
     pub scheduled_compact_revision: Option<i64>,
     pub consistent_index: Option<i64>,
+    /// Replaces `sources.sha256` / `size_bytes` when known only at the end
+    /// (a live pull hashes what it read).
+    pub sha256: Option<String>,
+    pub size_bytes: Option<u64>,
 }
 
 /// One stored revision of an Event key.
@@ -433,7 +437,7 @@ impl<'c> SourceWriter<'c> {
                 row.raw,
             ])?;
             self.summary.event_revisions += 1;
-            if row.recovered_from != "tree" {
+            if row.recovered_from == "free-page" {
                 self.summary.free_page_event_revisions += 1;
             }
             if inserted == 1 {
@@ -500,7 +504,7 @@ impl<'c> SourceWriter<'c> {
                 continue;
             }
             self.summary.tombstones += 1;
-            if row.recovered_from != "tree" {
+            if row.recovered_from == "free-page" {
                 self.summary.free_page_tombstones += 1;
             }
         }
@@ -546,6 +550,31 @@ impl<'c> SourceWriter<'c> {
         }
         derive_source_liveness(tx, sid, EVENTS)?;
         derive_source_liveness(tx, sid, OBJECTS)?;
+        if let Some(sha) = &facts.sha256 {
+            let same: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM sources WHERE sha256 = ?1 AND prefix = (SELECT prefix FROM sources WHERE id = ?2) AND id != ?2",
+                    params![sha, sid],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(source_id) = same {
+                return Err(StoreError::SameContent {
+                    source_id,
+                    sha256: sha.clone(),
+                });
+            }
+            tx.execute(
+                "UPDATE sources SET sha256 = ?2 WHERE id = ?1",
+                params![sid, sha],
+            )?;
+        }
+        if let Some(size) = facts.size_bytes {
+            tx.execute(
+                "UPDATE sources SET size_bytes = ?2 WHERE id = ?1",
+                params![sid, size as i64],
+            )?;
+        }
         self.summary.live_event_revisions = tx.query_row(
             "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
             [sid],
@@ -609,8 +638,10 @@ impl<'c> SourceWriter<'c> {
 }
 
 /// Live within this source: no later revision (put or tombstone) of the
-/// same key in the same source. One sort by key over the source's
-/// revisions, rather than one lookup per row.
+/// same key in the same source, read from what etcd itself reads (the tree
+/// of a snapshot, or the API of a live etcd) rather than from a free page.
+/// One sort by key over the source's revisions, rather than one lookup per
+/// row.
 fn derive_source_liveness(tx: &Transaction<'_>, sid: i64, f: Family) -> Result<(), StoreError> {
     tx.execute(
         &format!(
@@ -621,7 +652,7 @@ fn derive_source_liveness(tx: &Transaction<'_>, sid: i64, f: Family) -> Result<(
                            row_number() OVER (PARTITION BY key
                                ORDER BY revision DESC, sub_revision DESC) AS newest
                     FROM {rev} WHERE source_id = ?1)
-                WHERE newest = 1 AND tombstone = 0 AND recovered_from = 'tree')",
+                WHERE newest = 1 AND tombstone = 0 AND recovered_from != 'free-page')",
             rev = f.revisions
         ),
         [sid],

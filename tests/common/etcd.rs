@@ -30,6 +30,89 @@ pub struct EtcdOptions {
     pub temp_parent: Option<PathBuf>,
     /// Extra command-line flags passed to etcd verbatim.
     pub extra_args: Vec<String>,
+    /// Serve clients over TLS with client-certificate auth (as Kubernetes'
+    /// etcd does), with certificates generated for this server.
+    pub tls: bool,
+}
+
+/// Certificates generated for a TLS etcd (PEM files in its temp dir).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA that signed the server and client certificates.
+    pub ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// A CA that signed nothing here (a "wrong CA").
+    pub other_ca: PathBuf,
+    /// A client certificate and key signed by `other_ca`.
+    pub foreign_client_cert: PathBuf,
+    pub foreign_client_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A CA, a server certificate for 127.0.0.1/localhost and a client
+    /// certificate, written into `dir`; plus an unrelated CA and a client
+    /// certificate it signed.
+    pub fn generate(dir: &Path) -> (TlsFiles, PathBuf, PathBuf) {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair,
+        };
+        let ca = |name: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, name);
+            CertifiedIssuer::self_signed(p, KeyPair::generate().expect("ca key"))
+                .expect("self-signed CA")
+        };
+        let leaf = |sans: Vec<String>, cn: &str, usage: Vec<ExtendedKeyUsagePurpose>, issuer| {
+            let mut p = CertificateParams::new(sans).expect("leaf params");
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.extended_key_usages = usage;
+            let key = KeyPair::generate().expect("leaf key");
+            let cert = p.signed_by(&key, issuer).expect("signing");
+            (cert.pem(), key.serialize_pem())
+        };
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("writing a PEM file");
+            path
+        };
+        let main_ca = ca("evforensics test etcd CA");
+        let other = ca("some other CA");
+        let (server_cert, server_key) = leaf(
+            vec!["127.0.0.1".into(), "localhost".into()],
+            "etcd-server",
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            &main_ca,
+        );
+        let (client_cert, client_key) = leaf(
+            vec![],
+            "evforensics",
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+            &main_ca,
+        );
+        let (foreign_cert, foreign_key) = leaf(
+            vec![],
+            "intruder",
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+            &other,
+        );
+        let files = TlsFiles {
+            ca: write("ca.crt", &main_ca.pem()),
+            client_cert: write("client.crt", &client_cert),
+            client_key: write("client.key", &client_key),
+            other_ca: write("other-ca.crt", &other.pem()),
+            foreign_client_cert: write("foreign-client.crt", &foreign_cert),
+            foreign_client_key: write("foreign-client.key", &foreign_key),
+        };
+        let server_cert = write("server.crt", &server_cert);
+        let server_key = write("server.key", &server_key);
+        (files, server_cert, server_key)
+    }
 }
 
 /// The `etcd` binary to run: `$EVF_ETCD_BIN` or `etcd` on `PATH`.
@@ -56,6 +139,9 @@ pub struct EtcdServer {
     data_dir: PathBuf,
     client_port: u16,
     peer_port: u16,
+    /// Health is probed here (plain http) when clients use TLS.
+    metrics_port: Option<u16>,
+    tls: Option<TlsFiles>,
 }
 
 /// The data directory of an etcd server that was stopped cleanly with
@@ -91,7 +177,14 @@ impl EtcdServer {
             }
             let data_dir = dir.path().join("data");
             let log_path = dir.path().join("etcd.log");
-            let client_url = format!("http://127.0.0.1:{client_port}");
+            let (tls, server_files) = if opts.tls {
+                let (files, cert, key) = TlsFiles::generate(dir.path());
+                (Some(files), Some((cert, key)))
+            } else {
+                (None, None)
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let client_url = format!("{scheme}://127.0.0.1:{client_port}");
             let peer_url = format!("http://127.0.0.1:{peer_port}");
             let mut cmd = Command::new(etcd_bin());
             cmd.arg("--name")
@@ -116,6 +209,23 @@ impl EtcdServer {
                 .arg(&log_path)
                 // No metrics/pprof listeners beyond the client URL.
                 .arg("--enable-pprof=false");
+            let mut metrics_port = None;
+            if let (Some(files), Some((cert, key))) = (&tls, &server_files) {
+                let mut port = free_port();
+                while port == client_port || port == peer_port {
+                    port = free_port();
+                }
+                metrics_port = Some(port);
+                cmd.arg("--cert-file")
+                    .arg(cert)
+                    .arg("--key-file")
+                    .arg(key)
+                    .arg("--client-cert-auth")
+                    .arg("--trusted-ca-file")
+                    .arg(&files.ca)
+                    .arg("--listen-metrics-urls")
+                    .arg(format!("http://127.0.0.1:{port}"));
+            }
             if let Some(q) = opts.quota_backend_bytes {
                 cmd.arg("--quota-backend-bytes").arg(q.to_string());
             }
@@ -138,6 +248,8 @@ impl EtcdServer {
                 data_dir,
                 client_port,
                 peer_port,
+                metrics_port,
+                tls,
             };
             match server.wait_healthy(START_TIMEOUT) {
                 Ok(()) => return server,
@@ -171,9 +283,30 @@ impl EtcdServer {
         );
     }
 
-    /// `http://127.0.0.1:<client port>`.
+    /// `http://127.0.0.1:<client port>` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// The certificates, when clients use TLS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// `--cacert --cert --key` for etcdctl or evforensics, when TLS is on.
+    pub fn tls_args(&self) -> Vec<String> {
+        match &self.tls {
+            Some(t) => vec![
+                "--cacert".into(),
+                t.ca.display().to_string(),
+                "--cert".into(),
+                t.client_cert.display().to_string(),
+                "--key".into(),
+                t.client_key.display().to_string(),
+            ],
+            None => Vec::new(),
+        }
     }
 
     /// The peer URL (`http://127.0.0.1:<peer port>`).
@@ -247,17 +380,32 @@ impl EtcdServer {
         let mut cmd = Command::new(etcdctl_bin());
         cmd.env("ETCDCTL_API", "3")
             .env_remove("ETCDCTL_ENDPOINTS")
+            .env_remove("ETCDCTL_CACERT")
+            .env_remove("ETCDCTL_CERT")
+            .env_remove("ETCDCTL_KEY")
             .arg("--endpoints")
             .arg(self.endpoint())
+            .args(self.tls_args())
             .args(args);
         run_bounded(cmd, ETCDCTL_TIMEOUT)
     }
 
     /// A tokio etcd client connected to this server.
     pub async fn client(&self) -> etcd_client::Client {
-        let opts = etcd_client::ConnectOptions::new()
+        let mut opts = etcd_client::ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
             .with_timeout(Duration::from_secs(60));
+        if let Some(t) = &self.tls {
+            let read = |p: &Path| std::fs::read(p).expect("reading a PEM file");
+            opts = opts.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(read(&t.ca)))
+                    .identity(etcd_client::Identity::from_pem(
+                        read(&t.client_cert),
+                        read(&t.client_key),
+                    )),
+            );
+        }
         etcd_client::Client::connect([self.endpoint()], Some(opts))
             .await
             .unwrap_or_else(|e| panic!("connecting to etcd at {}: {e}", self.endpoint()))
@@ -303,7 +451,10 @@ impl EtcdServer {
 
     fn wait_healthy(&mut self, timeout: Duration) -> Result<(), StartError> {
         let deadline = Instant::now() + timeout;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port));
+        let addr = SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            self.metrics_port.unwrap_or(self.client_port),
+        ));
         loop {
             if let Some(status) = self
                 .child
