@@ -464,6 +464,10 @@ pub fn try_load_source(
 ) -> Result<(LoadSummary, SourceFacts), IngestError> {
     let (tx, rx) = mpsc::sync_channel::<WriterMsg>(2);
     std::thread::scope(|scope| {
+        // Owned by this closure, so that a panic in `produce` drops it while
+        // unwinding: the writer then sees the channel close, rolls back and
+        // ends, instead of the scope waiting for it forever.
+        let tx = tx;
         let writer = scope.spawn(move || write_source(store, record, expected_rows, rx));
         let mut sink = RevisionSink {
             prefix: prefix.as_bytes(),
@@ -883,5 +887,54 @@ mod tests {
         assert_eq!(leading_key_field(&[0x0a, 0xff]), None);
         assert_eq!(leading_key_field(&[0x0a, 5, 1]), None);
         assert_eq!(leading_key_field(&[]), None);
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    /// Regression: a panic while reading a source used to leave the writer
+    /// thread waiting on the channel forever (the scope never ended). Now the
+    /// panic comes through, and the database is as before.
+    #[test]
+    fn a_panicking_producer_rolls_back_instead_of_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let db_path = path.clone();
+        let worker = std::thread::spawn(move || {
+            let mut store = Store::open(&db_path).unwrap();
+            let record = SourceRecord {
+                kind: "etcd-snapshot".into(),
+                sha256: "ab".into(),
+                trailer: "absent".into(),
+                prefix: DEFAULT_PREFIX.into(),
+                ..SourceRecord::default()
+            };
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                load_source(&mut store, &record, DEFAULT_PREFIX, 0, &|_| {}, |_sink| {
+                    panic!("reader bug")
+                })
+            }));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            result.is_err()
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "load_source hung after a panic"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(worker.join().unwrap(), "the panic is propagated");
+        let store = Store::open_read_only(&path).unwrap();
+        let sources: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sources, 0, "the half-loaded source was rolled back");
     }
 }

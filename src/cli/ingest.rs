@@ -261,7 +261,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
         std::fs::metadata(s).with_context(|| format!("{}: cannot read", s.display()))?;
     }
     let sources = std::mem::take(&mut sources);
-    let db_existed = args.db.db.exists();
+    let created_here = create_database_file(&args.db.db)?;
     let mut store = Store::open(&args.db.db)
         .with_context(|| format!("opening database {}", args.db.db.display()))?;
     let options = IngestOptions {
@@ -331,9 +331,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     damaged += tally.damaged;
     loaded_any |= tally.loaded_any;
     drop(store);
-    if !db_existed && !loaded_any {
+    if created_here && !loaded_any {
         // Nothing was loaded into a database this run created: leave nothing behind.
-        let _ = std::fs::remove_file(&args.db.db);
+        Store::remove_if_unused(&args.db.db);
     } else {
         println!("database: {}", args.db.db.display());
     }
@@ -359,13 +359,30 @@ fn spinner(prefix: String) -> ProgressBar {
     bar
 }
 
+/// Creates the database file if it does not exist yet, atomically, and says
+/// whether this run created it: only then may a run that loads nothing
+/// remove it again (another run may be loading into a file it did not make).
+fn create_database_file(path: &Path) -> anyhow::Result<bool> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("creating database {}", path.display())))
+        }
+    }
+}
+
 fn report_chain(e: live::LiveError) -> anyhow::Error {
     anyhow::Error::new(e)
 }
 
 /// `ingest --endpoints …`: one live pull, one source.
 fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
-    let db_existed = args.db.db.exists();
+    let created_here = create_database_file(&args.db.db)?;
     let mut store = Store::open(&args.db.db)
         .with_context(|| format!("opening database {}", args.db.db.display()))?;
     let ingest_options = IngestOptions {
@@ -402,8 +419,8 @@ fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
         }
         Err(e) => {
             report_error(&e);
-            if !db_existed {
-                let _ = std::fs::remove_file(&args.db.db);
+            if created_here {
+                Store::remove_if_unused(&args.db.db);
             }
             return Ok(EXIT_FAILURE);
         }

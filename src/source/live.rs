@@ -329,7 +329,7 @@ pub fn save_snapshot(opts: &LiveOptions, dest: &Path) -> Result<(String, u64), L
             tmp.write_all(blob).map_err(file_err)?;
         }
         tmp.as_file().sync_all().map_err(file_err)?;
-        tmp.persist(dest).map_err(|e| file_err(e.error))?;
+        tmp.persist_noclobber(dest).map_err(|e| file_err(e.error))?;
         Ok((crate::source::input::hex(&hasher.finalize()), size))
     })
 }

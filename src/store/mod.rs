@@ -44,6 +44,10 @@ impl Store {
     /// up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Before any setting is changed: a database that is not ours (maybe
+        // evidence itself) is refused untouched.
+        schema::check_ours(&conn)?;
         // Rollback journal: one transaction per source is the unit of
         // atomicity, and no -wal/-shm files are left beside the output.
         // A small page cache: the OS caches the file anyway, and SQLite's
@@ -58,9 +62,30 @@ impl Store {
              PRAGMA temp_store = FILE;
              PRAGMA threads = 2;",
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         schema::migrate(&conn)?;
         Ok(Store { conn })
+    }
+
+    /// Removes a database file that holds no source, unless another
+    /// connection is using it (it may be loading its first source right
+    /// now): the exclusive lock is taken without waiting, and the file is
+    /// kept whenever that fails. Used to leave nothing behind after a run
+    /// that created the file and loaded nothing.
+    pub fn remove_if_unused(path: &Path) {
+        let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+            return;
+        };
+        if conn.busy_timeout(std::time::Duration::ZERO).is_err()
+            || conn.execute_batch("BEGIN EXCLUSIVE").is_err()
+        {
+            return;
+        }
+        let sources: Result<i64, _> =
+            conn.query_row("SELECT count(*) FROM sources", [], |r| r.get(0));
+        if matches!(sources, Ok(0)) {
+            let _ = std::fs::remove_file(path);
+        }
+        let _ = conn.execute_batch("ROLLBACK");
     }
 
     /// Opens an existing database read-only (for `query`, tests and reports).

@@ -456,6 +456,26 @@ fn create_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
 
 /// Creates the schema in an empty database or checks that an existing one
 /// is ours and of a version this build understands.
+/// Refuses, without writing anything, a database that is not an empty one
+/// or an evforensics database of a version this build knows.
+pub fn check_ours(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION || version < 0 {
+        return Err(StoreError::UnsupportedVersion(version));
+    }
+    if version == 0 {
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 {
+            return Err(StoreError::NotOurs);
+        }
+    }
+    Ok(())
+}
+
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     match version {

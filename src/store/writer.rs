@@ -1049,6 +1049,39 @@ mod load_tests {
         assert_eq!(sources, 1);
     }
 
+    /// Regression: a run that failed used to delete the new database even
+    /// while another run was loading its first source into it.
+    #[test]
+    fn an_empty_database_in_use_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite");
+        let mut loading = Store::open(&path).unwrap();
+        let writer = loading.begin_source(&source("aa"), 0).unwrap();
+        Store::remove_if_unused(&path);
+        assert!(path.exists(), "another run holds it");
+        drop(writer);
+        drop(loading);
+        Store::remove_if_unused(&path);
+        assert!(!path.exists(), "unused and empty: removed");
+    }
+
+    /// Regression: the journal-mode pragma used to run before the check,
+    /// converting someone else's WAL database to rollback mode before
+    /// refusing it.
+    #[test]
+    fn a_foreign_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("browser-history.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE visits (url TEXT); INSERT INTO visits VALUES ('x');")
+            .unwrap();
+        drop(conn);
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(&before[18..20], &[2, 2], "WAL mode in the header");
+        assert!(matches!(Store::open(&path), Err(StoreError::NotOurs)));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
     #[test]
     fn refuses_foreign_or_newer_databases() {
         let dir = tempfile::tempdir().unwrap();
