@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::decode::{decode_event, decode_object_meta, MetaError};
 use crate::source::bolt::{BoltDb, BoltError, Bucket, ReadAt};
 use crate::source::free_pages::{for_each_free_key_entry, FreePageScan};
-use crate::source::input::{self, InputError, PreparedInput, Trailer};
+use crate::source::input::{self, InputError, InputKind, PreparedInput, Trailer};
 use crate::source::live::{LiveOptions, PullFacts};
 use crate::source::mvcc::{self, MvccMeta, Revision};
 use crate::store::{
@@ -209,6 +209,9 @@ pub fn ingest_source(
         |sink| {
             let (facts, scan) = read_snapshot(&db, key_bucket.as_ref(), key_bucket_damage, sink);
             free_scan = scan;
+            if input.kind == InputKind::DataDir && input.compression.is_none() {
+                check_unchanged(&input, sink);
+            }
             facts
         },
     )?;
@@ -325,6 +328,25 @@ pub fn ingest_live(
         free_scan: FreePageScan::default(),
         live: Some(pulled),
     })))
+}
+
+/// A data directory may belong to a running etcd (it is read without a
+/// lock): if `member/snap/db` changed while it was read, the hash recorded
+/// is not of what was read, and pages may mix two moments. Say so.
+fn check_unchanged(input: &PreparedInput, sink: &mut RevisionSink<'_>) {
+    let reason = match input::sha256_file(&input.evidence_file) {
+        Ok(after) if after == input.sha256 => return,
+        Ok(after) => format!(
+            "{} changed while it was read (a running etcd?): sha256 {} before, {after} after; the rows are what was read and may mix two moments — for evidence, copy the file or save a snapshot first",
+            input.evidence_file.display(),
+            input.sha256
+        ),
+        Err(e) => format!("re-reading to check it did not change: {e}"),
+    };
+    sink.damage(DamageRow {
+        reason,
+        ..DamageRow::default()
+    });
 }
 
 /// Reads one bbolt file into the sink: damaged meta pages, the `meta` and
@@ -893,6 +915,44 @@ mod tests {
 #[cfg(test)]
 mod load_tests {
     use super::*;
+
+    /// Regression: the live `member/snap/db` of a running etcd can change
+    /// between hashing and reading; that used to go unnoticed.
+    #[test]
+    fn a_data_directory_that_changes_while_read_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = dir.path().join("etcd/member/snap");
+        std::fs::create_dir_all(&snap).unwrap();
+        let sample =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample/member-snap-db");
+        std::fs::copy(&sample, snap.join("db")).unwrap();
+        let input = input::prepare(&dir.path().join("etcd")).unwrap();
+        assert_eq!(input.kind, InputKind::DataDir);
+        // etcd writes a page meanwhile.
+        let mut bytes = std::fs::read(snap.join("db")).unwrap();
+        bytes[3 * 4096 + 100] ^= 0xff;
+        std::fs::write(snap.join("db"), bytes).unwrap();
+
+        let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        let record = SourceRecord {
+            kind: "etcd-data-dir".into(),
+            sha256: input.sha256.clone(),
+            trailer: "absent".into(),
+            prefix: DEFAULT_PREFIX.into(),
+            ..SourceRecord::default()
+        };
+        let (summary, _) = load_source(&mut store, &record, DEFAULT_PREFIX, 0, &|_| {}, |sink| {
+            check_unchanged(&input, sink);
+            SourceFacts::default()
+        })
+        .unwrap();
+        assert_eq!(summary.damaged_records, 1);
+        let reason = store
+            .damage_examples(summary.source_id, 1)
+            .unwrap()
+            .remove(0);
+        assert!(reason.contains("changed while it was read"), "{reason}");
+    }
 
     /// Regression: a panic while reading a source used to leave the writer
     /// thread waiting on the channel forever (the scope never ended). Now the

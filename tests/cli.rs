@@ -194,3 +194,24 @@ fn info_on_the_sample_matches_the_golden_file() {
     let want = std::fs::read_to_string(root.join("tests/golden/info-sample-snapshot.txt")).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }
+
+/// Regression: arguments that parse but make no sense used to exit with 1
+/// (failure) instead of 2 (usage error).
+#[test]
+fn senseless_arguments_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.sqlite");
+    evforensics()
+        .args(["ingest", "--prefix", "", "--db"])
+        .arg(&db)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample/snapshot.db"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--prefix"));
+    assert!(!db.exists());
+    evforensics()
+        .args(["query", "--name", "no-such-question"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--list"));
+}

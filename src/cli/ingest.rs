@@ -215,7 +215,7 @@ fn plan(args: &IngestArgs) -> Result<Plan, String> {
 
 pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     if args.prefix.is_empty() {
-        anyhow::bail!("--prefix must not be empty");
+        return Err(super::UsageError("--prefix must not be empty".into()).into());
     }
     let plan = match plan(&args) {
         Ok(p) => p,

@@ -98,6 +98,12 @@ pub struct DbArg {
     pub db: PathBuf,
 }
 
+/// Arguments that parse but do not make sense (an empty prefix, a bad
+/// `--object`): reported like clap's own usage errors, with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -117,6 +123,10 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("evforensics: usage error: {e:#}");
+            EXIT_USAGE
+        }
         Err(e) => {
             eprintln!("evforensics: error: {e:#}");
             EXIT_FAILURE

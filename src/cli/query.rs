@@ -115,11 +115,18 @@ pub fn run(args: QueryArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     let sql = match (&args.name, &args.query) {
-        (Some(name), _) => saved(name).with_context(|| {
-            format!("no saved question named {name:?}; `evforensics query --list` shows them")
+        (Some(name), _) => saved(name).ok_or_else(|| {
+            super::UsageError(format!(
+                "no saved question named {name:?}; `evforensics query --list` shows them"
+            ))
         })?,
         (None, Some(q)) => saved(q.trim()).unwrap_or(q),
-        (None, None) => bail!("give an SQL statement, a saved question's name, or --list"),
+        (None, None) => {
+            return Err(super::UsageError(
+                "give an SQL statement, a saved question's name, or --list".into(),
+            )
+            .into())
+        }
     };
     let store = open(&args.db.db)?;
     run_sql(&store, sql, args.format, &mut out)?;

@@ -169,7 +169,10 @@ pub fn parse_object(s: &str) -> anyhow::Result<ObjectSpec> {
                 name: name.to_string(),
             })
         }
-        _ => bail!("--object {s:?}: expected KIND/[NAMESPACE/]NAME, e.g. deployment/shop/web"),
+        _ => Err(super::UsageError(format!(
+            "--object {s:?}: expected KIND/[NAMESPACE/]NAME, e.g. deployment/shop/web"
+        ))
+        .into()),
     }
 }
 
@@ -204,8 +207,10 @@ fn time_bound(s: &str) -> anyhow::Result<(String, SqlValue)> {
         ));
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| {
-            format!("{s:?}: expected an RFC 3339 time (2026-11-20T09:30:00Z) or a duration (2h)")
+        .map_err(|e| {
+            super::UsageError(format!(
+                "{s:?}: expected an RFC 3339 time (2026-11-20T09:30:00Z) or a duration (2h): {e}"
+            ))
         })?;
     Ok(("?".into(), SqlValue::Text(micro_text(t))))
 }
@@ -351,7 +356,7 @@ pub fn timeline(store: &Store, args: &TimelineArgs) -> anyhow::Result<Vec<Line>>
         sql.push_str(&conds.join("\n   AND "));
     }
     sql.push_str(
-        "\n ORDER BY tl.time, tl.revision IS NULL, tl.revision, tl.sub_revision, tl.line, tl.source",
+        "\n ORDER BY tl.time, tl.revision IS NULL, tl.revision, tl.sub_revision, tl.line, tl.source, tl.file, tl.event_id, tl.audit_event_id",
     );
     let mut stmt = conn.prepare(&sql).context("preparing the timeline query")?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {

@@ -28,6 +28,10 @@ const GZIP_MAGIC: [u8; 2] = [0x1F, 0x8B];
 const BOLT_MAGIC_LE: [u8; 4] = [0xED, 0xDA, 0x0C, 0xED];
 const BOLT_MAGIC_BE: [u8; 4] = [0xED, 0x0C, 0xDA, 0xED];
 const TRAILER_LEN: u64 = 32;
+/// Bound on decompressed size relative to the compressed file.
+const MAX_DECOMPRESSION_RATIO: u64 = 256;
+/// Small files may always expand to this much.
+const MIN_DECOMPRESSED_LIMIT: u64 = 64 << 20;
 
 /// Errors that stop an input from being read at all.
 #[derive(Debug, thiserror::Error)]
@@ -486,6 +490,12 @@ fn decompress(
         inner: io::BufReader::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
     };
+    // A decompression bomb must not fill the temp disk: etcd snapshots
+    // compress about 10-30 times, far below this bound.
+    let compressed_len = file.metadata().map_err(io_err(path))?.len();
+    let limit = compressed_len
+        .saturating_mul(MAX_DECOMPRESSION_RATIO)
+        .max(MIN_DECOMPRESSED_LIMIT);
     let mut temp = tempfile::Builder::new()
         .prefix("evforensics-")
         .suffix(".db")
@@ -493,16 +503,21 @@ fn decompress(
         .map_err(io_err(&std::env::temp_dir()))?;
     {
         let mut out = io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        match compression {
+        let written = match compression {
             Compression::Zstd => {
-                let mut decoder =
+                let decoder =
                     zstd::stream::read::Decoder::new(&mut hashing).map_err(decompress_err)?;
-                io::copy(&mut decoder, &mut out).map_err(decompress_err)?;
+                io::copy(&mut decoder.take(limit + 1), &mut out).map_err(decompress_err)?
             }
             Compression::Gzip => {
-                let mut decoder = flate2::read::MultiGzDecoder::new(&mut hashing);
-                io::copy(&mut decoder, &mut out).map_err(decompress_err)?;
+                let decoder = flate2::read::MultiGzDecoder::new(&mut hashing);
+                io::copy(&mut decoder.take(limit + 1), &mut out).map_err(decompress_err)?
             }
+        };
+        if written > limit {
+            return Err(decompress_err(io::Error::other(format!(
+                "the content grows past {limit} bytes ({MAX_DECOMPRESSION_RATIO} times the compressed size): refusing it as a likely decompression bomb; decompress it yourself if it is genuine"
+            ))));
         }
         out.flush().map_err(decompress_err)?;
     }
@@ -693,6 +708,18 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("member/snap")).unwrap();
         std::fs::write(dir.path().join("member/snap/db"), bolt_like(2, false)).unwrap();
         assert_eq!(recognize(dir.path()).unwrap(), Recognized::Etcd);
+    }
+
+    /// Regression: a small zstd file of zeros used to expand without bound
+    /// into the temp directory.
+    #[test]
+    fn decompression_bombs_are_refused() {
+        let zeros = vec![0u8; (MIN_DECOMPRESSED_LIMIT + (1 << 20)) as usize];
+        let bomb = zstd::encode_all(&zeros[..], 19).unwrap();
+        assert!(bomb.len() < 64 << 10);
+        let f = write_temp(&bomb);
+        let e = prepare(f.path()).unwrap_err().to_string();
+        assert!(e.contains("decompression bomb"), "{e}");
     }
 
     #[test]

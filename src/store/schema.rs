@@ -460,7 +460,7 @@ fn create_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
 /// or an evforensics database of a version this build knows.
 pub fn check_ours(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION || version < 0 {
+    if !(0..=SCHEMA_VERSION).contains(&version) {
         return Err(StoreError::UnsupportedVersion(version));
     }
     if version == 0 {
