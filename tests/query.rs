@@ -222,7 +222,7 @@ fn saved_questions_are_listed_and_run_by_name() {
         .arg(&db)
         .args(["--name", "no-such-question"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("--list"));
 }
 
