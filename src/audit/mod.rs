@@ -78,10 +78,20 @@ impl<R: BufRead> AuditReader<R> {
             return Ok(Some(l));
         }
         let mut buf = Vec::new();
-        if self.reader.read_until(b'\n', &mut buf)? == 0 {
+        let (read, complete) = read_line_bounded(&mut self.reader, &mut buf, MAX_DOCUMENT_BYTES)?;
+        if read == 0 {
             return Ok(None);
         }
         self.line_no += 1;
+        if !complete {
+            // The rest of an over-long line was skipped, not stored.
+            let n = self.line_no;
+            self.damaged(
+                n,
+                format!("line longer than {MAX_DOCUMENT_BYTES} bytes ({read} bytes): skipped"),
+            );
+            buf.clear();
+        }
         if self.line_no == 1 {
             if let Some(rest) = buf.strip_prefix(b"\xEF\xBB\xBF") {
                 buf = rest.to_vec();
@@ -128,9 +138,16 @@ impl<R: BufRead> AuditReader<R> {
     /// together, line `n` is damaged and the lines after it that start at
     /// column 0 are read again on their own.
     fn join_lines(&mut self, n: u64, first: String) -> io::Result<()> {
+        // Parsing is tried only where the brackets balance, so that a long
+        // document is parsed once, not once per line.
+        let mut depth = JsonDepth::default();
+        depth.feed(first.as_bytes());
         let mut doc = first;
         let mut taken: Vec<(u64, Vec<u8>)> = Vec::new();
         let failure = loop {
+            if depth.broken_at_line_end() {
+                break "cut short: not complete JSON on this line".to_string();
+            }
             let Some((m, bytes)) = self.next_line()? else {
                 break "cut short: the file ends before this JSON value is complete".to_string();
             };
@@ -140,6 +157,7 @@ impl<R: BufRead> AuditReader<R> {
             };
             doc.push('\n');
             doc.push_str(text.trim_end());
+            depth.feed(text.as_bytes());
             let at_column_0 = !text.starts_with([' ', '\t']) && !text.trim().is_empty();
             taken.push((m, bytes));
             if doc.len() > MAX_DOCUMENT_BYTES {
@@ -147,7 +165,7 @@ impl<R: BufRead> AuditReader<R> {
                     "cut short: no complete JSON value within {MAX_DOCUMENT_BYTES} bytes"
                 );
             }
-            if !at_column_0 {
+            if !at_column_0 || depth.open() {
                 continue;
             }
             match serde_json::from_str::<Value>(&doc) {
@@ -381,6 +399,82 @@ pub fn read_all(text: &[u8]) -> Vec<Record> {
     AuditReader::new(text)
         .collect::<io::Result<Vec<_>>>()
         .expect("reading from memory does not fail")
+}
+
+/// Reads one line (up to and including `\n`) into `buf`, keeping at most
+/// `limit` bytes of it; the rest of an over-long line is consumed and
+/// dropped. Returns the bytes the line had and whether all were kept.
+fn read_line_bounded<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<(usize, bool)> {
+    let mut total = 0usize;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((total, total <= limit));
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let room = limit.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        total = total.saturating_add(used);
+        reader.consume(used);
+        if done {
+            return Ok((total, total <= limit));
+        }
+    }
+}
+
+/// Bracket depth of JSON text fed piece by piece, strings and escapes
+/// taken into account.
+#[derive(Default)]
+struct JsonDepth {
+    depth: i64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonDepth {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => self.depth -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether a value is still open.
+    fn open(&self) -> bool {
+        self.in_string || self.depth > 0
+    }
+
+    /// At the end of a line: JSON strings hold no raw line break, so a
+    /// string still open there means the line was cut; more closing than
+    /// opening brackets means it is not one value.
+    fn broken_at_line_end(&self) -> bool {
+        self.in_string || self.depth < 0
+    }
 }
 
 #[cfg(test)]

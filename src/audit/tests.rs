@@ -188,3 +188,37 @@ fn damaged_input_never_panics_and_the_next_line_loads() {
         );
     }
 }
+
+/// Regression: a line with no newline was read into memory whole, however
+/// long (a small .zst could expand to gigabytes). Now it is skipped past the
+/// document limit and reported, and the next line loads.
+#[test]
+fn an_over_long_line_is_skipped_and_reported() {
+    let mut data = vec![b'x'; MAX_DOCUMENT_BYTES + 10];
+    data.push(b'\n');
+    data.extend_from_slice(V1.as_bytes());
+    let records = read_all(&data[..]);
+    assert_eq!(events(&records).len(), 1);
+    assert_eq!(events(&records)[0].line, 2);
+    assert!(records.iter().any(|r| matches!(
+        r,
+        Record::Damaged { line: 1, reason } if reason.contains("longer than")
+    )));
+}
+
+/// Regression: a multi-line document whose records each start at column 0
+/// was parsed again at every line (quadratic: hours for tens of MB). Now it
+/// is parsed where its brackets balance.
+#[test]
+fn a_long_multi_line_document_is_parsed_once() {
+    let n = 20_000;
+    let mut doc = String::from("{\"records\": [\n");
+    for i in 0..n {
+        let line = V1.replace("a-1", &format!("a-{i}"));
+        doc.push_str(&line);
+        doc.push_str(if i + 1 < n { ",\n" } else { "\n" });
+    }
+    doc.push_str("]}\n");
+    let records = read_all(doc.as_bytes());
+    assert_eq!(events(&records).len(), n);
+}
