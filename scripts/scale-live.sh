@@ -18,18 +18,9 @@ cd "$(dirname "$0")/.."
 REVISIONS="${REVISIONS:-200000}"
 CONCURRENCY="${CONCURRENCY:-256}"
 
-for bin in etcd etcdctl; do
-    if ! command -v "$bin" >/dev/null 2>&1; then
-        echo "scale-live.sh: $bin not found: apt-get install etcd-server etcd-client" >&2
-        exit 1
-    fi
-done
-if [ ! -x /usr/bin/time ]; then
-    echo "scale-live.sh: /usr/bin/time missing; installing GNU time with apt-get" >&2
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y time >&2
-fi
+SCRIPT=scale-live.sh
+# shellcheck source=scripts/scale-common.sh
+source scripts/scale-common.sh
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/evf-scale-live.XXXXXX")"
 WRITER_PID=""

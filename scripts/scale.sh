@@ -17,18 +17,9 @@ cd "$(dirname "$0")/.."
 REVISIONS="${REVISIONS:-200000}"
 CONCURRENCY="${CONCURRENCY:-256}"
 
-for bin in etcd etcdctl; do
-    if ! command -v "$bin" >/dev/null 2>&1; then
-        echo "scale.sh: $bin not found: apt-get install etcd-server etcd-client" >&2
-        exit 1
-    fi
-done
-if [ ! -x /usr/bin/time ]; then
-    echo "scale.sh: /usr/bin/time missing; installing GNU time with apt-get" >&2
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y time >&2
-fi
+SCRIPT=scale.sh
+# shellcheck source=scripts/scale-common.sh
+source scripts/scale-common.sh
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/evf-scale.XXXXXX")"
 if [ "${KEEP:-0}" = 1 ]; then

@@ -193,18 +193,22 @@ struct Family {
     rows: &'static str,
     deletions: &'static str,
     revisions: &'static str,
+    /// Records that the source holds a revision (see [`INSERT_SOURCE_REVISION`]).
+    link: &'static str,
 }
 
 const EVENTS: Family = Family {
     rows: "events",
     deletions: "deletions",
     revisions: "source_revisions",
+    link: INSERT_SOURCE_REVISION,
 };
 
 const OBJECTS: Family = Family {
     rows: "objects",
     deletions: "object_deletions",
     revisions: "object_source_revisions",
+    link: INSERT_OBJECT_SOURCE_REVISION,
 };
 
 const INSERT_OBJECT: &str = "INSERT INTO objects (
@@ -236,6 +240,27 @@ const INSERT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO source_revisions
 const INSERT_OBJECT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO object_source_revisions
     (source_id, key, revision, sub_revision, tombstone, recovered_from)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// Links a revision to the source; false when the source already holds it
+/// (a free page repeating what the tree holds), and the row is then skipped.
+fn link_revision(
+    link: &mut rusqlite::CachedStatement<'_>,
+    source_id: i64,
+    key: &str,
+    (revision, sub_revision): (i64, i64),
+    tombstone: bool,
+    recovered_from: &str,
+) -> Result<bool, StoreError> {
+    let linked = link.execute(params![
+        source_id,
+        key,
+        revision,
+        sub_revision,
+        tombstone,
+        recovered_from
+    ])?;
+    Ok(linked == 1)
+}
 
 /// Loads one source inside one transaction. Dropping it without
 /// [`finish`](SourceWriter::finish) rolls everything back.
@@ -327,17 +352,17 @@ impl<'c> SourceWriter<'c> {
 
     fn write_objects(&mut self, rows: &[ObjectRow]) -> Result<(), StoreError> {
         let mut insert = self.tx.prepare_cached(INSERT_OBJECT)?;
-        let mut link = self.tx.prepare_cached(INSERT_OBJECT_SOURCE_REVISION)?;
+        let mut link = self.tx.prepare_cached(OBJECTS.link)?;
         for row in rows {
-            let linked = link.execute(params![
+            let revision = (row.mod_revision, row.sub_revision);
+            if !link_revision(
+                &mut link,
                 self.source_id,
-                row.key,
-                row.mod_revision,
-                row.sub_revision,
+                &row.key,
+                revision,
                 false,
                 row.recovered_from,
-            ])?;
-            if linked == 0 {
+            )? {
                 continue;
             }
             insert.execute(params![
@@ -369,21 +394,21 @@ impl<'c> SourceWriter<'c> {
 
     fn write_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
         let mut insert = self.tx.prepare_cached(INSERT_EVENT)?;
-        let mut link = self.tx.prepare_cached(INSERT_SOURCE_REVISION)?;
+        let mut link = self.tx.prepare_cached(EVENTS.link)?;
         let mut existing = self.tx.prepare_cached(
             "SELECT raw, source_id FROM events WHERE mod_revision = ?2 AND sub_revision = ?3 AND key = ?1",
         )?;
         let mut conflicts = Vec::new();
         for row in rows {
-            let linked = link.execute(params![
+            let revision = (row.mod_revision, row.sub_revision);
+            if !link_revision(
+                &mut link,
                 self.source_id,
-                row.key,
-                row.mod_revision,
-                row.sub_revision,
+                &row.key,
+                revision,
                 false,
                 row.recovered_from,
-            ])?;
-            if linked == 0 {
+            )? {
                 continue;
             }
             let d = &row.decoded;
@@ -476,21 +501,17 @@ impl<'c> SourceWriter<'c> {
             family.deletions
         ))?;
         let is_events = family.rows == EVENTS.rows;
-        let mut link = self.tx.prepare_cached(if is_events {
-            INSERT_SOURCE_REVISION
-        } else {
-            INSERT_OBJECT_SOURCE_REVISION
-        })?;
+        let mut link = self.tx.prepare_cached(family.link)?;
         for row in rows {
-            let linked = link.execute(params![
+            let revision = (row.revision, row.sub_revision);
+            if !link_revision(
+                &mut link,
                 self.source_id,
-                row.key,
-                row.revision,
-                row.sub_revision,
+                &row.key,
+                revision,
                 true,
                 row.recovered_from,
-            ])?;
-            if linked == 0 {
+            )? {
                 continue;
             }
             insert.execute(params![

@@ -1167,6 +1167,31 @@ pub struct ScenarioWriter {
     head: i64,
 }
 
+/// kube-apiserver's `OptimisticPut`: `Txn(If ModRevision(key) == prev)
+/// .Then(Put(key, value, lease))`, `prev` 0 for a create. Returns the
+/// revision; the compare must hold.
+async fn optimistic_put(
+    client: &mut Client,
+    key: &str,
+    value: Vec<u8>,
+    prev: i64,
+    lease: i64,
+) -> i64 {
+    let txn = Txn::new()
+        .when([Compare::mod_revision(key, CompareOp::Equal, prev)])
+        .and_then([TxnOp::put(
+            key,
+            value,
+            Some(PutOptions::new().with_lease(lease)),
+        )]);
+    let resp = client.txn(txn).await.expect("optimistic put txn");
+    assert!(
+        resp.succeeded(),
+        "put of {key}: mod revision is no longer {prev}"
+    );
+    header_rev(resp.header())
+}
+
 fn header_rev(h: Option<&etcd_client::ResponseHeader>) -> i64 {
     h.expect("etcd response without header").revision()
 }
@@ -2089,20 +2114,8 @@ pub async fn write_bulk(client: &Client, n_revisions: u64, opts: &BulkOptions) -
                     let (ev, key, mod_rev, create_rev, ver) = &mut recent[idx];
                     bump_count(ev, at);
                     let value = stored_event_value(ev);
-                    let txn = Txn::new()
-                        .when([Compare::mod_revision(
-                            key.as_str(),
-                            CompareOp::Equal,
-                            *mod_rev,
-                        )])
-                        .and_then([TxnOp::put(
-                            key.as_str(),
-                            value.clone(),
-                            Some(PutOptions::new().with_lease(lease)),
-                        )]);
-                    let resp = client.txn(txn).await.expect("bulk update txn");
-                    assert!(resp.succeeded(), "bulk update of {key} lost its compare");
-                    let rev = header_rev(resp.header());
+                    let rev =
+                        optimistic_put(&mut client, key, value.clone(), *mod_rev, lease).await;
                     *mod_rev = rev;
                     *ver += 1;
                     shared.updates.fetch_add(1, Ordering::Relaxed);
@@ -2129,16 +2142,7 @@ pub async fn write_bulk(client: &Client, n_revisions: u64, opts: &BulkOptions) -
                     let ev = bulk_event(&mut rng, &ns, at);
                     let key = event_key(&ev);
                     let value = stored_event_value(&ev);
-                    let txn = Txn::new()
-                        .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, 0)])
-                        .and_then([TxnOp::put(
-                            key.as_str(),
-                            value.clone(),
-                            Some(PutOptions::new().with_lease(lease)),
-                        )]);
-                    let resp = client.txn(txn).await.expect("bulk create txn");
-                    assert!(resp.succeeded(), "bulk create of {key}: key exists");
-                    let rev = header_rev(resp.header());
+                    let rev = optimistic_put(&mut client, &key, value.clone(), 0, lease).await;
                     shared.creates.fetch_add(1, Ordering::Relaxed);
                     shared
                         .bytes
