@@ -261,7 +261,6 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
         std::fs::metadata(s).with_context(|| format!("{}: cannot read", s.display()))?;
     }
     let sources = std::mem::take(&mut sources);
-    let created_here = create_database_file(&args.db.db)?;
     let mut store = Store::open(&args.db.db)
         .with_context(|| format!("opening database {}", args.db.db.display()))?;
     let options = IngestOptions {
@@ -271,14 +270,12 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
 
     let mut failed = 0usize;
     let mut damaged = 0u64;
-    let mut loaded_any = false;
     let mut tally = Tally::default();
     for source in &sources {
         match input::recognize(source) {
             Ok(Recognized::AuditLog(compression)) => {
                 match load_audit(&mut store, source, compression) {
                     Ok(d) => {
-                        loaded_any = true;
                         damaged += d;
                     }
                     Err(e) => {
@@ -289,7 +286,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
                 continue;
             }
             Ok(Recognized::Directory(files)) => {
-                let files = without_database(files, &args.db.db);
+                let files = without_database(files, &[&args.db.db, store.working_file()]);
                 load_directory(&mut store, source, &files, &options, &mut tally);
                 continue;
             }
@@ -310,12 +307,10 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
         }
         match outcome {
             Ok(SourceOutcome::Loaded(loaded)) => {
-                loaded_any = true;
                 damaged += loaded.summary.damaged_records;
                 print_summary(source, &loaded, started.elapsed());
             }
             Ok(SourceOutcome::AlreadyLoaded { source_id, sha256 }) => {
-                loaded_any = true;
                 println!(
                     "{}: already loaded as source {source_id} (sha256 {sha256}); nothing added",
                     source.display()
@@ -329,14 +324,12 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     }
     failed += tally.failed;
     damaged += tally.damaged;
-    loaded_any |= tally.loaded_any;
-    drop(store);
-    if created_here && !loaded_any {
-        // Nothing was loaded into a database this run created: leave nothing behind.
-        Store::remove_if_unused(&args.db.db);
-    } else {
+    // A new database exists once a source was loaded into it; a run that
+    // loaded nothing into a new one leaves nothing behind.
+    if store.is_published() {
         println!("database: {}", args.db.db.display());
     }
+    drop(store);
     Ok(if failed > 0 {
         EXIT_FAILURE
     } else if damaged > 0 {
@@ -359,30 +352,12 @@ fn spinner(prefix: String) -> ProgressBar {
     bar
 }
 
-/// Creates the database file if it does not exist yet, atomically, and says
-/// whether this run created it: only then may a run that loads nothing
-/// remove it again (another run may be loading into a file it did not make).
-fn create_database_file(path: &Path) -> anyhow::Result<bool> {
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => {
-            Err(anyhow::Error::new(e).context(format!("creating database {}", path.display())))
-        }
-    }
-}
-
 fn report_chain(e: live::LiveError) -> anyhow::Error {
     anyhow::Error::new(e)
 }
 
 /// `ingest --endpoints …`: one live pull, one source.
 fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
-    let created_here = create_database_file(&args.db.db)?;
     let mut store = Store::open(&args.db.db)
         .with_context(|| format!("opening database {}", args.db.db.display()))?;
     let ingest_options = IngestOptions {
@@ -401,6 +376,7 @@ fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let published = store.is_published();
     drop(store);
     let code = match outcome {
         Ok(SourceOutcome::Loaded(loaded)) => {
@@ -419,24 +395,25 @@ fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
         }
         Err(e) => {
             report_error(&e);
-            if created_here {
-                Store::remove_if_unused(&args.db.db);
-            }
             return Ok(EXIT_FAILURE);
         }
     };
-    println!("database: {}", args.db.db.display());
+    if published {
+        println!("database: {}", args.db.db.display());
+    }
     Ok(code)
 }
 
-/// The output database may sit in the directory being read: it is not evidence.
-fn without_database(files: Vec<PathBuf>, db: &Path) -> Vec<PathBuf> {
-    let Ok(db) = std::fs::canonicalize(db) else {
-        return files;
-    };
+/// The output database (or the temp file a new one is built in) may sit in
+/// the directory being read: it is not evidence.
+fn without_database(files: Vec<PathBuf>, databases: &[&Path]) -> Vec<PathBuf> {
+    let databases: Vec<PathBuf> = databases
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
     files
         .into_iter()
-        .filter(|f| std::fs::canonicalize(f).map_or(true, |f| f != db))
+        .filter(|f| std::fs::canonicalize(f).map_or(true, |f| !databases.contains(&f)))
         .collect()
 }
 
@@ -454,7 +431,6 @@ fn report_error(e: &dyn std::error::Error) {
 struct Tally {
     failed: usize,
     damaged: u64,
-    loaded_any: bool,
 }
 
 /// Loads one audit file and prints its summary; returns its damaged records.
@@ -516,7 +492,6 @@ fn load_directory(
         match result {
             Ok(d) => {
                 loaded += 1;
-                tally.loaded_any = true;
                 tally.damaged += d;
             }
             // Not evidence this tool reads: skipped, said so.

@@ -5,10 +5,10 @@
 //! logged again (rotated files that overlap, a file loaded twice under
 //! another name, the webhook and the log backend both kept) is stored once.
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::params;
 
 use super::writer::{insert_damage, insert_source};
-use super::{DamageRow, SourceRecord, StoreError};
+use super::{DamageRow, Load, SourceRecord, StoreError};
 
 /// One audit event, as stored in `audit_events` (see `docs/schema.md`).
 /// Timestamps are RFC 3339 UTC with six fractional digits; the JSON columns
@@ -136,20 +136,16 @@ impl AuditRow {
 /// Loads one audit file inside one transaction. Dropping it without
 /// [`finish`](AuditWriter::finish) rolls everything back.
 pub struct AuditWriter<'c> {
-    tx: Transaction<'c>,
+    load: Load<'c>,
     file: String,
     summary: AuditSummary,
 }
 
 impl<'c> AuditWriter<'c> {
-    pub(super) fn begin(
-        conn: &'c mut Connection,
-        source: &SourceRecord,
-    ) -> Result<Self, StoreError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let source_id = insert_source(&tx, source)?;
+    pub(super) fn begin(load: Load<'c>, source: &SourceRecord) -> Result<Self, StoreError> {
+        let source_id = insert_source(load.conn(), source)?;
         Ok(AuditWriter {
-            tx,
+            load,
             file: source.location.clone(),
             summary: AuditSummary {
                 source_id,
@@ -170,7 +166,7 @@ impl<'c> AuditWriter<'c> {
     /// Writes a batch of audit events; those already stored (same auditID
     /// and stage) are counted but not stored again.
     pub fn write_events(&mut self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(INSERT_AUDIT)?;
+        let mut insert = self.load.conn().prepare_cached(INSERT_AUDIT)?;
         let mut conflicts = Vec::new();
         for r in rows {
             let inserted = insert.execute(params![
@@ -233,7 +229,7 @@ impl<'c> AuditWriter<'c> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let mut stmt = self.load.conn().prepare_cached(&sql)?;
         let (source, file, line, stored): (i64, String, i64, Vec<Option<String>>) = stmt
             .query_row(params![r.audit_id, r.stage], |row| {
                 let mut values = Vec::with_capacity(CONTENT_COLUMNS.len() + 1);
@@ -268,7 +264,7 @@ impl<'c> AuditWriter<'c> {
 
     /// Writes lines that could not be read (with `file` and `line` set).
     pub fn write_damage(&mut self, rows: &[DamageRow]) -> Result<(), StoreError> {
-        insert_damage(&self.tx, self.summary.source_id, rows)?;
+        insert_damage(self.load.conn(), self.summary.source_id, rows)?;
         self.summary.damaged_records += rows.len() as u64;
         Ok(())
     }
@@ -276,7 +272,7 @@ impl<'c> AuditWriter<'c> {
     /// Corrects the recorded hash and size of the file, when it changed
     /// between the first hash and the read that loaded it.
     pub fn set_file_identity(&mut self, sha256: &str, size_bytes: u64) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.load.conn().execute(
             "UPDATE sources SET sha256 = ?2, size_bytes = ?3 WHERE id = ?1",
             params![self.summary.source_id, sha256, size_bytes as i64],
         )?;
@@ -287,7 +283,7 @@ impl<'c> AuditWriter<'c> {
     /// content, known only once it was read) and commits.
     pub fn finish(self, content_sha256: Option<&str>) -> Result<AuditSummary, StoreError> {
         let s = &self.summary;
-        self.tx.execute(
+        self.load.conn().execute(
             "UPDATE sources SET audit_events = ?2, new_audit_events = ?3, damaged_records = ?4,
                 content_sha256 = coalesce(?5, content_sha256)
              WHERE id = ?1",
@@ -300,7 +296,7 @@ impl<'c> AuditWriter<'c> {
             ],
         )?;
         let summary = self.summary.clone();
-        self.tx.commit()?;
+        self.load.commit()?;
         Ok(summary)
     }
 }

@@ -8,15 +8,15 @@ pub mod audit;
 pub mod schema;
 pub mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditRow, AuditSummary, AuditWriter};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
-    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, ObjectRow, SourceFacts,
-    SourceRecord, SourceWriter,
+    Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
+    SourceFacts, SourceRecord, SourceWriter,
 };
 
 /// Errors of the output database.
@@ -32,17 +32,82 @@ pub enum StoreError {
         "a source with the same content (sha256 {sha256}) is already loaded as source {source_id}"
     )]
     SameContent { source_id: i64, sha256: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} was created by another program while this run was loading into a new database; nothing of this run was kept there — run it again to add to that database")]
+    CreatedMeanwhile { path: String },
+}
+
+impl StoreError {
+    fn io(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
 }
 
 /// An open evforensics database.
+///
+/// A database that does not exist yet is built in a hidden temp file beside
+/// the path asked for, without a rollback journal (there is nothing to
+/// protect yet, and every page is then written once), and renamed to that
+/// path when its first source is complete: the path never names a
+/// half-loaded database, and a run that loads nothing leaves nothing behind.
+/// From then on, and for an existing database, each source is one
+/// transaction with a rollback journal: a failed run leaves what earlier
+/// runs loaded untouched.
 pub struct Store {
     conn: Connection,
+    /// The database path the user named.
+    path: PathBuf,
+    /// Set while a new database is still being built in a temp file.
+    unpublished: Option<Unpublished>,
 }
 
+/// A new database before its first source is complete.
+struct Unpublished {
+    temp: tempfile::TempPath,
+    /// A load began in it: without a journal it cannot be rolled back, so
+    /// the next load starts again from a new temp file.
+    dirty: bool,
+}
+
+/// Settings of every writing connection. A small page cache: the OS caches
+/// the file anyway, and SQLite's memory during a load grows with it
+/// (measured: ~3x the setting), while a larger one made the load no faster.
+/// Sorts (index builds) may use a helper thread.
+const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON;
+     PRAGMA cache_size = -16384;
+     PRAGMA temp_store = FILE;
+     PRAGMA threads = 2;";
+
 impl Store {
-    /// Opens (creating if needed) a database for writing and brings its schema
-    /// up to date.
+    /// Opens a database for writing, bringing its schema up to date, or
+    /// prepares a new one (see [`Store`]) when `path` does not exist.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (temp, conn) = Store::new_temp_database(path)?;
+                Ok(Store {
+                    conn,
+                    path: path.to_path_buf(),
+                    unpublished: Some(Unpublished { temp, dirty: false }),
+                })
+            }
+            _ => Ok(Store {
+                conn: Store::open_existing(path)?,
+                path: path.to_path_buf(),
+                unpublished: None,
+            }),
+        }
+    }
+
+    fn open_existing(path: &Path) -> Result<Connection, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Before any setting is changed: a database that is not ours (maybe
@@ -50,42 +115,131 @@ impl Store {
         schema::check_ours(&conn)?;
         // Rollback journal: one transaction per source is the unit of
         // atomicity, and no -wal/-shm files are left beside the output.
-        // A small page cache: the OS caches the file anyway, and SQLite's
-        // memory during a load grows with it (measured: ~3x the setting),
-        // while a larger one made the load no faster. Sorts (index builds,
-        // the liveness window) may use a helper thread.
-        conn.execute_batch(
-            "PRAGMA journal_mode = DELETE;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -16384;
-             PRAGMA temp_store = FILE;
-             PRAGMA threads = 2;",
-        )?;
+        conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = NORMAL;")?;
+        conn.execute_batch(WRITE_PRAGMAS)?;
         schema::migrate(&conn)?;
-        Ok(Store { conn })
+        Ok(conn)
     }
 
-    /// Removes a database file that holds no source, unless another
-    /// connection is using it (it may be loading its first source right
-    /// now): the exclusive lock is taken without waiting, and the file is
-    /// kept whenever that fails. Used to leave nothing behind after a run
-    /// that created the file and loaded nothing.
-    pub fn remove_if_unused(path: &Path) {
-        let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
-            return;
+    /// A new, empty database in a hidden temp file in `path`'s directory
+    /// (so that the final rename stays on one file system).
+    fn new_temp_database(path: &Path) -> Result<(tempfile::TempPath, Connection), StoreError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
         };
-        if conn.busy_timeout(std::time::Duration::ZERO).is_err()
-            || conn.execute_batch("BEGIN EXCLUSIVE").is_err()
-        {
-            return;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "evforensics.sqlite".into());
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(|e| StoreError::io(path, e))?
+            .into_temp_path();
+        let conn = Connection::open(&temp)?;
+        // Private to this run until it is renamed: no journal and no syncs
+        // while loading (the file is synced once, before the rename).
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             PRAGMA locking_mode = EXCLUSIVE;",
+        )?;
+        conn.execute_batch(WRITE_PRAGMAS)?;
+        schema::migrate(&conn)?;
+        Ok((temp, conn))
+    }
+
+    /// The file loads write to now: the temp file of a new database not
+    /// yet published, else the database itself.
+    pub fn working_file(&self) -> &Path {
+        match &self.unpublished {
+            Some(u) => &u.temp,
+            None => &self.path,
         }
-        let sources: Result<i64, _> =
-            conn.query_row("SELECT count(*) FROM sources", [], |r| r.get(0));
-        if matches!(sources, Ok(0)) {
-            let _ = std::fs::remove_file(path);
+    }
+
+    /// Whether the database exists under the path the user named (a new one
+    /// does once a source was loaded into it).
+    pub fn is_published(&self) -> bool {
+        self.unpublished.is_none()
+    }
+
+    /// Starts one source's transaction.
+    fn begin_load(&mut self) -> Result<Load<'_>, StoreError> {
+        if let Some(u) = &self.unpublished {
+            if u.dirty {
+                self.start_over()?;
+            }
         }
-        let _ = conn.execute_batch("ROLLBACK");
+        if let Some(u) = &mut self.unpublished {
+            u.dirty = true;
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Load {
+            store: self,
+            committed: false,
+        })
+    }
+
+    /// Ends a load that failed.
+    fn abort_load(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+        // Without a journal nothing was undone: start over in a new file
+        // now, so that nothing reads the failed load's rows. If that fails,
+        // the next load tries again (and reports why it cannot).
+        if self.unpublished.is_some() {
+            let _ = self.start_over();
+        }
+    }
+
+    /// Replaces a new database's temp file by an empty one (the old file is
+    /// removed with its path).
+    fn start_over(&mut self) -> Result<(), StoreError> {
+        let (temp, conn) = Store::new_temp_database(&self.path)?;
+        self.conn = conn;
+        self.unpublished = Some(Unpublished { temp, dirty: false });
+        Ok(())
+    }
+
+    /// Renames a new database into place once its first source is in. If
+    /// that fails, the store starts over with an empty temp file.
+    fn publish(&mut self) -> Result<(), StoreError> {
+        if self.unpublished.is_none() {
+            return Ok(());
+        }
+        let published = self.try_publish();
+        if published.is_err() {
+            let _ = self.start_over();
+        }
+        published
+    }
+
+    fn try_publish(&mut self) -> Result<(), StoreError> {
+        let Some(unpublished) = self.unpublished.take() else {
+            return Ok(());
+        };
+        // Closed first: SQLite names its journal after the path it opened,
+        // so the connection is reopened under the final name.
+        let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        conn.close().map_err(|(_, e)| e)?;
+        let temp = unpublished.temp;
+        std::fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::io(&temp, e))?;
+        // Never replaces a file: another program may have created the
+        // path since this run looked.
+        match temp.persist_noclobber(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::CreatedMeanwhile {
+                    path: self.path.display().to_string(),
+                })
+            }
+            Err(e) => return Err(StoreError::io(&self.path, e.error)),
+        }
+        self.conn = Store::open_existing(&self.path)?;
+        Ok(())
     }
 
     /// Opens an existing database read-only (for `query`, tests and reports).
@@ -103,7 +257,11 @@ impl Store {
                 StoreError::UnsupportedVersion(version)
             });
         }
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            unpublished: None,
+        })
     }
 
     pub fn connection(&self) -> &Connection {
@@ -148,9 +306,21 @@ impl Store {
     pub fn begin_source(
         &mut self,
         source: &SourceRecord,
-        expected_rows: u64,
+        plan: LoadPlan,
     ) -> Result<SourceWriter<'_>, StoreError> {
-        SourceWriter::begin(&mut self.conn, source, expected_rows)
+        SourceWriter::begin(self.begin_load()?, source, plan)
+    }
+
+    /// Whether the database holds rows read from etcd (Event or object
+    /// revisions, tombstones). Until it does, a load may bring its rows'
+    /// `live` and `deleted_revision` along (see [`LoadPlan`]).
+    pub fn holds_etcd_rows(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM deletions)
+                 OR EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM object_deletions)",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Starts loading one audit log file: opens its transaction and records it.
@@ -158,6 +328,33 @@ impl Store {
         &mut self,
         source: &SourceRecord,
     ) -> Result<AuditWriter<'_>, StoreError> {
-        AuditWriter::begin(&mut self.conn, source)
+        AuditWriter::begin(self.begin_load()?, source)
+    }
+}
+
+/// One source's transaction: rolled back when dropped uncommitted.
+pub(crate) struct Load<'s> {
+    store: &'s mut Store,
+    committed: bool,
+}
+
+impl Load<'_> {
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.store.conn
+    }
+
+    /// Commits, and publishes a new database under its final name.
+    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        self.store.conn.execute_batch("COMMIT")?;
+        self.committed = true;
+        self.store.publish()
+    }
+}
+
+impl Drop for Load<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.store.abort_load();
+        }
     }
 }

@@ -11,11 +11,14 @@
 //! - the FTS index for the new rows.
 //!
 //! These run as set-based SQL over indexed columns so that memory stays flat
-//! however many Events a snapshot holds.
+//! however many Events a snapshot holds. When the database holds no etcd
+//! rows yet, the loader may instead bring `live` and `deleted_revision` with
+//! each row ([`LoadPlan::fates_in_rows`]): it knows them from a first pass
+//! over the source, and every row is then written once, complete.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::StoreError;
+use super::{Load, StoreError};
 use crate::decode::DecodedEvent;
 
 /// What is known about a source before its records are read.
@@ -55,6 +58,32 @@ pub struct SourceFacts {
     pub size_bytes: Option<u64>,
 }
 
+/// How a load derives `live` and `deleted_revision`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// A rough estimate of the Event revisions the source holds; it decides
+    /// whether rebuilding the query indexes at the end is cheaper than
+    /// maintaining them. 0 when unknown.
+    pub expected_rows: u64,
+    /// Rows carry their [`Fate`], derived by the loader from the source's
+    /// whole history. Honoured only while the database holds no etcd rows
+    /// (a single source is then the whole history); otherwise the writer
+    /// derives them in SQL as usual.
+    pub fates_in_rows: bool,
+}
+
+/// What a revision's key did later in the source: computed by the loader
+/// when [`LoadPlan::fates_in_rows`] is set, ignored otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fate {
+    /// This revision is its key's current value at the source's head: no
+    /// later revision of the key (put or tombstone), and read from the tree
+    /// (or the API), not from a free page.
+    pub live: bool,
+    /// The key's first tombstone after this revision.
+    pub deleted_revision: Option<i64>,
+}
+
 /// One stored revision of an Event key.
 #[derive(Debug)]
 pub struct EventRow {
@@ -70,6 +99,7 @@ pub struct EventRow {
     pub object_json: Option<String>,
     /// The stored value, exactly.
     pub raw: Vec<u8>,
+    pub fate: Fate,
 }
 
 /// One stored revision of an object that is not an Event (any kind under
@@ -100,6 +130,7 @@ pub struct ObjectRow {
     /// JSON array of `{kind, name, uid, controller}` (and `apiVersion`),
     /// `None` when the object has no owners.
     pub owner_references: Option<String>,
+    pub fate: Fate,
 }
 
 /// A tombstone.
@@ -214,8 +245,9 @@ const OBJECTS: Family = Family {
 const INSERT_OBJECT: &str = "INSERT INTO objects (
     source_id, key, resource, mod_revision, sub_revision, create_revision, version, lease,
     recovered_from, encoding, decode_note, api_version, kind, namespace, name, uid,
-    creation_timestamp, deletion_timestamp, labels, owner_references)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+    creation_timestamp, deletion_timestamp, labels, owner_references, live, deleted_revision)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+    ?21, ?22)
   ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
 const INSERT_EVENT: &str = "INSERT INTO events (
@@ -226,38 +258,46 @@ const INSERT_EVENT: &str = "INSERT INTO events (
     occurred_at, action, reporting_component, reporting_instance, source_component, source_host,
     involved_kind, involved_namespace, involved_name, involved_uid, involved_api_version,
     involved_resource_version, involved_field_path,
-    related_kind, related_namespace, related_name, related_uid, object, raw)
+    related_kind, related_namespace, related_name, related_uid, object, raw,
+    live, deleted_revision)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
-    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45)
+    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47)
   ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
 /// A revision a source holds. A second copy in the same source (a free
 /// page holding what the tree holds) changes nothing.
 const INSERT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO source_revisions
-    (source_id, key, revision, sub_revision, tombstone, recovered_from)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    (source_id, key, revision, sub_revision, tombstone, recovered_from, live)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const INSERT_OBJECT_SOURCE_REVISION: &str = "INSERT OR IGNORE INTO object_source_revisions
-    (source_id, key, revision, sub_revision, tombstone, recovered_from)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    (source_id, key, revision, sub_revision, tombstone, recovered_from, live)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// A revision of a key, as the source holds it.
+struct Link<'r> {
+    key: &'r str,
+    revision: (i64, i64),
+    tombstone: bool,
+    recovered_from: &'r str,
+    live: bool,
+}
 
 /// Links a revision to the source; false when the source already holds it
 /// (a free page repeating what the tree holds), and the row is then skipped.
 fn link_revision(
     link: &mut rusqlite::CachedStatement<'_>,
     source_id: i64,
-    key: &str,
-    (revision, sub_revision): (i64, i64),
-    tombstone: bool,
-    recovered_from: &str,
+    r: Link<'_>,
 ) -> Result<bool, StoreError> {
     let linked = link.execute(params![
         source_id,
-        key,
-        revision,
-        sub_revision,
-        tombstone,
-        recovered_from
+        r.key,
+        r.revision.0,
+        r.revision.1,
+        r.tombstone,
+        r.recovered_from,
+        r.live
     ])?;
     Ok(linked == 1)
 }
@@ -265,8 +305,10 @@ fn link_revision(
 /// Loads one source inside one transaction. Dropping it without
 /// [`finish`](SourceWriter::finish) rolls everything back.
 pub struct SourceWriter<'c> {
-    tx: Transaction<'c>,
+    load: Load<'c>,
     source_id: i64,
+    /// Rows bring their `live` and `deleted_revision` (see [`LoadPlan`]).
+    fates_in_rows: bool,
     events_before: i64,
     deletions_before: i64,
     objects_before: i64,
@@ -279,15 +321,13 @@ pub struct SourceWriter<'c> {
 }
 
 impl<'c> SourceWriter<'c> {
-    /// `expected_rows` is a rough estimate of the Event revisions the source
-    /// holds; it decides whether rebuilding the query indexes at the end is
-    /// cheaper than maintaining them.
     pub(super) fn begin(
-        conn: &'c mut Connection,
+        load: Load<'c>,
         source: &SourceRecord,
-        expected_rows: u64,
+        plan: LoadPlan,
     ) -> Result<Self, StoreError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = load.conn();
+        let expected_rows = plan.expected_rows;
         let max_id = |table: &str| -> Result<i64, rusqlite::Error> {
             tx.query_row(
                 &format!("SELECT coalesce(max(id), 0) FROM {table}"),
@@ -317,10 +357,16 @@ impl<'c> SourceWriter<'c> {
                 tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
             }
         }
-        let source_id = insert_source(&tx, source)?;
+        let source_id = insert_source(tx, source)?;
+        let fates_in_rows = plan.fates_in_rows
+            && events_before == 0
+            && deletions_before == 0
+            && objects_before == 0
+            && object_deletions_before == 0;
         Ok(SourceWriter {
-            tx,
+            load,
             source_id,
+            fates_in_rows,
             events_before,
             deletions_before,
             objects_before,
@@ -350,18 +396,32 @@ impl<'c> SourceWriter<'c> {
         }
     }
 
+    /// The fate a row is written with: its own, or none for the SQL
+    /// derivation at the end.
+    fn fate(&self, fate: Fate) -> Fate {
+        if self.fates_in_rows {
+            fate
+        } else {
+            Fate::default()
+        }
+    }
+
     fn write_objects(&mut self, rows: &[ObjectRow]) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(INSERT_OBJECT)?;
-        let mut link = self.tx.prepare_cached(OBJECTS.link)?;
+        let conn = self.load.conn();
+        let mut insert = conn.prepare_cached(INSERT_OBJECT)?;
+        let mut link = conn.prepare_cached(OBJECTS.link)?;
         for row in rows {
-            let revision = (row.mod_revision, row.sub_revision);
+            let fate = self.fate(row.fate);
             if !link_revision(
                 &mut link,
                 self.source_id,
-                &row.key,
-                revision,
-                false,
-                row.recovered_from,
+                Link {
+                    key: &row.key,
+                    revision: (row.mod_revision, row.sub_revision),
+                    tombstone: false,
+                    recovered_from: row.recovered_from,
+                    live: fate.live,
+                },
             )? {
                 continue;
             }
@@ -386,6 +446,8 @@ impl<'c> SourceWriter<'c> {
                 row.deletion_timestamp,
                 row.labels,
                 row.owner_references,
+                fate.live,
+                fate.deleted_revision,
             ])?;
             self.summary.object_revisions += 1;
         }
@@ -393,21 +455,25 @@ impl<'c> SourceWriter<'c> {
     }
 
     fn write_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(INSERT_EVENT)?;
-        let mut link = self.tx.prepare_cached(EVENTS.link)?;
-        let mut existing = self.tx.prepare_cached(
+        let conn = self.load.conn();
+        let mut insert = conn.prepare_cached(INSERT_EVENT)?;
+        let mut link = conn.prepare_cached(EVENTS.link)?;
+        let mut existing = conn.prepare_cached(
             "SELECT raw, source_id FROM events WHERE mod_revision = ?2 AND sub_revision = ?3 AND key = ?1",
         )?;
         let mut conflicts = Vec::new();
         for row in rows {
-            let revision = (row.mod_revision, row.sub_revision);
+            let fate = self.fate(row.fate);
             if !link_revision(
                 &mut link,
                 self.source_id,
-                &row.key,
-                revision,
-                false,
-                row.recovered_from,
+                Link {
+                    key: &row.key,
+                    revision: (row.mod_revision, row.sub_revision),
+                    tombstone: false,
+                    recovered_from: row.recovered_from,
+                    live: fate.live,
+                },
             )? {
                 continue;
             }
@@ -460,8 +526,11 @@ impl<'c> SourceWriter<'c> {
                 f.related_uid,
                 row.object_json,
                 row.raw,
+                fate.live,
+                fate.deleted_revision,
             ])?;
             self.summary.event_revisions += 1;
+            self.summary.live_event_revisions += u64::from(fate.live);
             if row.recovered_from == "free-page" {
                 self.summary.free_page_event_revisions += 1;
             }
@@ -495,22 +564,25 @@ impl<'c> SourceWriter<'c> {
     }
 
     fn write_deletions(&mut self, rows: &[DeletionRow], family: Family) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(&format!(
+        let conn = self.load.conn();
+        let mut insert = conn.prepare_cached(&format!(
             "INSERT OR IGNORE INTO {} (source_id, key, revision, sub_revision)
              VALUES (?1, ?2, ?3, ?4)",
             family.deletions
         ))?;
         let is_events = family.rows == EVENTS.rows;
-        let mut link = self.tx.prepare_cached(family.link)?;
+        let mut link = conn.prepare_cached(family.link)?;
         for row in rows {
-            let revision = (row.revision, row.sub_revision);
             if !link_revision(
                 &mut link,
                 self.source_id,
-                &row.key,
-                revision,
-                true,
-                row.recovered_from,
+                Link {
+                    key: &row.key,
+                    revision: (row.revision, row.sub_revision),
+                    tombstone: true,
+                    recovered_from: row.recovered_from,
+                    live: false,
+                },
             )? {
                 continue;
             }
@@ -533,13 +605,13 @@ impl<'c> SourceWriter<'c> {
     }
 
     fn write_damage(&mut self, rows: &[DamageRow]) -> Result<(), StoreError> {
-        insert_damage(&self.tx, self.source_id, rows)?;
+        insert_damage(self.load.conn(), self.source_id, rows)?;
         self.summary.damaged_records += rows.len() as u64;
         Ok(())
     }
 
     fn write_leases(&mut self, rows: &[LeaseRow]) -> Result<(), StoreError> {
-        let mut insert = self.tx.prepare_cached(
+        let mut insert = self.load.conn().prepare_cached(
             "INSERT OR REPLACE INTO leases (source_id, lease, ttl_seconds, remaining_ttl_seconds)
              VALUES (?1, ?2, ?3, ?4)",
         )?;
@@ -557,11 +629,15 @@ impl<'c> SourceWriter<'c> {
     /// Derives liveness, deletion revisions and the text index, records the
     /// source's totals and commits.
     pub fn finish(mut self, facts: &SourceFacts) -> Result<LoadSummary, StoreError> {
-        let tx = &self.tx;
+        let tx = self.load.conn();
         let sid = self.source_id;
+        let t0 = std::time::Instant::now();
+        macro_rules! lap { ($l:expr) => { if std::env::var_os("EVF_TIMING").is_some() { eprintln!("TIMING {} {:?}", $l, t0.elapsed()); } } }
+        lap!("finish-start");
         if self.rebuild_indexes {
             for (_, create) in super::schema::QUERY_INDEXES {
                 tx.execute_batch(create)?;
+                lap!(create);
             }
         }
         if self.rebuild_object_indexes {
@@ -569,8 +645,15 @@ impl<'c> SourceWriter<'c> {
                 tx.execute_batch(create)?;
             }
         }
-        derive_source_liveness(tx, sid, EVENTS)?;
-        derive_source_liveness(tx, sid, OBJECTS)?;
+        if !self.fates_in_rows {
+            derive_source_liveness(tx, sid, EVENTS)?;
+            derive_source_liveness(tx, sid, OBJECTS)?;
+            self.summary.live_event_revisions = tx.query_row(
+                "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
+                [sid],
+                |r| r.get::<_, i64>(0),
+            )? as u64;
+        }
         if let Some(sha) = &facts.sha256 {
             let same: Option<i64> = tx
                 .query_row(
@@ -596,11 +679,6 @@ impl<'c> SourceWriter<'c> {
                 params![sid, size as i64],
             )?;
         }
-        self.summary.live_event_revisions = tx.query_row(
-            "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
-            [sid],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
         tx.execute(
             "UPDATE sources SET head_revision = ?2, compact_revision = ?3,
                 scheduled_compact_revision = ?4, consistent_index = ?5,
@@ -637,23 +715,33 @@ impl<'c> SourceWriter<'c> {
                 |r| r.get(0),
             )
             .optional()?;
-        for (family, rows_before, deletions_before) in [
-            (EVENTS, self.events_before, self.deletions_before),
-            (OBJECTS, self.objects_before, self.object_deletions_before),
-        ] {
+        // With fates in the rows, this source is the whole history and the
+        // newest source: every row already holds its values.
+        let derived = if self.fates_in_rows {
+            Vec::new()
+        } else {
+            vec![
+                (EVENTS, self.events_before, self.deletions_before),
+                (OBJECTS, self.objects_before, self.object_deletions_before),
+            ]
+        };
+        for (family, rows_before, deletions_before) in derived {
             if let Some(newest) = newest {
                 let scope = if newest == sid { 0 } else { rows_before };
                 derive_live(tx, family, newest, scope)?;
             }
             derive_deleted_revision(tx, family, rows_before, deletions_before)?;
         }
+        lap!("derived");
         tx.execute(
             "INSERT INTO events_fts (rowid, reason, message, involved_name)
              SELECT id, reason, message, involved_name FROM events WHERE id > ?1",
             [self.events_before],
         )?;
+        lap!("fts");
         let summary = std::mem::take(&mut self.summary);
-        self.tx.commit()?;
+        self.load.commit()?;
+        lap!("commit");
         Ok(summary)
     }
 }
@@ -663,7 +751,7 @@ impl<'c> SourceWriter<'c> {
 /// of a snapshot, or the API of a live etcd) rather than from a free page.
 /// One sort by key over the source's revisions, rather than one lookup per
 /// row.
-fn derive_source_liveness(tx: &Transaction<'_>, sid: i64, f: Family) -> Result<(), StoreError> {
+fn derive_source_liveness(tx: &Connection, sid: i64, f: Family) -> Result<(), StoreError> {
     tx.execute(
         &format!(
             "UPDATE {rev} SET live = 1
@@ -683,7 +771,7 @@ fn derive_source_liveness(tx: &Transaction<'_>, sid: i64, f: Family) -> Result<(
 
 /// `live` of the family's rows with id above `scope`: live in the newest
 /// source. Only rows whose value changes are rewritten.
-fn derive_live(tx: &Transaction<'_>, f: Family, newest: i64, scope: i64) -> Result<(), StoreError> {
+fn derive_live(tx: &Connection, f: Family, newest: i64, scope: i64) -> Result<(), StoreError> {
     tx.execute(
         &format!(
             "UPDATE {rows} SET live = 1 WHERE id > ?2 AND live = 0
@@ -712,7 +800,7 @@ fn derive_live(tx: &Transaction<'_>, f: Family, newest: i64, scope: i64) -> Resu
 /// The tombstone that ended each put's generation: the key's first
 /// deletion after it. Only keys this source touched can change.
 fn derive_deleted_revision(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     f: Family,
     rows_before: i64,
     deletions_before: i64,
@@ -733,7 +821,7 @@ fn derive_deleted_revision(
 
 /// Records a source (its `sources` row) inside the load's transaction.
 pub(super) fn insert_source(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     source: &SourceRecord,
 ) -> Result<i64, StoreError> {
     tx.execute(
@@ -764,7 +852,7 @@ pub(super) fn insert_source(
 
 /// Stores records that could not be read.
 pub(super) fn insert_damage(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     source_id: i64,
     rows: &[DamageRow],
 ) -> Result<(), StoreError> {

@@ -2,13 +2,19 @@
 //!
 //! Three stages, so that memory stays flat however large the snapshot:
 //! 1. the bbolt walk over the `key` bucket (this thread), which keeps only
-//!    entries under the prefix and hands them on in batches;
-//! 2. decoding a batch in parallel (rayon): `mvccpb.KeyValue`, then the
-//!    Kubernetes value, then its JSON;
+//!    entries under the registry root and hands them on in batches;
+//! 2. a decoder thread that decodes each batch in parallel (rayon):
+//!    `mvccpb.KeyValue`, then the Kubernetes value, then its JSON;
 //! 3. one writer thread that owns the SQLite transaction of the source and
 //!    inserts with prepared statements.
 //!
-//! A bounded channel between 2 and 3 keeps at most a few batches in flight.
+//! Bounded channels between the stages keep a few batches in flight, so the
+//! walk, the decoding and the writing overlap. Before the walk, a first pass
+//! over the same revisions gathers each key's history ([`history`]) when the
+//! database holds no etcd rows yet: rows are then written once, with `live`
+//! and `deleted_revision` known.
+
+pub mod history;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -22,9 +28,10 @@ use crate::source::input::{self, InputError, InputKind, PreparedInput, Trailer};
 use crate::source::live::{LiveOptions, PullFacts};
 use crate::source::mvcc::{self, MvccMeta, Revision};
 use crate::store::{
-    Batch, DamageRow, DeletionRow, EventRow, LeaseRow, LoadSummary, ObjectRow, SourceFacts,
-    SourceRecord, Store, StoreError,
+    Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
+    SourceFacts, SourceRecord, Store, StoreError,
 };
+use history::KeyHistories;
 
 /// The default etcd prefix of Kubernetes Events.
 pub const DEFAULT_PREFIX: &str = "/registry/events/";
@@ -199,12 +206,24 @@ pub fn ingest_source(
     // A rough guess (etcd values of Events are about 1 KB with their keys)
     // that lets the writer choose how to maintain its indexes.
     let expected_rows = input.bolt_len / 1024;
+    let histories = if store.holds_etcd_rows()? {
+        None
+    } else {
+        gather_histories(
+            &db,
+            key_bucket.as_ref(),
+            registry_root(&options.prefix).as_bytes(),
+        )
+    };
     let mut free_scan = FreePageScan::default();
     let (summary, facts) = load_source(
         store,
         &record,
-        &options.prefix,
-        expected_rows,
+        Loading {
+            prefix: &options.prefix,
+            expected_rows,
+            histories: histories.as_ref(),
+        },
         progress,
         |sink| {
             let (facts, scan) = read_snapshot(&db, key_bucket.as_ref(), key_bucket_damage, sink);
@@ -266,8 +285,11 @@ pub fn ingest_live(
     let loaded = try_load_source(
         store,
         &record,
-        &options.prefix,
-        expected_rows,
+        Loading {
+            prefix: &options.prefix,
+            expected_rows,
+            histories: None,
+        },
         progress,
         |sink| {
             let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
@@ -386,30 +408,14 @@ fn read_snapshot<R: ReadAt>(
         });
     }
     let mut head_revision = None;
-    if let Some(key_bucket) = key_bucket {
-        let report = db.for_each(key_bucket, |k, v| match Revision::parse(k) {
-            Ok(rev) => {
+    let scan = for_each_key_record(db, key_bucket, |record| match record {
+        KeyRecord::Revision(rev, v, from) => {
+            if from == RecoveredFrom::Tree {
                 head_revision = head_revision.max(Some(rev.main));
-                sink.push(rev, v, RecoveredFrom::Tree);
             }
-            Err(e) => sink.damage(DamageRow {
-                reason: format!("key bucket entry {}: {e}", input::hex(k)),
-                ..DamageRow::default()
-            }),
-        });
-        for d in &report.damage {
-            sink.damage(DamageRow {
-                page: i64::try_from(d.page).ok(),
-                offset: i64::try_from(d.offset).ok(),
-                reason: d.reason.to_string(),
-                ..DamageRow::default()
-            });
+            sink.push(rev, v, from);
         }
-    }
-    // After the tree, so that a revision the tree holds keeps
-    // `recovered_from = 'tree'`.
-    let scan = for_each_free_key_entry(db, |_, rev, v| {
-        sink.push(rev, v, RecoveredFrom::FreePage);
+        KeyRecord::Damage(row) => sink.damage(row),
     });
     let facts = SourceFacts {
         head_revision: head_revision.max(mvcc_meta.finished_compact_revision),
@@ -421,6 +427,71 @@ fn read_snapshot<R: ReadAt>(
         ..SourceFacts::default()
     };
     (facts, scan)
+}
+
+/// One entry of the `key` bucket, or what made one unreadable.
+enum KeyRecord<'v> {
+    Revision(Revision, &'v [u8], RecoveredFrom),
+    Damage(DamageRow),
+}
+
+/// Every `key`-bucket entry of a bbolt file, in the order a load reads
+/// them: the tree's, then those of `key`-bucket leaves among the pages the
+/// tree does not reach (after the tree, so that a revision the tree holds
+/// keeps `recovered_from = 'tree'`).
+fn for_each_key_record<R: ReadAt>(
+    db: &BoltDb<R>,
+    key_bucket: Option<&Bucket>,
+    mut visit: impl FnMut(KeyRecord<'_>),
+) -> FreePageScan {
+    if let Some(key_bucket) = key_bucket {
+        let report = db.for_each(key_bucket, |k, v| match Revision::parse(k) {
+            Ok(rev) => visit(KeyRecord::Revision(rev, v, RecoveredFrom::Tree)),
+            Err(e) => visit(KeyRecord::Damage(DamageRow {
+                reason: format!("key bucket entry {}: {e}", input::hex(k)),
+                ..DamageRow::default()
+            })),
+        });
+        for d in &report.damage {
+            visit(KeyRecord::Damage(DamageRow {
+                page: i64::try_from(d.page).ok(),
+                offset: i64::try_from(d.offset).ok(),
+                reason: d.reason.to_string(),
+                ..DamageRow::default()
+            }));
+        }
+    }
+    for_each_free_key_entry(db, |_, rev, v| {
+        visit(KeyRecord::Revision(rev, v, RecoveredFrom::FreePage))
+    })
+}
+
+/// The first pass: the history of every key under the registry root, read
+/// exactly as the load will read the revisions (damage is left for the load
+/// to report). `None` when the source has more keys than
+/// [`history::KEY_LIMIT`].
+fn gather_histories<R: ReadAt>(
+    db: &BoltDb<R>,
+    key_bucket: Option<&Bucket>,
+    root: &[u8],
+) -> Option<KeyHistories> {
+    let mut histories = KeyHistories::new(history::KEY_LIMIT);
+    let mut complete = true;
+    for_each_key_record(db, key_bucket, |record| {
+        let KeyRecord::Revision(rev, value, from) = record else {
+            return;
+        };
+        if !complete || leading_key_field(value).is_some_and(|k| !k.starts_with(root)) {
+            return;
+        }
+        // The load skips what does not decode; so does the history.
+        if let Ok(kv) = mvcc::decode_key_value(&rev, value) {
+            if kv.key.starts_with(root) {
+                complete &= histories.record(&kv.key, rev, from);
+            }
+        }
+    });
+    complete.then_some(histories)
 }
 
 pub(crate) fn absolute(p: &Path) -> String {
@@ -457,21 +528,38 @@ enum WriterMsg {
     Finish(SourceFacts),
 }
 
+/// What the decoder thread receives: entries to decode, or a message it
+/// passes on to the writer in order.
+enum DecoderMsg {
+    Entries(Vec<(Revision, Vec<u8>, RecoveredFrom)>),
+    Pass(WriterMsg),
+}
+
+/// How one source is loaded.
+#[derive(Clone, Copy)]
+pub struct Loading<'a> {
+    /// Keys under this prefix are Events; the others under its registry
+    /// root are objects.
+    pub prefix: &'a str,
+    /// A rough estimate of the Event revisions to come (see [`LoadPlan`]).
+    pub expected_rows: u64,
+    /// The key histories of a first pass over the source: rows are then
+    /// written with their `live` and `deleted_revision`.
+    pub histories: Option<&'a KeyHistories>,
+}
+
 /// Loads one source: runs `produce` (which reads the source and pushes its
-/// revisions into the sink) on this thread, decodes in parallel, and writes
-/// on a writer thread inside one transaction. If `produce` panics or the
-/// writer fails, nothing of the source is kept.
+/// revisions into the sink) on this thread, decodes on a decoder thread (in
+/// parallel), and writes on a writer thread inside one transaction. If
+/// `produce` panics or the writer fails, nothing of the source is kept.
 pub fn load_source(
     store: &mut Store,
     record: &SourceRecord,
-    prefix: &str,
-    expected_rows: u64,
+    loading: Loading<'_>,
     progress: &(dyn Fn(u64) + Sync),
     produce: impl FnOnce(&mut RevisionSink<'_>) -> SourceFacts,
 ) -> Result<(LoadSummary, SourceFacts), IngestError> {
-    try_load_source(store, record, prefix, expected_rows, progress, |sink| {
-        Ok(produce(sink))
-    })
+    try_load_source(store, record, loading, progress, |sink| Ok(produce(sink)))
 }
 
 /// Like [`load_source`], for a `produce` that can fail: on `Err` nothing of
@@ -479,21 +567,31 @@ pub fn load_source(
 pub fn try_load_source(
     store: &mut Store,
     record: &SourceRecord,
-    prefix: &str,
-    expected_rows: u64,
+    loading: Loading<'_>,
     progress: &(dyn Fn(u64) + Sync),
     produce: impl FnOnce(&mut RevisionSink<'_>) -> Result<SourceFacts, IngestError>,
 ) -> Result<(LoadSummary, SourceFacts), IngestError> {
-    let (tx, rx) = mpsc::sync_channel::<WriterMsg>(2);
+    let (tx, rx) = mpsc::sync_channel::<DecoderMsg>(2);
+    let (writer_tx, writer_rx) = mpsc::sync_channel::<WriterMsg>(2);
+    let plan = LoadPlan {
+        expected_rows: loading.expected_rows,
+        fates_in_rows: loading.histories.is_some(),
+    };
+    let decoding = Decoding {
+        prefix: loading.prefix.as_bytes(),
+        root: registry_root(loading.prefix).as_bytes(),
+        histories: loading.histories,
+    };
     std::thread::scope(|scope| {
         // Owned by this closure, so that a panic in `produce` drops it while
-        // unwinding: the writer then sees the channel close, rolls back and
-        // ends, instead of the scope waiting for it forever.
+        // unwinding: the decoder and the writer then see their channels
+        // close, the writer rolls back, and both end instead of the scope
+        // waiting for them forever.
         let tx = tx;
-        let writer = scope.spawn(move || write_source(store, record, expected_rows, rx));
+        let writer = scope.spawn(move || write_source(store, record, plan, writer_rx));
+        scope.spawn(move || decode_stage(&decoding, rx, writer_tx));
         let mut sink = RevisionSink {
-            prefix: prefix.as_bytes(),
-            root: registry_root(prefix).as_bytes(),
+            root: decoding.root,
             pending: Vec::with_capacity(BATCH_SIZE),
             seen: 0,
             tx: &tx,
@@ -511,9 +609,8 @@ pub fn try_load_source(
             }
         };
         sink.flush();
-        if !sink.writer_gone {
-            let _ = tx.send(WriterMsg::Finish(facts.clone()));
-        }
+        sink.send(DecoderMsg::Pass(WriterMsg::Finish(facts.clone())));
+        drop(sink);
         drop(tx);
         let summary = writer.join().map_err(|_| IngestError::WriterGone)??;
         Ok((summary, facts))
@@ -525,10 +622,10 @@ pub fn try_load_source(
 fn write_source(
     store: &mut Store,
     record: &SourceRecord,
-    expected_rows: u64,
+    plan: LoadPlan,
     rx: mpsc::Receiver<WriterMsg>,
 ) -> Result<LoadSummary, IngestError> {
-    let mut writer = store.begin_source(record, expected_rows)?;
+    let mut writer = store.begin_source(record, plan)?;
     for msg in rx {
         match msg {
             WriterMsg::Batch(batch) => writer.write(batch)?,
@@ -536,6 +633,71 @@ fn write_source(
         }
     }
     Err(IngestError::WriterGone)
+}
+
+/// What the decoder thread needs to know.
+#[derive(Clone, Copy)]
+struct Decoding<'a> {
+    prefix: &'a [u8],
+    root: &'a [u8],
+    histories: Option<&'a KeyHistories>,
+}
+
+/// The decoder thread: decodes each batch of entries in parallel and hands
+/// the rows on, in order. Ends when either side goes away.
+fn decode_stage(
+    decoding: &Decoding<'_>,
+    rx: mpsc::Receiver<DecoderMsg>,
+    writer: mpsc::SyncSender<WriterMsg>,
+) {
+    for msg in rx {
+        let batches = match msg {
+            DecoderMsg::Entries(entries) => decode_batch(decoding, entries),
+            DecoderMsg::Pass(msg) => vec![msg],
+        };
+        for msg in batches {
+            if writer.send(msg).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Decodes a batch of entries (in parallel) into the writer's batches.
+fn decode_batch(
+    decoding: &Decoding<'_>,
+    entries: Vec<(Revision, Vec<u8>, RecoveredFrom)>,
+) -> Vec<WriterMsg> {
+    let decoded: Vec<Decoded> = entries
+        .into_par_iter()
+        .map(|(rev, value, from)| decode_entry(decoding, rev, value, from))
+        .collect();
+    let mut events = Vec::with_capacity(decoded.len());
+    let mut deletions = Vec::new();
+    let mut objects = Vec::new();
+    let mut object_deletions = Vec::new();
+    let mut damage = Vec::new();
+    for d in decoded {
+        match d {
+            Decoded::Event(e) => events.push(*e),
+            Decoded::Deletion(d) => deletions.push(d),
+            Decoded::Object(o) => objects.push(*o),
+            Decoded::ObjectDeletion(d) => object_deletions.push(d),
+            Decoded::Damage(d) => damage.push(d),
+            Decoded::NotUnderPrefix => {}
+        }
+    }
+    [
+        Batch::Events(events),
+        Batch::Deletions(deletions),
+        Batch::Objects(objects),
+        Batch::ObjectDeletions(object_deletions),
+        Batch::Damage(damage),
+    ]
+    .into_iter()
+    .filter(|b| !b.is_empty())
+    .map(WriterMsg::Batch)
+    .collect()
 }
 
 /// The `meta` and `lease` buckets: small, read before the big walk.
@@ -620,11 +782,10 @@ pub fn key_resource(key: &str, root: &str) -> Option<String> {
 /// them on in batches to be decoded and written: keys under the Event
 /// prefix as Events, the others as objects (metadata only).
 pub struct RevisionSink<'a> {
-    prefix: &'a [u8],
     root: &'a [u8],
     pending: Vec<(Revision, Vec<u8>, RecoveredFrom)>,
     seen: u64,
-    tx: &'a mpsc::SyncSender<WriterMsg>,
+    tx: &'a mpsc::SyncSender<DecoderMsg>,
     writer_gone: bool,
     progress: &'a (dyn Fn(u64) + Sync),
 }
@@ -647,12 +808,14 @@ impl RevisionSink<'_> {
 
     /// A record that could not be read.
     pub fn damage(&mut self, row: DamageRow) {
-        self.send(Batch::Damage(vec![row]));
+        self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Damage(vec![row]))));
     }
 
     /// Leases of the source.
     pub fn leases(&mut self, rows: Vec<LeaseRow>) {
-        self.send(Batch::Leases(rows));
+        if !rows.is_empty() {
+            self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Leases(rows))));
+        }
     }
 
     fn flush(&mut self) {
@@ -661,41 +824,12 @@ impl RevisionSink<'_> {
         }
         let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_SIZE));
         self.seen += batch.len() as u64;
-        let (prefix, root) = (self.prefix, self.root);
-        let decoded: Vec<Decoded> = batch
-            .into_par_iter()
-            .map(|(rev, value, from)| decode_entry(rev, value, prefix, root, from))
-            .collect();
-        let mut events = Vec::with_capacity(decoded.len());
-        let mut deletions = Vec::new();
-        let mut objects = Vec::new();
-        let mut object_deletions = Vec::new();
-        let mut damage = Vec::new();
-        for d in decoded {
-            match d {
-                Decoded::Event(e) => events.push(*e),
-                Decoded::Deletion(d) => deletions.push(d),
-                Decoded::Object(o) => objects.push(*o),
-                Decoded::ObjectDeletion(d) => object_deletions.push(d),
-                Decoded::Damage(d) => damage.push(d),
-                Decoded::NotUnderPrefix => {}
-            }
-        }
-        for batch in [
-            Batch::Events(events),
-            Batch::Deletions(deletions),
-            Batch::Objects(objects),
-            Batch::ObjectDeletions(object_deletions),
-            Batch::Damage(damage),
-        ] {
-            self.send(batch);
-        }
+        self.send(DecoderMsg::Entries(batch));
         (self.progress)(self.seen);
     }
 
-    fn send(&mut self, batch: Batch) {
-        if !batch.is_empty() && !self.writer_gone && self.tx.send(WriterMsg::Batch(batch)).is_err()
-        {
+    fn send(&mut self, msg: DecoderMsg) {
+        if !self.writer_gone && self.tx.send(msg).is_err() {
             self.writer_gone = true;
         }
     }
@@ -713,12 +847,16 @@ enum Decoded {
 /// Decodes one `key`-bucket entry under the registry root (runs on rayon
 /// threads).
 fn decode_entry(
+    decoding: &Decoding<'_>,
     rev: Revision,
     value: Vec<u8>,
-    prefix: &[u8],
-    root: &[u8],
     from: RecoveredFrom,
 ) -> Decoded {
+    let Decoding {
+        prefix,
+        root,
+        histories,
+    } = *decoding;
     let damage = |key: Option<String>, reason: String| {
         Decoded::Damage(DamageRow {
             revision: Some(rev.main),
@@ -736,7 +874,7 @@ fn decode_entry(
         if !kv.key.starts_with(root) {
             return Decoded::NotUnderPrefix;
         }
-        return decode_object(rev, kv, root, from);
+        return decode_object(rev, kv, root, from, histories);
     }
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -751,6 +889,9 @@ fn decode_entry(
     // Serialized here, on a decode thread; the tree itself is dropped here
     // too, so that the single writer thread never spends time freeing it.
     let object_json = decoded.object.take().map(|o| o.to_string());
+    let fate = histories.map_or_else(Fate::default, |h| {
+        h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
+    });
     Decoded::Event(Box::new(EventRow {
         key,
         mod_revision: kv.mod_revision,
@@ -762,6 +903,7 @@ fn decode_entry(
         decoded,
         object_json,
         raw: kv.value,
+        fate,
     }))
 }
 
@@ -772,6 +914,7 @@ fn decode_object(
     kv: crate::proto::etcd::KeyValue,
     root: &[u8],
     from: RecoveredFrom,
+    histories: Option<&KeyHistories>,
 ) -> Decoded {
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -792,6 +935,9 @@ fn decode_object(
         version: kv.version,
         lease: kv.lease,
         recovered_from: from.as_str(),
+        fate: histories.map_or_else(Fate::default, |h| {
+            h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
+        }),
         ..ObjectRow::default()
     };
     match decode_object_meta(&kv.value) {

@@ -1,0 +1,259 @@
+//! The history of every key in one source, gathered in a first pass over
+//! the source's revisions, so that the load can write each row once with
+//! its `live` and `deleted_revision` already known (rather than inserting
+//! the rows and rewriting most of them afterwards).
+//!
+//! The rules are those of the SQL derivation in [`crate::store::writer`]:
+//! - a revision is live when it is its key's newest revision in the source
+//!   (puts and tombstones alike, the tree's and the free pages'), is a put,
+//!   and was read from the tree or the API (not a free page);
+//! - a put's `deleted_revision` is the key's first tombstone at a later
+//!   main revision;
+//! - of two copies of one revision (a free page repeating the tree), the
+//!   first one read counts.
+//!
+//! Memory is bounded: per key a 128-bit keyed hash of the key and 32 bytes
+//! of history (about 50–100 bytes per key with the table's slack). A
+//! source with more than [`KEY_LIMIT`] keys is not gathered, and the
+//! writer derives the values in SQL instead, with flat memory.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+use super::RecoveredFrom;
+use crate::source::mvcc::Revision;
+use crate::store::Fate;
+
+/// The most keys gathered in memory (about 100–200 MB at most).
+pub const KEY_LIMIT: usize = 2_000_000;
+
+/// `first_tombstone` when the key has none.
+const NO_TOMBSTONE: i64 = i64::MIN;
+
+/// What one key did in the source.
+#[derive(Debug, Clone, Copy)]
+struct KeyHistory {
+    /// The newest revision (main, sub) of the key.
+    newest: (i64, i64),
+    /// The first tombstone's main revision, or [`NO_TOMBSTONE`]; further
+    /// ones are in [`KeyHistories::more_tombstones`].
+    first_tombstone: i64,
+    /// The newest revision is a put read from the tree or the API.
+    newest_is_live: bool,
+}
+
+/// The histories of a source's keys, looked up by key.
+pub struct KeyHistories {
+    keys: HashMap<u128, KeyHistory, BuildHasherDefault<PreHashed>>,
+    /// Tombstones after each key's first (a name deleted, created again and
+    /// deleted again: rare).
+    more_tombstones: HashMap<u128, Vec<i64>, BuildHasherDefault<PreHashed>>,
+    /// Two independently keyed SipHashes make the 128-bit key hash: keys
+    /// come from the evidence, and collisions must be neither likely nor
+    /// craftable.
+    hashers: (RandomState, RandomState),
+    limit: usize,
+}
+
+impl KeyHistories {
+    pub fn new(limit: usize) -> KeyHistories {
+        KeyHistories {
+            keys: HashMap::default(),
+            more_tombstones: HashMap::default(),
+            hashers: (RandomState::new(), RandomState::new()),
+            limit,
+        }
+    }
+
+    /// Keys gathered.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key as the writer stores it (invalid UTF-8 replaced), hashed.
+    fn hash(&self, key: &[u8]) -> u128 {
+        let key = String::from_utf8_lossy(key);
+        let high = self.hashers.0.hash_one(key.as_bytes());
+        let low = self.hashers.1.hash_one(key.as_bytes());
+        (u128::from(high) << 64) | u128::from(low)
+    }
+
+    /// Records one revision, in the order the load reads them. False when
+    /// the key is new and the limit is reached: the histories are then
+    /// incomplete and must not be used.
+    pub fn record(&mut self, key: &[u8], rev: Revision, from: RecoveredFrom) -> bool {
+        let hash = self.hash(key);
+        let revision = (rev.main, rev.sub);
+        let is_new = !self.keys.contains_key(&hash);
+        if is_new && self.keys.len() >= self.limit {
+            return false;
+        }
+        let history = self.keys.entry(hash).or_insert(KeyHistory {
+            newest: (i64::MIN, i64::MIN),
+            first_tombstone: NO_TOMBSTONE,
+            newest_is_live: false,
+        });
+        if revision == history.newest {
+            // A second copy of the newest revision: the first one counts.
+            return true;
+        }
+        if revision > history.newest {
+            history.newest = revision;
+            history.newest_is_live = !rev.tombstone && from != RecoveredFrom::FreePage;
+        }
+        if rev.tombstone {
+            if history.first_tombstone == NO_TOMBSTONE {
+                history.first_tombstone = rev.main;
+            } else {
+                self.more_tombstones.entry(hash).or_default().push(rev.main);
+            }
+        }
+        true
+    }
+
+    /// The fate of one put of `key` at `revision` (main, sub).
+    pub fn fate(&self, key: &[u8], revision: (i64, i64), from: RecoveredFrom) -> Fate {
+        let hash = self.hash(key);
+        let Some(history) = self.keys.get(&hash) else {
+            return Fate::default();
+        };
+        let live = history.newest_is_live
+            && history.newest == revision
+            && from != RecoveredFrom::FreePage;
+        let later = |t: &i64| *t > revision.0;
+        let first = Some(history.first_tombstone).filter(|t| *t != NO_TOMBSTONE);
+        let deleted_revision = first
+            .iter()
+            .chain(self.more_tombstones.get(&hash).into_iter().flatten())
+            .copied()
+            .filter(later)
+            .min();
+        Fate {
+            live,
+            deleted_revision,
+        }
+    }
+}
+
+/// A hasher for keys that are already uniformly distributed hashes.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by the u128 keys; a plain FNV-1a for completeness.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RecoveredFrom::{FreePage, Tree};
+
+    fn put(main: i64, sub: i64) -> Revision {
+        Revision {
+            main,
+            sub,
+            tombstone: false,
+        }
+    }
+
+    fn del(main: i64, sub: i64) -> Revision {
+        Revision {
+            main,
+            sub,
+            tombstone: true,
+        }
+    }
+
+    fn fate(live: bool, deleted_revision: Option<i64>) -> Fate {
+        Fate {
+            live,
+            deleted_revision,
+        }
+    }
+
+    #[test]
+    fn newest_put_is_live_and_tombstones_end_generations() {
+        let mut h = KeyHistories::new(10);
+        for (key, rev) in [
+            ("/e/a", put(10, 0)),
+            ("/e/b", put(10, 1)),
+            ("/e/a", put(11, 0)),
+            ("/e/b", del(12, 0)),
+            ("/e/b", put(13, 0)),
+            ("/e/b", del(14, 0)),
+            ("/e/c", put(15, 0)),
+        ] {
+            assert!(h.record(key.as_bytes(), rev, Tree));
+        }
+        assert_eq!(h.fate(b"/e/a", (10, 0), Tree), fate(false, None));
+        assert_eq!(h.fate(b"/e/a", (11, 0), Tree), fate(true, None));
+        assert_eq!(h.fate(b"/e/b", (10, 1), Tree), fate(false, Some(12)));
+        assert_eq!(h.fate(b"/e/b", (13, 0), Tree), fate(false, Some(14)));
+        assert_eq!(h.fate(b"/e/c", (15, 0), Tree), fate(true, None));
+        assert_eq!(h.len(), 3);
+    }
+
+    #[test]
+    fn free_pages_count_for_history_but_are_never_live() {
+        let mut h = KeyHistories::new(10);
+        h.record(b"/e/a", put(20, 0), Tree);
+        // A copy of the tree's revision: the tree's counts.
+        h.record(b"/e/a", put(20, 0), FreePage);
+        // Older revisions found only in free pages.
+        h.record(b"/e/a", put(5, 0), FreePage);
+        h.record(b"/e/a", del(6, 0), FreePage);
+        assert_eq!(h.fate(b"/e/a", (20, 0), Tree), fate(true, None));
+        assert_eq!(h.fate(b"/e/a", (5, 0), FreePage), fate(false, Some(6)));
+        // A newer revision seen only in a free page: nothing is live.
+        h.record(b"/e/b", put(7, 0), Tree);
+        h.record(b"/e/b", put(9, 0), FreePage);
+        assert_eq!(h.fate(b"/e/b", (7, 0), Tree), fate(false, None));
+        assert_eq!(h.fate(b"/e/b", (9, 0), FreePage), fate(false, None));
+    }
+
+    #[test]
+    fn a_tombstone_in_the_same_main_revision_does_not_end_the_put() {
+        // The SQL rule compares main revisions: `d.revision > mod_revision`.
+        let mut h = KeyHistories::new(10);
+        h.record(b"/e/a", put(30, 0), Tree);
+        h.record(b"/e/a", del(30, 1), Tree);
+        h.record(b"/e/a", put(31, 0), Tree);
+        h.record(b"/e/a", del(40, 0), Tree);
+        assert_eq!(h.fate(b"/e/a", (30, 0), Tree), fate(false, Some(40)));
+    }
+
+    #[test]
+    fn invalid_utf8_keys_are_one_key_as_stored() {
+        let mut h = KeyHistories::new(10);
+        h.record(b"/e/\xff", put(1, 0), Tree);
+        h.record(b"/e/\xfe", put(2, 0), Tree);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.fate(b"/e/\xff", (1, 0), Tree), fate(false, None));
+    }
+
+    #[test]
+    fn the_key_limit_is_reported() {
+        let mut h = KeyHistories::new(2);
+        assert!(h.record(b"/e/a", put(1, 0), Tree));
+        assert!(h.record(b"/e/b", put(2, 0), Tree));
+        assert!(h.record(b"/e/a", put(3, 0), Tree), "a known key still fits");
+        assert!(!h.record(b"/e/c", put(4, 0), Tree));
+    }
+}
