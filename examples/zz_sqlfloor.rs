@@ -20,6 +20,10 @@ fn main() {
       db.execute_batch("CREATE TABLE payload (id INTEGER PRIMARY KEY, object TEXT, raw BLOB)").unwrap();
     }
     if mode.contains("u") { db.execute_batch("CREATE UNIQUE INDEX ebr ON events(mod_revision, sub_revision, key);").unwrap(); }
+    if mode.contains("c") { db.execute_batch("PRAGMA cache_size=-100000").unwrap(); }
+    if mode.contains("I") {
+        for sql in ["CREATE INDEX a ON events(key, mod_revision)", "CREATE INDEX b ON events(c9,c10,c11,c18)", "CREATE INDEX c ON events(c0, c18)", "CREATE INDEX d ON events(c4, c18)"] { db.execute_batch(sql).unwrap(); }
+    }
     db.execute_batch("CREATE TABLE sr (source_id INT, revision INT, sub INT, key TEXT, tomb INT, rf TEXT, live INT, PRIMARY KEY(source_id, revision, sub, key)) WITHOUT ROWID").unwrap();
     let t = Instant::now();
     db.execute_batch("BEGIN").unwrap();
@@ -39,7 +43,7 @@ fn main() {
     }
     eprintln!("insert {:?}", t.elapsed());
     if mode.contains("i") {
-        for sql in ["CREATE INDEX a ON events(key, mod_revision)", "CREATE INDEX b ON events(c13,c14,c15,c18)", "CREATE INDEX c ON events(c0, c18)", "CREATE INDEX d ON events(c4, c18)"] {
+        for sql in ["CREATE INDEX a ON events(key, mod_revision)", "CREATE INDEX b ON events(c9,c10,c11,c18)", "CREATE INDEX c ON events(c0, c18)", "CREATE INDEX d ON events(c4, c18)"] {
             let t2 = Instant::now(); db.execute_batch(sql).unwrap(); eprintln!("{sql} {:?}", t2.elapsed());
         }
     }

@@ -529,7 +529,7 @@ fn a_version_1_database_is_read_then_migrated() {
     conn.execute_batch("PRAGMA page_size = 16384;").unwrap();
     conn.execute_batch(evforensics::store::schema::SCHEMA_V1)
         .unwrap();
-    for (_, create) in evforensics::store::schema::QUERY_INDEXES {
+    for create in evforensics::store::schema::QUERY_INDEXES_V1 {
         conn.execute_batch(create).unwrap();
     }
     conn.execute_batch(

@@ -243,7 +243,8 @@ fn queries_never_change_the_database() {
     for write in [
         "DELETE FROM audit_events",
         "UPDATE sources SET location = 'elsewhere'",
-        "DROP TABLE events",
+        "DROP TABLE event_revisions",
+        "DROP VIEW events",
         "PRAGMA user_version = 7",
         "CREATE TABLE notes (x)",
     ] {

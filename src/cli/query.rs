@@ -302,6 +302,8 @@ mod tests {
     fn every_saved_question_runs_on_an_empty_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.sqlite");
+        // An existing empty file is made an evforensics database in place.
+        std::fs::File::create(&path).unwrap();
         drop(Store::open(&path).unwrap());
         let store = open(&path).unwrap();
         for (name, sql) in SAVED_QUERIES {

@@ -17,6 +17,7 @@
 //! source with more than [`KEY_LIMIT`] keys is not gathered, and the
 //! writer derives the values in SQL instead, with flat memory.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
@@ -56,9 +57,13 @@ pub struct KeyHistories {
 }
 
 impl KeyHistories {
-    pub fn new(limit: usize) -> KeyHistories {
+    /// `expected_keys`: a guess of how many keys will be recorded (capped
+    /// at `limit`), to allocate the table once rather than grow it.
+    pub fn new(limit: usize, expected_keys: usize) -> KeyHistories {
+        let mut keys = HashMap::default();
+        keys.reserve(expected_keys.min(limit));
         KeyHistories {
-            keys: HashMap::default(),
+            keys,
             more_tombstones: HashMap::default(),
             hashers: (RandomState::new(), RandomState::new()),
             limit,
@@ -88,15 +93,16 @@ impl KeyHistories {
     pub fn record(&mut self, key: &[u8], rev: Revision, from: RecoveredFrom) -> bool {
         let hash = self.hash(key);
         let revision = (rev.main, rev.sub);
-        let is_new = !self.keys.contains_key(&hash);
-        if is_new && self.keys.len() >= self.limit {
-            return false;
-        }
-        let history = self.keys.entry(hash).or_insert(KeyHistory {
-            newest: (i64::MIN, i64::MIN),
-            first_tombstone: NO_TOMBSTONE,
-            newest_is_live: false,
-        });
+        let full = self.keys.len() >= self.limit;
+        let history = match self.keys.entry(hash) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if full => return false,
+            Entry::Vacant(v) => v.insert(KeyHistory {
+                newest: (i64::MIN, i64::MIN),
+                first_tombstone: NO_TOMBSTONE,
+                newest_is_live: false,
+            }),
+        };
         if revision == history.newest {
             // A second copy of the newest revision: the first one counts.
             return true;
@@ -190,7 +196,7 @@ mod tests {
 
     #[test]
     fn newest_put_is_live_and_tombstones_end_generations() {
-        let mut h = KeyHistories::new(10);
+        let mut h = KeyHistories::new(10, 4);
         for (key, rev) in [
             ("/e/a", put(10, 0)),
             ("/e/b", put(10, 1)),
@@ -212,7 +218,7 @@ mod tests {
 
     #[test]
     fn free_pages_count_for_history_but_are_never_live() {
-        let mut h = KeyHistories::new(10);
+        let mut h = KeyHistories::new(10, 4);
         h.record(b"/e/a", put(20, 0), Tree);
         // A copy of the tree's revision: the tree's counts.
         h.record(b"/e/a", put(20, 0), FreePage);
@@ -231,7 +237,7 @@ mod tests {
     #[test]
     fn a_tombstone_in_the_same_main_revision_does_not_end_the_put() {
         // The SQL rule compares main revisions: `d.revision > mod_revision`.
-        let mut h = KeyHistories::new(10);
+        let mut h = KeyHistories::new(10, 4);
         h.record(b"/e/a", put(30, 0), Tree);
         h.record(b"/e/a", del(30, 1), Tree);
         h.record(b"/e/a", put(31, 0), Tree);
@@ -241,7 +247,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_keys_are_one_key_as_stored() {
-        let mut h = KeyHistories::new(10);
+        let mut h = KeyHistories::new(10, 4);
         h.record(b"/e/\xff", put(1, 0), Tree);
         h.record(b"/e/\xfe", put(2, 0), Tree);
         assert_eq!(h.len(), 1);
@@ -250,7 +256,7 @@ mod tests {
 
     #[test]
     fn the_key_limit_is_reported() {
-        let mut h = KeyHistories::new(2);
+        let mut h = KeyHistories::new(2, 0);
         assert!(h.record(b"/e/a", put(1, 0), Tree));
         assert!(h.record(b"/e/b", put(2, 0), Tree));
         assert!(h.record(b"/e/a", put(3, 0), Tree), "a known key still fits");

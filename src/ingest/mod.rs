@@ -150,7 +150,20 @@ pub fn ingest_source(
     options: &IngestOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SourceOutcome, IngestError> {
-    let input = input::prepare(path)?;
+    let t0 = std::time::Instant::now();
+    // While the input is hashed: the first pass over its revisions, when
+    // the database holds no etcd rows yet (see `history`).
+    let gather = !store.holds_etcd_rows()?;
+    let root = registry_root(&options.prefix).as_bytes();
+    let (input, histories) = input::prepare_with(path, |file, bolt_len| {
+        if !gather {
+            return None;
+        }
+        let db = BoltDb::open_with_len(file, bolt_len).ok()?;
+        let key_bucket = db.bucket(b"key").ok().flatten();
+        gather_histories(&db, key_bucket.as_ref(), root)
+    })?;
+    if std::env::var_os("EVF_TIMING").is_some() { eprintln!("TIMING prepared {:?}", t0.elapsed()); }
     if let Some(source_id) = store.source_by_content(&input.sha256, &options.prefix)? {
         return Ok(SourceOutcome::AlreadyLoaded {
             source_id,
@@ -206,15 +219,6 @@ pub fn ingest_source(
     // A rough guess (etcd values of Events are about 1 KB with their keys)
     // that lets the writer choose how to maintain its indexes.
     let expected_rows = input.bolt_len / 1024;
-    let histories = if store.holds_etcd_rows()? {
-        None
-    } else {
-        gather_histories(
-            &db,
-            key_bucket.as_ref(),
-            registry_root(&options.prefix).as_bytes(),
-        )
-    };
     let mut free_scan = FreePageScan::default();
     let (summary, facts) = load_source(
         store,
@@ -475,7 +479,9 @@ fn gather_histories<R: ReadAt>(
     key_bucket: Option<&Bucket>,
     root: &[u8],
 ) -> Option<KeyHistories> {
-    let mut histories = KeyHistories::new(history::KEY_LIMIT);
+    // A guess from the file's size (an Event revision is about 1 KB).
+    let expected_keys = usize::try_from(db.file_len() / 1024).unwrap_or(usize::MAX);
+    let mut histories = KeyHistories::new(history::KEY_LIMIT, expected_keys);
     let mut complete = true;
     for_each_key_record(db, key_bucket, |record| {
         let KeyRecord::Revision(rev, value, from) = record else {
@@ -1087,7 +1093,7 @@ mod load_tests {
             prefix: DEFAULT_PREFIX.into(),
             ..SourceRecord::default()
         };
-        let (summary, _) = load_source(&mut store, &record, DEFAULT_PREFIX, 0, &|_| {}, |sink| {
+        let (summary, _) = load_source(&mut store, &record, no_history(), &|_| {}, |sink| {
             check_unchanged(&input, sink);
             SourceFacts::default()
         })
@@ -1112,15 +1118,20 @@ mod load_tests {
         let db_path = path.clone();
         let worker = std::thread::spawn(move || {
             let mut store = Store::open(&db_path).unwrap();
-            let record = SourceRecord {
+            let record = |sha: &str| SourceRecord {
                 kind: "etcd-snapshot".into(),
-                sha256: "ab".into(),
+                sha256: sha.into(),
                 trailer: "absent".into(),
                 prefix: DEFAULT_PREFIX.into(),
                 ..SourceRecord::default()
             };
+            // A first source, so that the database exists.
+            load_source(&mut store, &record("aa"), no_history(), &|_| {}, |_| {
+                SourceFacts::default()
+            })
+            .unwrap();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                load_source(&mut store, &record, DEFAULT_PREFIX, 0, &|_| {}, |_sink| {
+                load_source(&mut store, &record("ab"), no_history(), &|_| {}, |_sink| {
                     panic!("reader bug")
                 })
             }));
@@ -1141,6 +1152,125 @@ mod load_tests {
             .connection()
             .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(sources, 0, "the half-loaded source was rolled back");
+        assert_eq!(sources, 1, "the half-loaded source was rolled back");
+    }
+
+    /// Rows written with the fates of a first pass (a new database) are the
+    /// rows the SQL derivation gives (any other database), for puts,
+    /// tombstones, re-created keys, objects, and free-page copies older,
+    /// newer and equal to the tree's.
+    #[test]
+    fn fates_from_the_first_pass_equal_the_sql_derivation() {
+        use prost::Message;
+        use RecoveredFrom::{FreePage, Tree};
+        let ev = |name: &str| format!("/registry/events/ns/{name}");
+        let records: Vec<(String, i64, i64, bool, RecoveredFrom)> = vec![
+            (ev("a"), 2, 0, false, Tree),
+            (ev("b"), 3, 0, false, Tree),
+            (ev("a"), 4, 0, false, Tree),
+            (ev("b"), 5, 0, true, Tree),
+            (ev("b"), 6, 0, false, Tree),
+            ("/registry/pods/ns/p".into(), 6, 1, false, Tree),
+            ("/registry/pods/ns/p".into(), 7, 0, true, Tree),
+            ("/registry/pods/ns/q".into(), 7, 1, false, Tree),
+            (ev("c"), 8, 0, false, Tree),
+            (ev("b"), 9, 0, true, Tree),
+            (ev("e"), 10, 0, false, Tree),
+            (ev("c"), 8, 0, false, FreePage),
+            (ev("a"), 1, 0, false, FreePage),
+            (ev("d"), 1, 1, false, FreePage),
+            (ev("d"), 1, 5, true, FreePage),
+            (ev("e"), 11, 0, false, FreePage),
+        ];
+        let encode = |(key, main, sub, tombstone, _): &(String, i64, i64, bool, RecoveredFrom)| {
+            let kv = crate::proto::etcd::KeyValue {
+                key: key.clone().into_bytes(),
+                create_revision: if *tombstone { 0 } else { *main },
+                mod_revision: if *tombstone { 0 } else { *main },
+                version: 1,
+                value: if *tombstone { Vec::new() } else { format!("v{main}").into_bytes() },
+                lease: 0,
+            };
+            (
+                Revision {
+                    main: *main,
+                    sub: *sub,
+                    tombstone: *tombstone,
+                },
+                kv.encode_to_vec(),
+            )
+        };
+        let mut histories = KeyHistories::new(100, 10);
+        for r in &records {
+            let (rev, bytes) = encode(r);
+            let kv = mvcc::decode_key_value(&rev, &bytes).unwrap();
+            assert!(histories.record(&kv.key, rev, r.4));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let load = |name: &str, histories: Option<&KeyHistories>| {
+            let path = dir.path().join(name);
+            let mut store = Store::open(&path).unwrap();
+            let record = SourceRecord {
+                kind: "etcd-snapshot".into(),
+                sha256: "ab".into(),
+                trailer: "absent".into(),
+                prefix: DEFAULT_PREFIX.into(),
+                ..SourceRecord::default()
+            };
+            let loading = Loading {
+                histories,
+                ..no_history()
+            };
+            let (summary, _) = load_source(&mut store, &record, loading, &|_| {}, |sink| {
+                for r in &records {
+                    let (rev, bytes) = encode(r);
+                    sink.push(rev, &bytes, r.4);
+                }
+                SourceFacts {
+                    head_revision: Some(11),
+                    ..SourceFacts::default()
+                }
+            })
+            .unwrap();
+            let conn = store.connection();
+            let mut tables = Vec::new();
+            for sql in [
+                "SELECT key, mod_revision, sub_revision, live, deleted_revision, recovered_from FROM events ORDER BY id",
+                "SELECT key, mod_revision, sub_revision, live, deleted_revision, recovered_from FROM objects ORDER BY id",
+                "SELECT key, revision, sub_revision, tombstone, live, recovered_from FROM source_revisions ORDER BY revision, sub_revision, key",
+                "SELECT key, revision, sub_revision, tombstone, live, recovered_from FROM object_source_revisions ORDER BY revision, sub_revision, key",
+            ] {
+                let mut st = conn.prepare(sql).unwrap();
+                let rows: Vec<String> = st
+                    .query_map([], |r| {
+                        Ok((0..6)
+                            .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                            .collect::<Vec<_>>()
+                            .join(" "))
+                    })
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                tables.push(rows);
+            }
+            (summary, tables)
+        };
+        let (from_memory, memory_rows) = load("memory.sqlite", Some(&histories));
+        let (from_sql, sql_rows) = load("sql.sqlite", None);
+        assert_eq!(memory_rows, sql_rows);
+        assert_eq!(from_memory, from_sql);
+        // The cases are there: a live row, an ended generation, nothing
+        // live for a key whose newest copy is in a free page.
+        let events = &memory_rows[0];
+        assert_eq!(events.len(), 9, "{events:#?}");
+        assert_eq!(from_memory.live_event_revisions, 2, "a@4 and c@8");
+    }
+
+    fn no_history() -> Loading<'static> {
+        Loading {
+            prefix: DEFAULT_PREFIX,
+            expected_rows: 0,
+            histories: None,
+        }
     }
 }

@@ -276,6 +276,17 @@ pub struct PreparedInput {
 /// Opens an input read-only, recognizes it by content, hashes it and, if
 /// compressed, decompresses it to a temporary file.
 pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
+    prepare_with(given, |_, _| ()).map(|(input, ())| input)
+}
+
+/// Like [`prepare`], running `alongside` on another thread while the content
+/// is hashed (hashing a large file is a core's worth of work that nothing
+/// else has to wait for). `alongside` gets the bbolt content: the file and
+/// its length without the trailer.
+pub fn prepare_with<T: Send>(
+    given: &Path,
+    alongside: impl FnOnce(&File, u64) -> T + Send,
+) -> Result<(PreparedInput, T), InputError> {
     let meta = std::fs::metadata(given).map_err(io_err(given))?;
     let (evidence_file, from_dir) = if meta.is_dir() {
         (find_db_in_dir(given)?, true)
@@ -300,19 +311,18 @@ pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
         None
     };
 
-    let (bolt_file, content_len, sha256, content_hashes, temp) = match compression {
-        None => {
-            let hashes = hash_with_trailer(&file, size_bytes, path)?;
-            (file, size_bytes, hashes.whole.clone(), hashes, None)
-        }
+    // The given file's hash: of the compressed bytes (taken while
+    // decompressing), else of the content below.
+    let (bolt_file, content_len, compressed_sha256, temp) = match compression {
+        None => (file, size_bytes, None, None),
         Some(c) => {
             let (temp, sha256) = decompress(&file, c, path)?;
             let out = temp.reopen().map_err(io_err(temp.path()))?;
             let len = out.metadata().map_err(io_err(temp.path()))?.len();
-            let hashes = hash_with_trailer(&out, len, temp.path())?;
-            (out, len, sha256, hashes, Some(temp))
+            (out, len, Some(sha256), Some(temp))
         }
     };
+    let content_path = temp.as_ref().map_or(path, |t| t.path());
 
     let content_head = if temp.is_some() {
         read_head(&bolt_file, path)?
@@ -326,12 +336,24 @@ pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
         });
     }
 
-    let trailer = content_hashes.trailer;
-    let bolt_len = if trailer == Trailer::Absent {
-        content_len
-    } else {
+    let bolt_len = if has_trailer(content_len) {
         content_len - TRAILER_LEN
+    } else {
+        content_len
     };
+    let (content_hashes, beside) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| hash_with_trailer(&bolt_file, content_len, content_path));
+        let beside = alongside(&bolt_file, bolt_len);
+        let hashes = hashing
+            .join()
+            .unwrap_or_else(|_| Err(io_err(content_path)(io::Error::other("hashing failed"))));
+        (hashes, beside)
+    });
+    let content_hashes = content_hashes?;
+    let trailer = content_hashes.trailer;
+    let sha256 = compressed_sha256
+        .clone()
+        .unwrap_or_else(|| content_hashes.whole.clone());
     let kind = if from_dir {
         InputKind::DataDir
     } else if trailer == Trailer::Absent {
@@ -339,7 +361,7 @@ pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
     } else {
         InputKind::Snapshot
     };
-    Ok(PreparedInput {
+    let input = PreparedInput {
         given: given.to_path_buf(),
         evidence_file,
         kind,
@@ -351,7 +373,14 @@ pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
         bolt_len,
         bolt_file,
         _decompressed: temp,
-    })
+    };
+    Ok((input, beside))
+}
+
+/// etcdctl appends a 32-byte SHA-256 to a snapshot whose bbolt content is a
+/// whole number of 512-byte blocks.
+fn has_trailer(len: u64) -> bool {
+    len % 512 == TRAILER_LEN && len > TRAILER_LEN
 }
 
 /// Opens a file for reading only. No lock is taken: etcd holds an
@@ -439,7 +468,7 @@ struct ContentHashes {
 /// trailer, compared with the trailer.
 fn hash_with_trailer(file: &File, len: u64, path: &Path) -> Result<ContentHashes, InputError> {
     use std::os::unix::fs::FileExt;
-    let has_trailer = len % 512 == TRAILER_LEN && len > TRAILER_LEN;
+    let has_trailer = has_trailer(len);
     let body_len = if has_trailer { len - TRAILER_LEN } else { len };
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod schema;
+mod text_index;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -316,7 +317,7 @@ impl Store {
     /// `live` and `deleted_revision` along (see [`LoadPlan`]).
     pub fn holds_etcd_rows(&self) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM deletions)
+            "SELECT EXISTS (SELECT 1 FROM event_revisions) OR EXISTS (SELECT 1 FROM deletions)
                  OR EXISTS (SELECT 1 FROM objects) OR EXISTS (SELECT 1 FROM object_deletions)",
             [],
             |r| r.get(0),

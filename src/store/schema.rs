@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Tables, indexes and views of schema version 1 (public for migration
 /// tests, which build a version-1 database as evforensics 0.1 wrote it).
@@ -405,24 +405,132 @@ CREATE VIEW event_causes AS
     GROUP BY e.id, t.audit_event_id;
 "#;
 
+/// The query indexes of `events` in versions 1–3, on the `events` table
+/// (public for migration tests, like [`SCHEMA_V1`]).
+#[doc(hidden)]
+pub const QUERY_INDEXES_V1: &[&str] = &[
+    "CREATE INDEX events_by_key ON events(key, mod_revision)",
+    "CREATE INDEX events_by_involved ON events(involved_kind, involved_namespace, involved_name, occurred_at)",
+    "CREATE INDEX events_by_namespace_time ON events(namespace, occurred_at)",
+    "CREATE INDEX events_by_reason ON events(reason, occurred_at)",
+];
+
 /// Indexes that serve queries, not the load. A large load drops them and
 /// builds them again at its end (one sort each, much cheaper than keeping
 /// them up to date row by row); both happen inside the load's transaction.
+/// Since version 4 they index `event_revisions`, under their old names.
 pub const QUERY_INDEXES: &[(&str, &str)] = &[
-    ("events_by_key", "CREATE INDEX events_by_key ON events(key, mod_revision)"),
+    (
+        "events_by_key",
+        "CREATE INDEX events_by_key ON event_revisions(key, mod_revision)",
+    ),
     (
         "events_by_involved",
-        "CREATE INDEX events_by_involved ON events(involved_kind, involved_namespace, involved_name, occurred_at)",
+        "CREATE INDEX events_by_involved ON event_revisions(involved_kind, involved_namespace, involved_name, occurred_at)",
     ),
     (
         "events_by_namespace_time",
-        "CREATE INDEX events_by_namespace_time ON events(namespace, occurred_at)",
+        "CREATE INDEX events_by_namespace_time ON event_revisions(namespace, occurred_at)",
     ),
     (
         "events_by_reason",
-        "CREATE INDEX events_by_reason ON events(reason, occurred_at)",
+        "CREATE INDEX events_by_reason ON event_revisions(reason, occurred_at)",
     ),
 ];
+
+/// The columns of `event_revisions`: every column of `events` but `object`
+/// and `raw`, in the order `events` shows them.
+pub const EVENT_REVISION_COLUMNS: &str = "id, source_id, key, mod_revision, sub_revision,
+    create_revision, version, lease, live, deleted_revision, recovered_from, encoding,
+    decode_note, unknown_fields, api_version, kind, namespace, name, uid, creation_timestamp,
+    reason, message, type, count, first_timestamp, last_timestamp, event_time, series_count,
+    series_last_observed_time, occurred_at, action, reporting_component, reporting_instance,
+    source_component, source_host, involved_kind, involved_namespace, involved_name,
+    involved_uid, involved_api_version, involved_resource_version, involved_field_path,
+    related_kind, related_namespace, related_name, related_uid";
+
+/// From version 3 to 4: `events` becomes a view over `event_revisions` (the
+/// columns) and `event_values` (each revision's `object` and `raw`, most of
+/// its bytes), so that what scans Event rows — index builds, the text
+/// index, liveness updates — reads narrow rows. Queries are unchanged.
+fn schema_v4() -> String {
+    format!(
+        r#"
+CREATE TABLE event_revisions (
+    id                          INTEGER PRIMARY KEY,
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    key                         TEXT NOT NULL,
+    mod_revision                INTEGER NOT NULL,
+    sub_revision                INTEGER NOT NULL,
+    create_revision             INTEGER,
+    version                     INTEGER,
+    lease                       INTEGER,
+    live                        INTEGER NOT NULL DEFAULT 0,
+    deleted_revision            INTEGER,
+    recovered_from              TEXT NOT NULL,
+    encoding                    TEXT NOT NULL,
+    decode_note                 TEXT,
+    unknown_fields              INTEGER NOT NULL DEFAULT 0,
+    api_version                 TEXT,
+    kind                        TEXT,
+    namespace                   TEXT,
+    name                        TEXT,
+    uid                         TEXT,
+    creation_timestamp          TEXT,
+    reason                      TEXT,
+    message                     TEXT,
+    type                        TEXT,
+    count                       INTEGER,
+    first_timestamp             TEXT,
+    last_timestamp              TEXT,
+    event_time                  TEXT,
+    series_count                INTEGER,
+    series_last_observed_time   TEXT,
+    occurred_at                 TEXT,
+    action                      TEXT,
+    reporting_component         TEXT,
+    reporting_instance          TEXT,
+    source_component            TEXT,
+    source_host                 TEXT,
+    involved_kind               TEXT,
+    involved_namespace          TEXT,
+    involved_name               TEXT,
+    involved_uid                TEXT,
+    involved_api_version        TEXT,
+    involved_resource_version   TEXT,
+    involved_field_path         TEXT,
+    related_kind                TEXT,
+    related_namespace           TEXT,
+    related_name                TEXT,
+    related_uid                 TEXT
+);
+-- Same id as the revision's row in event_revisions.
+CREATE TABLE event_values (
+    id                          INTEGER PRIMARY KEY,
+    object                      TEXT,
+    raw                         BLOB NOT NULL
+);
+INSERT INTO event_revisions ({columns}) SELECT {columns} FROM events;
+INSERT INTO event_values (id, object, raw) SELECT id, object, raw FROM events;
+DROP TABLE events_fts;
+DROP TABLE events;
+
+-- The left join costs nothing when a query uses neither object nor raw
+-- (SQLite drops a join on a unique key whose columns are unused).
+CREATE VIEW events AS
+    SELECT {columns}, v.object AS object, v.raw AS raw
+    FROM event_revisions LEFT JOIN event_values v USING (id);
+
+CREATE UNIQUE INDEX events_by_revision ON event_revisions(mod_revision, sub_revision, key);
+CREATE VIRTUAL TABLE events_fts USING fts5(
+    reason, message, involved_name,
+    content = 'event_revisions', content_rowid = 'id'
+);
+INSERT INTO events_fts (events_fts) VALUES ('rebuild');
+"#,
+        columns = EVENT_REVISION_COLUMNS
+    )
+}
 
 /// The query indexes of `objects` (version 3), dropped and rebuilt by a
 /// large load like [`QUERY_INDEXES`].
@@ -449,6 +557,15 @@ pub const OBJECT_QUERY_INDEXES: &[(&str, &str)] = &[
 fn create_v3(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(SCHEMA_V3)?;
     for (_, create) in OBJECT_QUERY_INDEXES {
+        tx.execute_batch(create)?;
+    }
+    Ok(())
+}
+
+/// Version 4's tables, rows moved from `events`, and its indexes.
+fn create_v4(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(&schema_v4())?;
+    for (_, create) in QUERY_INDEXES {
         tx.execute_batch(create)?;
     }
     Ok(())
@@ -491,24 +608,30 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             // Event rows are a few KB (JSON object + raw bytes): larger pages
             // mean fewer page operations per row and shallower indexes.
             conn.execute_batch("PRAGMA page_size = 16384;")?;
+            // Every version in turn, so that a new database and a migrated
+            // one have the same schema (the tables are empty: it is quick).
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(SCHEMA_V1)?;
-            for (_, create) in QUERY_INDEXES {
+            for create in QUERY_INDEXES_V1 {
                 tx.execute_batch(create)?;
             }
             tx.execute_batch(SCHEMA_V2)?;
             create_v3(&tx)?;
+            create_v4(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
         }
-        1 | 2 => {
+        1..=3 => {
             // All or nothing: a failed migration leaves the database as it was.
             let tx = conn.unchecked_transaction()?;
             if version == 1 {
                 tx.execute_batch(SCHEMA_V2)?;
             }
-            create_v3(&tx)?;
+            if version <= 2 {
+                create_v3(&tx)?;
+            }
+            create_v4(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             Ok(())
@@ -550,7 +673,7 @@ mod tests {
         let old = dir.path().join("v1.sqlite");
         let conn = Connection::open(&old).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
-        for (_, create) in QUERY_INDEXES {
+        for create in QUERY_INDEXES_V1 {
             conn.execute_batch(create).unwrap();
         }
         conn.execute_batch(
@@ -597,7 +720,7 @@ mod tests {
         let old = dir.path().join("v2.sqlite");
         let conn = Connection::open(&old).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
-        for (_, create) in QUERY_INDEXES {
+        for create in QUERY_INDEXES_V1 {
             conn.execute_batch(create).unwrap();
         }
         conn.execute_batch(SCHEMA_V2).unwrap();
@@ -618,7 +741,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, SCHEMA_VERSION);
         let (kind, object_revisions): (String, i64) = conn
             .query_row("SELECT kind, object_revisions FROM sources", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -658,6 +781,90 @@ mod tests {
             "object_deletions",
             "object_source_revisions",
         ] {
+            assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
+        }
+    }
+
+    /// A version-3 database (Events in one wide table) gets `events` as a
+    /// view over `event_revisions` and `event_values`: same columns in the
+    /// same order, same rows and ids, the indexes and the text index moved
+    /// along.
+    #[test]
+    fn migrates_version_3_to_4() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("v3.sqlite");
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        for create in QUERY_INDEXES_V1 {
+            conn.execute_batch(create).unwrap();
+        }
+        conn.execute_batch(SCHEMA_V2).unwrap();
+        conn.execute_batch(SCHEMA_V3).unwrap();
+        for (_, create) in OBJECT_QUERY_INDEXES {
+            conn.execute_batch(create).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO sources (kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+               VALUES ('etcd-snapshot', '/e/s.db', 'cc', 1, 'verified', '/registry/events/', 'now', 'evforensics 0.1.0');
+             INSERT INTO events (id, source_id, key, mod_revision, sub_revision, live, recovered_from,
+                 encoding, namespace, reason, message, involved_name, occurred_at, object, raw)
+               VALUES (7, 1, '/registry/events/shop/web.1', 42, 0, 1, 'tree', 'protobuf', 'shop',
+                 'BackOff', 'Back-off restarting failed container', 'web', '2026-11-20T09:30:00.000000Z',
+                 '{\"kind\":\"Event\"}', x'6b387300');
+             INSERT INTO events_fts (rowid, reason, message, involved_name)
+               VALUES (7, 'BackOff', 'Back-off restarting failed container', 'web');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        let columns_v3 = columns(&conn, "events");
+        drop(conn);
+
+        let conn = Connection::open(&old).unwrap();
+        migrate(&conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(columns(&conn, "events"), columns_v3);
+        let (id, reason, object, raw): (i64, String, String, Vec<u8>) = conn
+            .query_row(
+                "SELECT id, reason, object, raw FROM events WHERE live = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (id, reason.as_str(), object.as_str(), raw.as_slice()),
+            (7, "BackOff", r#"{"kind":"Event"}"#, b"k8s\0".as_slice())
+        );
+        let hit: i64 = conn
+            .query_row(
+                "SELECT rowid FROM events_fts WHERE events_fts MATCH '\"restarting failed\"'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hit, 7);
+        conn.execute_batch("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+            .unwrap();
+        // The query indexes serve the view.
+        let mut explain = conn
+            .prepare("EXPLAIN QUERY PLAN SELECT message FROM events WHERE reason = 'BackOff'")
+            .unwrap();
+        let plan: Vec<String> = explain
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join(" ");
+        drop(explain);
+        assert!(plan.contains("events_by_reason"), "{plan}");
+        migrate(&conn).unwrap();
+
+        let fresh = Connection::open(dir.path().join("v4.sqlite")).unwrap();
+        migrate(&fresh).unwrap();
+        assert_eq!(schema_of(&conn), schema_of(&fresh));
+        for table in ["events", "event_revisions", "event_values"] {
             assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
         }
     }

@@ -18,6 +18,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::text_index::TextIndexBuilder;
 use super::{Load, StoreError};
 use crate::decode::DecodedEvent;
 
@@ -229,7 +230,7 @@ struct Family {
 }
 
 const EVENTS: Family = Family {
-    rows: "events",
+    rows: "event_revisions",
     deletions: "deletions",
     revisions: "source_revisions",
     link: INSERT_SOURCE_REVISION,
@@ -250,7 +251,7 @@ const INSERT_OBJECT: &str = "INSERT INTO objects (
     ?21, ?22)
   ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
-const INSERT_EVENT: &str = "INSERT INTO events (
+const INSERT_EVENT: &str = "INSERT INTO event_revisions (
     source_id, key, mod_revision, sub_revision, create_revision, version, lease,
     recovered_from, encoding, decode_note, unknown_fields, api_version, kind,
     namespace, name, uid, creation_timestamp, reason, message, type, count,
@@ -258,12 +259,15 @@ const INSERT_EVENT: &str = "INSERT INTO events (
     occurred_at, action, reporting_component, reporting_instance, source_component, source_host,
     involved_kind, involved_namespace, involved_name, involved_uid, involved_api_version,
     involved_resource_version, involved_field_path,
-    related_kind, related_namespace, related_name, related_uid, object, raw,
-    live, deleted_revision)
+    related_kind, related_namespace, related_name, related_uid, live, deleted_revision)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
-    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47)
+    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45)
   ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
+
+/// The value and JSON of the revision just inserted into `event_revisions`.
+const INSERT_EVENT_VALUE: &str =
+    "INSERT INTO event_values (id, object, raw) VALUES (last_insert_rowid(), ?1, ?2)";
 
 /// A revision a source holds. A second copy in the same source (a free
 /// page holding what the tree holds) changes nothing.
@@ -317,6 +321,9 @@ pub struct SourceWriter<'c> {
     rebuild_indexes: bool,
     /// The same for the indexes of `objects`.
     rebuild_object_indexes: bool,
+    /// Builds `events_fts` beside the load while it is empty (see
+    /// [`super::text_index`]).
+    text_index: Option<TextIndexBuilder>,
     summary: LoadSummary,
 }
 
@@ -335,12 +342,13 @@ impl<'c> SourceWriter<'c> {
                 |r| r.get(0),
             )
         };
-        let events_before = max_id("events")?;
+        let events_before = max_id("event_revisions")?;
         let deletions_before = max_id("deletions")?;
         let objects_before = max_id("objects")?;
         let object_deletions_before = max_id("object_deletions")?;
         let rebuild_indexes = expected_rows >= 10_000 && {
-            let existing: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            let existing: i64 =
+                tx.query_row("SELECT count(*) FROM event_revisions", [], |r| r.get(0))?;
             expected_rows as i64 >= existing
         };
         if rebuild_indexes {
@@ -358,6 +366,13 @@ impl<'c> SourceWriter<'c> {
             }
         }
         let source_id = insert_source(tx, source)?;
+        // Not worth a thread for a handful of rows; when it cannot start, the
+        // rows are indexed in place at the end.
+        let text_index = if events_before == 0 && expected_rows >= 1_000 {
+            TextIndexBuilder::start().ok()
+        } else {
+            None
+        };
         let fates_in_rows = plan.fates_in_rows
             && events_before == 0
             && deletions_before == 0
@@ -373,6 +388,7 @@ impl<'c> SourceWriter<'c> {
             object_deletions_before,
             rebuild_indexes,
             rebuild_object_indexes,
+            text_index,
             summary: LoadSummary {
                 source_id,
                 ..LoadSummary::default()
@@ -457,11 +473,14 @@ impl<'c> SourceWriter<'c> {
     fn write_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
         let conn = self.load.conn();
         let mut insert = conn.prepare_cached(INSERT_EVENT)?;
+        let mut insert_value = conn.prepare_cached(INSERT_EVENT_VALUE)?;
         let mut link = conn.prepare_cached(EVENTS.link)?;
         let mut existing = conn.prepare_cached(
-            "SELECT raw, source_id FROM events WHERE mod_revision = ?2 AND sub_revision = ?3 AND key = ?1",
+            "SELECT v.raw, r.source_id FROM event_revisions r JOIN event_values v USING (id)
+             WHERE r.mod_revision = ?2 AND r.sub_revision = ?3 AND r.key = ?1",
         )?;
         let mut conflicts = Vec::new();
+        let mut text_rows = Vec::with_capacity(rows.len());
         for row in rows {
             let fate = self.fate(row.fate);
             if !link_revision(
@@ -524,8 +543,6 @@ impl<'c> SourceWriter<'c> {
                 f.related_namespace,
                 f.related_name,
                 f.related_uid,
-                row.object_json,
-                row.raw,
                 fate.live,
                 fate.deleted_revision,
             ])?;
@@ -535,6 +552,15 @@ impl<'c> SourceWriter<'c> {
                 self.summary.free_page_event_revisions += 1;
             }
             if inserted == 1 {
+                if self.text_index.is_some() {
+                    text_rows.push((
+                        conn.last_insert_rowid(),
+                        f.reason.clone(),
+                        f.message.clone(),
+                        f.involved_name.clone(),
+                    ));
+                }
+                insert_value.execute(params![row.object_json, row.raw])?;
                 self.summary.new_event_revisions += 1;
             } else {
                 // Another source holds this revision. Two copies of one
@@ -556,7 +582,13 @@ impl<'c> SourceWriter<'c> {
                 }
             }
         }
-        drop((insert, link, existing));
+        drop((insert, insert_value, link, existing));
+        if let Some(builder) = &self.text_index {
+            if !text_rows.is_empty() && !builder.send(text_rows) {
+                // It stopped: the rows are indexed in place at the end.
+                self.text_index = None;
+            }
+        }
         if !conflicts.is_empty() {
             self.write_damage(&conflicts)?;
         }
@@ -733,11 +765,24 @@ impl<'c> SourceWriter<'c> {
             derive_deleted_revision(tx, family, rows_before, deletions_before)?;
         }
         lap!("derived");
-        tx.execute(
-            "INSERT INTO events_fts (rowid, reason, message, involved_name)
-             SELECT id, reason, message, involved_name FROM events WHERE id > ?1",
-            [self.events_before],
-        )?;
+        let indexed_aside = match self.text_index.take() {
+            Some(builder) => {
+                let copied = builder.finish(tx).is_ok();
+                if !copied {
+                    // Whatever part was copied goes; the index is built in place.
+                    tx.execute("INSERT INTO events_fts (events_fts) VALUES ('delete-all')", [])?;
+                }
+                copied
+            }
+            None => false,
+        };
+        if !indexed_aside {
+            tx.execute(
+                "INSERT INTO events_fts (rowid, reason, message, involved_name)
+                 SELECT id, reason, message, involved_name FROM event_revisions WHERE id > ?1",
+                [self.events_before],
+            )?;
+        }
         lap!("fts");
         let summary = std::mem::take(&mut self.summary);
         self.load.commit()?;
@@ -953,6 +998,7 @@ mod load_tests {
             },
             object_json: None,
             raw: format!("{key}@{rev}").into_bytes(),
+            fate: Fate::default(),
         }
     }
 
@@ -983,7 +1029,7 @@ mod load_tests {
         events: Vec<EventRow>,
         dels: Vec<DeletionRow>,
     ) -> LoadSummary {
-        let mut w = store.begin_source(&source(sha), 0).unwrap();
+        let mut w = store.begin_source(&source(sha), LoadPlan::default()).unwrap();
         w.write(Batch::Events(events)).unwrap();
         w.write(Batch::Deletions(dels)).unwrap();
         w.finish(&SourceFacts {
@@ -1143,7 +1189,7 @@ mod load_tests {
             vec![],
         );
         {
-            let mut w = store.begin_source(&source("bb"), 0).unwrap();
+            let mut w = store.begin_source(&source("bb"), LoadPlan::default()).unwrap();
             w.write(Batch::Events(vec![event("/e/b", 11, 0, "Y")]))
                 .unwrap();
             // dropped without finish: a failed run
@@ -1158,20 +1204,71 @@ mod load_tests {
         assert_eq!(sources, 1);
     }
 
-    /// Regression: a run that failed used to delete the new database even
-    /// while another run was loading its first source into it.
+    fn files_in(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A new database appears under its name only once its first source is
+    /// in: a failed first load leaves nothing behind, and the next load
+    /// starts from an empty database.
     #[test]
-    fn an_empty_database_in_use_is_not_removed() {
+    fn a_new_database_appears_once_its_first_source_is_in() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.sqlite");
-        let mut loading = Store::open(&path).unwrap();
-        let writer = loading.begin_source(&source("aa"), 0).unwrap();
-        Store::remove_if_unused(&path);
-        assert!(path.exists(), "another run holds it");
-        drop(writer);
-        drop(loading);
-        Store::remove_if_unused(&path);
-        assert!(!path.exists(), "unused and empty: removed");
+        let mut store = Store::open(&path).unwrap();
+        assert!(!path.exists() && !store.is_published());
+        let first_temp = store.working_file().to_path_buf();
+        assert_eq!(first_temp.parent(), Some(dir.path()));
+        {
+            let mut w = store.begin_source(&source("aa"), LoadPlan::default()).unwrap();
+            w.write(Batch::Events(vec![event("/e/a", 10, 0, "X")]))
+                .unwrap();
+            // dropped without finish: a failed load
+        }
+        assert!(!path.exists());
+        assert!(!first_temp.exists(), "the failed load's file is gone");
+        let sources: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM sources", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sources, 0, "nothing of the failed load is seen");
+
+        load(&mut store, "bb", 11, vec![event("/e/b", 11, 0, "Y")], vec![]);
+        assert!(store.is_published());
+        assert_eq!(store.working_file(), path.as_path());
+        assert_eq!(files_in(dir.path()), ["new.sqlite"]);
+        // Loads into a published database are transactions again.
+        {
+            let mut w = store.begin_source(&source("cc"), LoadPlan::default()).unwrap();
+            w.write(Batch::Events(vec![event("/e/c", 12, 0, "Z")]))
+                .unwrap();
+        }
+        drop(store);
+        let store = Store::open_read_only(&path).unwrap();
+        assert_eq!(rows(&store), vec![("/e/b".into(), 11, 1, 1, None)]);
+    }
+
+    /// A file that appears under the database's name while a new database is
+    /// being loaded is never replaced.
+    #[test]
+    fn a_file_created_meanwhile_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        std::fs::write(&path, b"someone else's").unwrap();
+        let mut w = store.begin_source(&source("aa"), LoadPlan::default()).unwrap();
+        w.write(Batch::Events(vec![event("/e/a", 10, 0, "X")]))
+            .unwrap();
+        let err = w.finish(&SourceFacts::default()).unwrap_err();
+        assert!(matches!(err, StoreError::CreatedMeanwhile { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"someone else's");
+        drop(store);
+        assert_eq!(files_in(dir.path()), ["new.sqlite"]);
     }
 
     /// Regression: the journal-mode pragma used to run before the check,

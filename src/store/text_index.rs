@@ -1,0 +1,143 @@
+//! The full-text index (`events_fts`) of a database's first Events, built
+//! beside the load rather than after it.
+//!
+//! FTS5 indexing costs about as much as inserting the rows, and the writer
+//! thread is the load's bottleneck. While the database has no Event rows yet,
+//! its index is empty, so the whole index can be built by another thread in a
+//! private temp database (same FTS5 table definition, same rowids) and then
+//! copied into the database's FTS5 shadow tables (`events_fts_data`, `_idx`,
+//! `_docsize`), whose format does not depend on the database they are in
+//! (<https://sqlite.org/fts5.html#appendix_b>). Tests check the result with
+//! FTS5's own `integrity-check` against `event_revisions`.
+//!
+//! A database that already holds Events gets its new rows indexed in place
+//! by the writer instead.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// `events_fts` as created by the schema, under another name.
+const SIDE_TABLE: &str = "CREATE VIRTUAL TABLE side_fts USING fts5(
+    reason, message, involved_name,
+    content = 'event_revisions', content_rowid = 'id'
+)";
+
+/// The shadow tables that hold the index, with their column counts (the
+/// `_config` table holds only the format version, the same in both).
+const SHADOW_TABLES: [(&str, &str, usize); 3] = [
+    ("events_fts_data", "side_fts_data", 2),
+    ("events_fts_idx", "side_fts_idx", 3),
+    ("events_fts_docsize", "side_fts_docsize", 2),
+];
+
+/// The builder's database once every row is in.
+struct Built {
+    conn: Connection,
+    _file: tempfile::TempPath,
+}
+
+/// One indexed row: rowid (`event_revisions.id`), reason, message,
+/// involved_name.
+pub(super) type TextRow = (i64, Option<String>, Option<String>, Option<String>);
+
+/// The builder thread and the channel feeding it.
+pub(super) struct TextIndexBuilder {
+    rows: Option<mpsc::SyncSender<Vec<TextRow>>>,
+    thread: Option<JoinHandle<Result<Built, StoreError>>>,
+}
+
+impl TextIndexBuilder {
+    pub(super) fn start() -> Result<TextIndexBuilder, StoreError> {
+        let temp = tempfile::Builder::new()
+            .prefix("evforensics-fts-")
+            .suffix(".sqlite")
+            .tempfile()
+            .map_err(|e| StoreError::Io {
+                path: std::env::temp_dir().display().to_string(),
+                source: e,
+            })?
+            .into_temp_path();
+        let conn = Connection::open(&temp)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+             PRAGMA locking_mode = EXCLUSIVE; PRAGMA page_size = 16384;",
+        )?;
+        conn.execute_batch(SIDE_TABLE)?;
+        let (tx, rx) = mpsc::sync_channel::<Vec<TextRow>>(4);
+        let thread = std::thread::Builder::new()
+            .name("evforensics-fts".into())
+            .spawn(move || -> Result<Built, StoreError> {
+                conn.execute_batch("BEGIN")?;
+                {
+                    let mut insert = conn.prepare(
+                        "INSERT INTO side_fts (rowid, reason, message, involved_name)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?;
+                    for batch in rx {
+                        for (id, reason, message, involved_name) in batch {
+                            insert.execute(rusqlite::params![id, reason, message, involved_name])?;
+                        }
+                    }
+                }
+                conn.execute_batch("COMMIT")?;
+                Ok(Built { conn, _file: temp })
+            })
+            .map_err(|e| StoreError::Io {
+                path: "thread evforensics-fts".into(),
+                source: e,
+            })?;
+        Ok(TextIndexBuilder {
+            rows: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a batch of rows to the builder. False when it stopped (an
+    /// error it reports in [`finish`](Self::finish)).
+    pub(super) fn send(&self, rows: Vec<TextRow>) -> bool {
+        self.rows.as_ref().is_some_and(|tx| tx.send(rows).is_ok())
+    }
+
+    /// Waits for the builder and copies its index into `conn`'s empty
+    /// `events_fts` (inside the caller's transaction; a transaction cannot
+    /// attach a database, so the rows go through this process).
+    pub(super) fn finish(mut self, conn: &Connection) -> Result<(), StoreError> {
+        drop(self.rows.take());
+        let built = match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result?,
+            _ => {
+                return Err(StoreError::Io {
+                    path: "thread evforensics-fts".into(),
+                    source: std::io::Error::other("the text index builder stopped"),
+                })
+            }
+        };
+        for (ours, theirs, columns) in SHADOW_TABLES {
+            conn.execute_batch(&format!("DELETE FROM main.{ours}"))?;
+            let placeholders = vec!["?"; columns].join(", ");
+            let mut insert = conn.prepare(&format!("INSERT INTO main.{ours} VALUES ({placeholders})"))?;
+            let mut select = built.conn.prepare(&format!("SELECT * FROM {theirs}"))?;
+            let mut rows = select.query([])?;
+            while let Some(row) = rows.next()? {
+                let values: Vec<rusqlite::types::Value> =
+                    (0..columns).map(|i| row.get(i)).collect::<Result<_, _>>()?;
+                insert.execute(rusqlite::params_from_iter(values))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TextIndexBuilder {
+    fn drop(&mut self) {
+        // A load that failed: stop the builder (its temp file goes with it).
+        drop(self.rows.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
