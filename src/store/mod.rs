@@ -76,6 +76,9 @@ struct Unpublished {
     /// A load began in it: without a journal it cannot be rolled back, so
     /// the next load starts again from a new temp file.
     dirty: bool,
+    /// Writing back what the load wrote so far, while it builds its indexes
+    /// (see [`Load::start_writeback`]).
+    writeback: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Settings of every writing connection. A small page cache: the OS caches
@@ -97,7 +100,11 @@ impl Store {
                 Ok(Store {
                     conn,
                     path: path.to_path_buf(),
-                    unpublished: Some(Unpublished { temp, dirty: false }),
+                    unpublished: Some(Unpublished {
+                        temp,
+                        dirty: false,
+                        writeback: None,
+                    }),
                 })
             }
             _ => Ok(Store {
@@ -199,7 +206,11 @@ impl Store {
     fn start_over(&mut self) -> Result<(), StoreError> {
         let (temp, conn) = Store::new_temp_database(&self.path)?;
         self.conn = conn;
-        self.unpublished = Some(Unpublished { temp, dirty: false });
+        self.unpublished = Some(Unpublished {
+            temp,
+            dirty: false,
+            writeback: None,
+        });
         Ok(())
     }
 
@@ -225,6 +236,9 @@ impl Store {
         let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
         conn.close().map_err(|(_, e)| e)?;
         let temp = unpublished.temp;
+        if let Some(writeback) = unpublished.writeback {
+            let _ = writeback.join();
+        }
         std::fs::File::open(&temp)
             .and_then(|f| f.sync_all())
             .map_err(|e| StoreError::io(&temp, e))?;
@@ -342,6 +356,26 @@ pub(crate) struct Load<'s> {
 impl Load<'_> {
     pub(crate) fn conn(&self) -> &Connection {
         &self.store.conn
+    }
+
+    /// For a new database: starts writing back to disk what the load wrote
+    /// so far, on another thread, so that the sync before its rename has
+    /// little left to do (the writer meanwhile builds indexes, which needs
+    /// CPU, not the disk).
+    pub(crate) fn start_writeback(&mut self) {
+        if let Some(u) = &mut self.store.unpublished {
+            if u.writeback.is_none() {
+                let path = u.temp.to_path_buf();
+                u.writeback = std::thread::Builder::new()
+                    .name("evforensics-writeback".into())
+                    .spawn(move || {
+                        if let Ok(file) = std::fs::File::open(path) {
+                            let _ = file.sync_data();
+                        }
+                    })
+                    .ok();
+            }
+        }
     }
 
     /// Commits, and publishes a new database under its final name.

@@ -366,9 +366,8 @@ impl<'c> SourceWriter<'c> {
             }
         }
         let source_id = insert_source(tx, source)?;
-        // Not worth a thread for a handful of rows; when it cannot start, the
-        // rows are indexed in place at the end.
-        let text_index = if events_before == 0 && expected_rows >= 1_000 {
+        // When it cannot start, the rows are indexed in place at the end.
+        let text_index = if events_before == 0 {
             TextIndexBuilder::start().ok()
         } else {
             None
@@ -661,6 +660,7 @@ impl<'c> SourceWriter<'c> {
     /// Derives liveness, deletion revisions and the text index, records the
     /// source's totals and commits.
     pub fn finish(mut self, facts: &SourceFacts) -> Result<LoadSummary, StoreError> {
+        self.load.start_writeback();
         let tx = self.load.conn();
         let sid = self.source_id;
         let t0 = std::time::Instant::now();
