@@ -1,5 +1,6 @@
 //! Event messages decoded by prost, turned into the flattened
-//! [`EventFields`] columns and the `kubectl get event -o json` object.
+//! [`EventFields`] columns and the `kubectl get event -o json` object, written
+//! as compact JSON text.
 //!
 //! Two schemas:
 //! * core/v1 `Event` (`apiVersion: v1`), what API servers store for both
@@ -13,12 +14,7 @@
 //! Columns follow what the JSON shows: an empty string, a zero count or a
 //! `null` timestamp is `None`. `series_count` is set whenever a series is.
 
-use serde_json::{Map, Value};
-
-use super::json::{
-    event_source, object_meta, object_reference, put_nonempty, put_nonzero, put_string,
-    struct_time_json, time_json, Remarks,
-};
+use super::json::{event_source, object_meta, object_reference, ObjectWriter, Remarks};
 use super::time::{micro_time_text, time_text};
 use super::EventFields;
 use crate::proto::core::v1 as core;
@@ -54,20 +50,21 @@ pub(crate) struct TypeMeta<'a> {
     pub kind: Option<&'a str>,
 }
 
-fn type_meta_json(type_meta: &TypeMeta<'_>) -> Map<String, Value> {
-    // Both Event schemas have at most 17 top-level keys.
-    let mut map = Map::with_capacity(17);
-    put_nonempty(&mut map, "kind", type_meta.kind.map(str::to_owned));
-    put_nonempty(
-        &mut map,
-        "apiVersion",
-        type_meta.api_version.map(str::to_owned),
-    );
-    map
+/// Starts the Event's JSON object in `out` with its type meta.
+fn start_event<'a>(out: &'a mut String, type_meta: &TypeMeta<'_>) -> ObjectWriter<'a> {
+    let mut object = ObjectWriter::new(out);
+    object.nonempty("kind", type_meta.kind);
+    object.nonempty("apiVersion", type_meta.api_version);
+    object
 }
 
-fn nonempty(text: &Option<String>) -> Option<String> {
-    text.as_deref().filter(|t| !t.is_empty()).map(str::to_owned)
+/// Room for a typical Event's JSON (a kubelet Event with one managedFields
+/// entry is ~1.2 KiB), so that writing it rarely reallocates.
+const JSON_CAPACITY: usize = 2048;
+
+/// A column from a string field, moved once the JSON has been written.
+fn nonempty(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.is_empty())
 }
 
 fn nonzero(count: Option<i32>) -> Option<i64> {
@@ -79,209 +76,198 @@ fn micro(time: Option<&MicroTime>) -> Option<String> {
 }
 
 /// Columns taken from ObjectMeta.
-fn meta_columns(meta: &ObjectMeta, fields: &mut EventFields) {
-    fields.namespace = nonempty(&meta.namespace);
-    fields.name = nonempty(&meta.name);
-    fields.uid = nonempty(&meta.uid);
-    fields.creation_timestamp = meta.creation_timestamp.as_ref().and_then(time_text);
+fn meta_columns(meta: ObjectMeta, creation_timestamp: Option<String>, fields: &mut EventFields) {
+    fields.namespace = nonempty(meta.namespace);
+    fields.name = nonempty(meta.name);
+    fields.uid = nonempty(meta.uid);
+    fields.creation_timestamp = creation_timestamp;
 }
 
-fn involved_columns(reference: &core::ObjectReference, fields: &mut EventFields) {
-    fields.involved_kind = nonempty(&reference.kind);
-    fields.involved_namespace = nonempty(&reference.namespace);
-    fields.involved_name = nonempty(&reference.name);
-    fields.involved_uid = nonempty(&reference.uid);
-    fields.involved_api_version = nonempty(&reference.api_version);
-    fields.involved_resource_version = nonempty(&reference.resource_version);
-    fields.involved_field_path = nonempty(&reference.field_path);
+fn involved_columns(reference: core::ObjectReference, fields: &mut EventFields) {
+    fields.involved_kind = nonempty(reference.kind);
+    fields.involved_namespace = nonempty(reference.namespace);
+    fields.involved_name = nonempty(reference.name);
+    fields.involved_uid = nonempty(reference.uid);
+    fields.involved_api_version = nonempty(reference.api_version);
+    fields.involved_resource_version = nonempty(reference.resource_version);
+    fields.involved_field_path = nonempty(reference.field_path);
 }
 
-fn related_columns(reference: &core::ObjectReference, fields: &mut EventFields) {
-    fields.related_kind = nonempty(&reference.kind);
-    fields.related_namespace = nonempty(&reference.namespace);
-    fields.related_name = nonempty(&reference.name);
-    fields.related_uid = nonempty(&reference.uid);
+fn related_columns(reference: core::ObjectReference, fields: &mut EventFields) {
+    fields.related_kind = nonempty(reference.kind);
+    fields.related_namespace = nonempty(reference.namespace);
+    fields.related_name = nonempty(reference.name);
+    fields.related_uid = nonempty(reference.uid);
 }
 
-fn source_columns(source: &core::EventSource, fields: &mut EventFields) {
-    fields.source_component = nonempty(&source.component);
-    fields.source_host = nonempty(&source.host);
+fn source_columns(source: core::EventSource, fields: &mut EventFields) {
+    fields.source_component = nonempty(source.component);
+    fields.source_host = nonempty(source.host);
 }
 
-/// A core/v1 Event.
+/// A core/v1 Event: its columns and its JSON text.
 pub(crate) fn core_event(
     event: core::Event,
     type_meta: &TypeMeta<'_>,
     resource_version: Option<i64>,
     remarks: &mut Remarks,
-) -> (EventFields, Value) {
+) -> (EventFields, String) {
     let meta = event.metadata.unwrap_or_default();
     let involved = event.involved_object.unwrap_or_default();
     let source = event.source.unwrap_or_default();
+    // Each timestamp is formatted once, for the JSON and for its column.
+    let first_timestamp = event.first_timestamp.as_ref().and_then(time_text);
+    let last_timestamp = event.last_timestamp.as_ref().and_then(time_text);
+    let event_time = micro(event.event_time.as_ref());
+    let series_last_observed_time = event
+        .series
+        .as_ref()
+        .and_then(|series| micro(series.last_observed_time.as_ref()));
 
+    // Go field order of core/v1 Event.
+    let mut json = String::with_capacity(JSON_CAPACITY);
+    let mut object = start_event(&mut json, type_meta);
+    let creation_timestamp =
+        object_meta(object.object("metadata"), &meta, resource_version, remarks);
+    object_reference(object.object("involvedObject"), &involved);
+    object.nonempty("reason", event.reason.as_deref());
+    object.nonempty("message", event.message.as_deref());
+    event_source(object.object("source"), &source);
+    object.time("firstTimestamp", first_timestamp.as_deref());
+    object.time("lastTimestamp", last_timestamp.as_deref());
+    object.nonzero("count", event.count.map(i64::from));
+    object.nonempty("type", event.r#type.as_deref());
+    object.time("eventTime", event_time.as_deref());
+    if let Some(series) = &event.series {
+        let mut series_json = object.object("series");
+        series_json.nonzero("count", series.count.map(i64::from));
+        series_json.time("lastObservedTime", series_last_observed_time.as_deref());
+        // Removed after 1.17 (`json:"state,omitempty"`); old values carry it.
+        series_json.nonempty("state", series.state.as_deref());
+    }
+    object.nonempty("action", event.action.as_deref());
+    if let Some(related) = &event.related {
+        object_reference(object.object("related"), related);
+    }
+    object.required("reportingComponent", event.reporting_component.as_deref());
+    object.required("reportingInstance", event.reporting_instance.as_deref());
+    drop(object); // writes the closing brace
+
+    // The JSON is written: the strings move into the columns.
     let mut fields = EventFields {
-        reason: nonempty(&event.reason),
-        message: nonempty(&event.message),
-        type_: nonempty(&event.r#type),
+        reason: nonempty(event.reason),
+        message: nonempty(event.message),
+        type_: nonempty(event.r#type),
         count: nonzero(event.count),
-        first_timestamp: event.first_timestamp.as_ref().and_then(time_text),
-        last_timestamp: event.last_timestamp.as_ref().and_then(time_text),
-        event_time: micro(event.event_time.as_ref()),
+        first_timestamp,
+        last_timestamp,
+        event_time,
         series_count: event
             .series
             .as_ref()
             .map(|series| i64::from(series.count.unwrap_or(0))),
-        series_last_observed_time: event
-            .series
-            .as_ref()
-            .and_then(|series| micro(series.last_observed_time.as_ref())),
-        action: nonempty(&event.action),
-        reporting_component: nonempty(&event.reporting_component),
-        reporting_instance: nonempty(&event.reporting_instance),
+        series_last_observed_time,
+        action: nonempty(event.action),
+        reporting_component: nonempty(event.reporting_component),
+        reporting_instance: nonempty(event.reporting_instance),
         ..EventFields::default()
     };
-    meta_columns(&meta, &mut fields);
-    involved_columns(&involved, &mut fields);
-    source_columns(&source, &mut fields);
-    if let Some(related) = &event.related {
+    meta_columns(meta, creation_timestamp, &mut fields);
+    involved_columns(involved, &mut fields);
+    source_columns(source, &mut fields);
+    if let Some(related) = event.related {
         related_columns(related, &mut fields);
     }
-
-    // Go field order of core/v1 Event.
-    let mut map = type_meta_json(type_meta);
-    map.insert(
-        "metadata".to_owned(),
-        object_meta(meta, resource_version, remarks),
-    );
-    map.insert("involvedObject".to_owned(), object_reference(involved));
-    put_nonempty(&mut map, "reason", event.reason);
-    put_nonempty(&mut map, "message", event.message);
-    map.insert("source".to_owned(), event_source(source));
-    map.insert(
-        "firstTimestamp".to_owned(),
-        time_json(fields.first_timestamp.clone()),
-    );
-    map.insert(
-        "lastTimestamp".to_owned(),
-        time_json(fields.last_timestamp.clone()),
-    );
-    put_nonzero(&mut map, "count", event.count.map(i64::from));
-    put_nonempty(&mut map, "type", event.r#type);
-    map.insert("eventTime".to_owned(), time_json(fields.event_time.clone()));
-    if let Some(series) = event.series {
-        let mut series_map = Map::with_capacity(3);
-        put_nonzero(&mut series_map, "count", series.count.map(i64::from));
-        series_map.insert(
-            "lastObservedTime".to_owned(),
-            time_json(fields.series_last_observed_time.clone()),
-        );
-        // Removed after 1.17 (`json:"state,omitempty"`); old values carry it.
-        put_nonempty(&mut series_map, "state", series.state);
-        map.insert("series".to_owned(), Value::Object(series_map));
-    }
-    put_nonempty(&mut map, "action", event.action);
-    if let Some(related) = event.related {
-        map.insert("related".to_owned(), object_reference(related));
-    }
-    put_string(&mut map, "reportingComponent", event.reporting_component);
-    put_string(&mut map, "reportingInstance", event.reporting_instance);
-    (fields, Value::Object(map))
+    (fields, json)
 }
 
-/// An events.k8s.io/v1 or v1beta1 Event.
+/// An events.k8s.io/v1 or v1beta1 Event: its columns and its JSON text.
 pub(crate) fn events_event(
     event: events::Event,
     schema: EventSchema,
     type_meta: &TypeMeta<'_>,
     resource_version: Option<i64>,
     remarks: &mut Remarks,
-) -> (EventFields, Value) {
+) -> (EventFields, String) {
     let meta = event.metadata.unwrap_or_default();
     let regarding = event.regarding.unwrap_or_default();
     let source = event.deprecated_source.unwrap_or_default();
-
-    let mut fields = EventFields {
-        reason: nonempty(&event.reason),
-        message: nonempty(&event.note),
-        type_: nonempty(&event.r#type),
-        count: nonzero(event.deprecated_count),
-        first_timestamp: event
-            .deprecated_first_timestamp
-            .as_ref()
-            .and_then(time_text),
-        last_timestamp: event.deprecated_last_timestamp.as_ref().and_then(time_text),
-        event_time: micro(event.event_time.as_ref()),
-        series_count: event
-            .series
-            .as_ref()
-            .map(|series| i64::from(series.count.unwrap_or(0))),
-        series_last_observed_time: event
-            .series
-            .as_ref()
-            .and_then(|series| micro(series.last_observed_time.as_ref())),
-        action: nonempty(&event.action),
-        reporting_component: nonempty(&event.reporting_controller),
-        reporting_instance: nonempty(&event.reporting_instance),
-        ..EventFields::default()
-    };
-    meta_columns(&meta, &mut fields);
-    involved_columns(&regarding, &mut fields);
-    source_columns(&source, &mut fields);
-    if let Some(related) = &event.related {
-        related_columns(related, &mut fields);
-    }
+    // Each timestamp is formatted once, for the JSON and for its column.
+    let first_timestamp = event
+        .deprecated_first_timestamp
+        .as_ref()
+        .and_then(time_text);
+    let last_timestamp = event.deprecated_last_timestamp.as_ref().and_then(time_text);
+    let event_time = micro(event.event_time.as_ref());
+    let series_last_observed_time = event
+        .series
+        .as_ref()
+        .and_then(|series| micro(series.last_observed_time.as_ref()));
 
     // Go field order of events.k8s.io Event.
-    let mut map = type_meta_json(type_meta);
-    map.insert(
-        "metadata".to_owned(),
-        object_meta(meta, resource_version, remarks),
-    );
-    map.insert("eventTime".to_owned(), time_json(fields.event_time.clone()));
-    if let Some(series) = event.series {
-        let mut series_map = Map::with_capacity(3);
+    let mut json = String::with_capacity(JSON_CAPACITY);
+    let mut object = start_event(&mut json, type_meta);
+    let creation_timestamp =
+        object_meta(object.object("metadata"), &meta, resource_version, remarks);
+    object.time("eventTime", event_time.as_deref());
+    if let Some(series) = &event.series {
+        let mut series_json = object.object("series");
         // No omitempty on either field.
-        series_map.insert("count".to_owned(), Value::from(series.count.unwrap_or(0)));
-        series_map.insert(
-            "lastObservedTime".to_owned(),
-            time_json(fields.series_last_observed_time.clone()),
-        );
-        if let Some(state) = series.state {
+        series_json.int("count", i64::from(series.count.unwrap_or(0)));
+        series_json.time("lastObservedTime", series_last_observed_time.as_deref());
+        if let Some(state) = &series.state {
             if schema == EventSchema::EventsV1beta1 {
                 // v1beta1 had `json:"state"` (no omitempty) until it was
                 // removed; v1 never had the field.
-                series_map.insert("state".to_owned(), Value::String(state));
+                series_json.string("state", state);
             } else {
                 remarks.push("events.k8s.io/v1 EventSeries carries a state (field 3), which v1 does not have; not shown");
             }
         }
-        map.insert("series".to_owned(), Value::Object(series_map));
     }
-    put_nonempty(&mut map, "reportingController", event.reporting_controller);
-    put_nonempty(&mut map, "reportingInstance", event.reporting_instance);
-    put_nonempty(&mut map, "action", event.action);
-    put_nonempty(&mut map, "reason", event.reason);
-    map.insert("regarding".to_owned(), object_reference(regarding));
+    object.nonempty("reportingController", event.reporting_controller.as_deref());
+    object.nonempty("reportingInstance", event.reporting_instance.as_deref());
+    object.nonempty("action", event.action.as_deref());
+    object.nonempty("reason", event.reason.as_deref());
+    object_reference(object.object("regarding"), &regarding);
+    if let Some(related) = &event.related {
+        object_reference(object.object("related"), related);
+    }
+    object.nonempty("note", event.note.as_deref());
+    object.nonempty("type", event.r#type.as_deref());
+    event_source(object.object("deprecatedSource"), &source);
+    // Struct-typed `Time`s: always printed.
+    object.time("deprecatedFirstTimestamp", first_timestamp.as_deref());
+    object.time("deprecatedLastTimestamp", last_timestamp.as_deref());
+    object.nonzero("deprecatedCount", event.deprecated_count.map(i64::from));
+    drop(object); // writes the closing brace
+
+    // The JSON is written: the strings move into the columns.
+    let mut fields = EventFields {
+        reason: nonempty(event.reason),
+        message: nonempty(event.note),
+        type_: nonempty(event.r#type),
+        count: nonzero(event.deprecated_count),
+        first_timestamp,
+        last_timestamp,
+        event_time,
+        series_count: event
+            .series
+            .as_ref()
+            .map(|series| i64::from(series.count.unwrap_or(0))),
+        series_last_observed_time,
+        action: nonempty(event.action),
+        reporting_component: nonempty(event.reporting_controller),
+        reporting_instance: nonempty(event.reporting_instance),
+        ..EventFields::default()
+    };
+    meta_columns(meta, creation_timestamp, &mut fields);
+    involved_columns(regarding, &mut fields);
+    source_columns(source, &mut fields);
     if let Some(related) = event.related {
-        map.insert("related".to_owned(), object_reference(related));
+        related_columns(related, &mut fields);
     }
-    put_nonempty(&mut map, "note", event.note);
-    put_nonempty(&mut map, "type", event.r#type);
-    map.insert("deprecatedSource".to_owned(), event_source(source));
-    map.insert(
-        "deprecatedFirstTimestamp".to_owned(),
-        struct_time_json(event.deprecated_first_timestamp.as_ref()),
-    );
-    map.insert(
-        "deprecatedLastTimestamp".to_owned(),
-        struct_time_json(event.deprecated_last_timestamp.as_ref()),
-    );
-    put_nonzero(
-        &mut map,
-        "deprecatedCount",
-        event.deprecated_count.map(i64::from),
-    );
-    (fields, Value::Object(map))
+    (fields, json)
 }
 
 #[cfg(test)]
@@ -289,6 +275,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::decode::json_value;
     use crate::proto::meta::v1::Time;
 
     const CORE: TypeMeta<'static> = TypeMeta {
@@ -320,6 +307,7 @@ mod tests {
         let (fields, object) =
             core_event(core::Event::default(), &CORE, None, &mut Remarks::default());
         assert_eq!(fields, EventFields::default());
+        // Compared as text: key order included.
         assert_eq!(
             object,
             json!({
@@ -330,6 +318,7 @@ mod tests {
                 "firstTimestamp": null, "lastTimestamp": null, "eventTime": null,
                 "reportingComponent": "", "reportingInstance": ""
             })
+            .to_string()
         );
     }
 
@@ -362,6 +351,7 @@ mod tests {
                 "deprecatedSource": {},
                 "deprecatedFirstTimestamp": null, "deprecatedLastTimestamp": null
             })
+            .to_string()
         );
     }
 
@@ -382,7 +372,7 @@ mod tests {
             None,
             &mut remarks,
         );
-        assert_eq!(object["series"].get("state"), None);
+        assert_eq!(json_value(&object)["series"].get("state"), None);
         assert!(remarks.into_note().is_some());
         let (_, object) = events_event(
             event,
@@ -391,7 +381,7 @@ mod tests {
             None,
             &mut Remarks::default(),
         );
-        assert_eq!(object["series"]["state"], json!("Ongoing"));
+        assert_eq!(json_value(&object)["series"]["state"], json!("Ongoing"));
     }
 
     #[test]
@@ -414,6 +404,7 @@ mod tests {
             fields.last_timestamp.as_deref(),
             Some("2023-11-14T22:13:20Z")
         );
+        let object = json_value(&object);
         assert_eq!(object.get("count"), None);
         assert_eq!(object["lastTimestamp"], json!("2023-11-14T22:13:20Z"));
     }

@@ -3,16 +3,18 @@
 //! [`decode_event`] takes a stored value (the `value` of an etcd
 //! `mvccpb.KeyValue`) and returns a [`DecodedEvent`]: how it was encoded, the
 //! flattened columns ([`EventFields`]) and the Event as `kubectl get event -o
-//! json` prints it. It never panics and never drops a value silently: what
-//! cannot be decoded comes back as [`Encoding::Encrypted`] or
-//! [`Encoding::Unknown`] with the reason in `note`.
+//! json` prints it, as compact JSON text. It never panics and never drops a
+//! value silently: what cannot be decoded comes back as
+//! [`Encoding::Encrypted`] or [`Encoding::Unknown`] with the reason in
+//! `note`.
 //!
 //! Layers, one module each:
 //! * `envelope`: encoding detection (`k8s\0` protobuf,
 //!   `{` JSON, `k8s:enc:` encrypted, CBOR) and the `runtime.Unknown` envelope;
 //! * `wire`: protobuf wire-format scanning (unknown field numbers, invalid
 //!   UTF-8) that prost does not report;
-//! * `event` + `json`: prost messages → columns and Kubernetes-exact JSON;
+//! * `event` + `json`: prost messages → columns and Kubernetes-exact JSON
+//!   text, written directly (no `serde_json::Value` in between);
 //! * `stored_json`: JSON-encoded stored values;
 //! * `time`: `metav1.Time`/`MicroTime` rendering;
 //! * `meta`: [`decode_object_meta`] for objects of any kind.
@@ -81,9 +83,10 @@ pub struct DecodedEvent {
     pub kind: Option<String>,
     /// Flattened columns; all `None` unless the Event was decoded.
     pub fields: EventFields,
-    /// The Event as `kubectl get event -o json` prints it; `None` for
-    /// encrypted and unknown values.
-    pub object: Option<serde_json::Value>,
+    /// The Event as `kubectl get event -o json` prints it, as compact JSON
+    /// text (key order as Kubernetes prints it); `None` for encrypted and
+    /// unknown values.
+    pub object: Option<String>,
     /// The protobuf carried field numbers this decoder does not know (the
     /// caller keeps the raw value).
     pub unknown_fields: bool,
@@ -156,6 +159,12 @@ pub struct EventFields {
     pub related_namespace: Option<String>,
     pub related_name: Option<String>,
     pub related_uid: Option<String>,
+}
+
+/// Test helper: `object` text parsed back (keys keep their order).
+#[cfg(test)]
+pub(crate) fn json_value(object: &str) -> serde_json::Value {
+    serde_json::from_str(object).expect("object is JSON")
 }
 
 /// Decodes one stored Event value. Never panics, whatever the bytes.
@@ -434,11 +443,8 @@ mod tests {
             "reportingComponent": "kubelet",
             "reportingInstance": "node-1"
         });
-        let object = decoded.object.unwrap();
-        assert_eq!(
-            serde_json::to_string(&object).unwrap(),
-            serde_json::to_string(&expected).unwrap()
-        );
+        // Compared as text: key order included.
+        assert_eq!(decoded.object.unwrap(), expected.to_string());
     }
 
     fn events_event() -> proto::events::v1::Event {
@@ -528,7 +534,7 @@ mod tests {
                     ..EventFields::default()
                 }
             );
-            let object = decoded.object.unwrap();
+            let object = json_value(&decoded.object.unwrap());
             assert_eq!(object["apiVersion"], json!(api_version));
             assert_eq!(object["note"], json!("Scaled up replica set web-7d9f to 3"));
             assert_eq!(object["deprecatedFirstTimestamp"], Value::Null);
@@ -556,7 +562,7 @@ mod tests {
             }
         );
         assert_eq!(
-            decoded.object.unwrap()["metadata"]["resourceVersion"],
+            json_value(&decoded.object.unwrap())["metadata"]["resourceVersion"],
             json!("77")
         );
     }
@@ -709,7 +715,7 @@ mod tests {
             decoded.note.as_deref(),
             Some("2 string field(s) held invalid UTF-8, replaced with U+FFFD")
         );
-        let object = decoded.object.unwrap();
+        let object = json_value(&decoded.object.unwrap());
         assert_eq!(object["metadata"]["labels"], json!({"k\u{fffd}z": "v"}));
     }
 
@@ -720,9 +726,9 @@ mod tests {
             meta.resource_version = s("31");
         }
         let value = encode_stored_event(&event);
-        let kept = decode_event(&value, None).object.unwrap();
+        let kept = json_value(&decode_event(&value, None).object.unwrap());
         assert_eq!(kept["metadata"]["resourceVersion"], json!("31"));
-        let set = decode_event(&value, Some(32)).object.unwrap();
+        let set = json_value(&decode_event(&value, Some(32)).object.unwrap());
         assert_eq!(set["metadata"]["resourceVersion"], json!("32"));
     }
 
@@ -760,7 +766,7 @@ mod tests {
         assert_eq!(decoded.fields.series_count, Some(-5));
         // Go's zero time prints null.
         assert_eq!(decoded.fields.series_last_observed_time, None);
-        let object = decoded.object.unwrap();
+        let object = json_value(&decoded.object.unwrap());
         assert_eq!(
             object["series"],
             json!({"count": -5, "lastObservedTime": null})
@@ -776,10 +782,7 @@ mod tests {
         let object = decode_event(&encode_stored_event(&event), None)
             .object
             .unwrap();
-        assert_eq!(
-            serde_json::to_string(&object["metadata"]["labels"]).unwrap(),
-            r#"{"a":"1","b":"2"}"#
-        );
+        assert!(object.contains(r#""labels":{"a":"1","b":"2"}"#), "{object}");
     }
 
     /// Minimal xorshift so the test needs no extra crate.
@@ -821,6 +824,10 @@ mod tests {
             if decoded.encoding != Encoding::Protobuf {
                 assert!(decoded.note.is_some(), "{value:?}");
                 assert!(decoded.object.is_none());
+            }
+            if let Some(object) = &decoded.object {
+                // Whatever the bytes, the text is JSON.
+                json_value(object);
             }
             let _ = decode_object_meta(&value);
         }

@@ -37,12 +37,15 @@ pub(crate) fn decode_json_event(value: &[u8], resource_version: Option<i64>) -> 
         set_resource_version(&mut object, revision, &mut remarks);
     }
     let fields = event_fields(&object, schema);
+    // Printed as serde_json prints any Map: compact, keys in stored order.
+    // (It cannot fail: the keys are strings and parsed numbers are finite.)
+    let object = serde_json::to_string(&object).ok();
     DecodedEvent {
         encoding: Encoding::Json,
         api_version,
         kind,
         fields,
-        object: Some(Value::Object(object)),
+        object,
         unknown_fields: false,
         note: remarks.into_note(),
     }
@@ -214,6 +217,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::decode::json_value;
 
     const CORE_EVENT: &str = r#"{"kind":"Event","apiVersion":"v1","metadata":{"name":"web.17f","namespace":"prod","uid":"u-1","creationTimestamp":"2024-05-01T10:00:00Z"},"involvedObject":{"kind":"Pod","namespace":"prod","name":"web","uid":"p-1","apiVersion":"v1","resourceVersion":"99","fieldPath":"spec.containers{web}"},"reason":"BackOff","message":"Back-off restarting failed container","source":{"component":"kubelet","host":"node-1"},"firstTimestamp":"2024-05-01T10:00:00Z","lastTimestamp":"2024-05-01T10:05:00Z","count":7,"type":"Warning","eventTime":null,"reportingComponent":"kubelet","reportingInstance":"node-1","futureField":{"x":1}}"#;
 
@@ -251,7 +255,7 @@ mod tests {
         };
         assert_eq!(decoded.fields, expected);
         // Kept as it is, resourceVersion inserted after uid.
-        let object = decoded.object.unwrap();
+        let object = json_value(&decoded.object.unwrap());
         let meta_keys: Vec<&str> = object["metadata"]
             .as_object()
             .unwrap()
@@ -278,17 +282,17 @@ mod tests {
             br#"{"apiVersion":"v1","kind":"Event","metadata":{"resourceVersion":"5","name":"a"}}"#;
         let replaced = decode_json_event(value, Some(6)).object.unwrap();
         assert_eq!(
-            serde_json::to_string(&replaced["metadata"]).unwrap(),
-            r#"{"resourceVersion":"6","name":"a"}"#
+            replaced,
+            r#"{"apiVersion":"v1","kind":"Event","metadata":{"resourceVersion":"6","name":"a"}}"#
         );
-        let kept = decode_json_event(value, None).object.unwrap();
+        let kept = json_value(&decode_json_event(value, None).object.unwrap());
         assert_eq!(kept["metadata"]["resourceVersion"], json!("5"));
         let bare = decode_json_event(
             br#"{"kind":"Event","apiVersion":"v1","reason":"x"}"#,
             Some(3),
         );
         assert_eq!(
-            serde_json::to_string(&bare.object.unwrap()).unwrap(),
+            bare.object.unwrap(),
             r#"{"kind":"Event","apiVersion":"v1","metadata":{"resourceVersion":"3"},"reason":"x"}"#
         );
     }

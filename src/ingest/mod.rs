@@ -892,9 +892,9 @@ fn decode_entry(
         });
     }
     let mut decoded = decode_event(&kv.value, Some(kv.mod_revision));
-    // Serialized here, on a decode thread; the tree itself is dropped here
-    // too, so that the single writer thread never spends time freeing it.
-    let object_json = decoded.object.take().map(|o| o.to_string());
+    // The JSON text, already written by the decoder on this decode thread,
+    // moves into the row's `object_json`.
+    let object_json = decoded.object.take();
     let fate = histories.map_or_else(Fate::default, |h| {
         h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
     });

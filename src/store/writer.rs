@@ -96,7 +96,8 @@ pub struct EventRow {
     pub lease: i64,
     pub recovered_from: &'static str,
     pub decoded: DecodedEvent,
-    /// `decoded.object` serialized (done in the parallel decode stage).
+    /// The Event's JSON text, `decoded.object` taken out of `decoded` (it is
+    /// written in the parallel decode stage).
     pub object_json: Option<String>,
     /// The stored value, exactly.
     pub raw: Vec<u8>,
