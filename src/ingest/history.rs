@@ -127,9 +127,8 @@ impl KeyHistories {
         let Some(history) = self.keys.get(&hash) else {
             return Fate::default();
         };
-        let live = history.newest_is_live
-            && history.newest == revision
-            && from != RecoveredFrom::FreePage;
+        let live =
+            history.newest_is_live && history.newest == revision && from != RecoveredFrom::FreePage;
         let later = |t: &i64| *t > revision.0;
         let first = Some(history.first_tombstone).filter(|t| *t != NO_TOMBSTONE);
         let deleted_revision = first

@@ -150,7 +150,6 @@ pub fn ingest_source(
     options: &IngestOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SourceOutcome, IngestError> {
-    let t0 = std::time::Instant::now();
     // While the input is hashed: the first pass over its revisions, when
     // the database holds no etcd rows yet (see `history`).
     let gather = !store.holds_etcd_rows()?;
@@ -163,7 +162,6 @@ pub fn ingest_source(
         let key_bucket = db.bucket(b"key").ok().flatten();
         gather_histories(&db, key_bucket.as_ref(), root)
     })?;
-    if std::env::var_os("EVF_TIMING").is_some() { eprintln!("TIMING prepared {:?}", t0.elapsed()); }
     if let Some(source_id) = store.source_by_content(&input.sha256, &options.prefix)? {
         return Ok(SourceOutcome::AlreadyLoaded {
             source_id,
@@ -898,6 +896,7 @@ fn decode_entry(
     let fate = histories.map_or_else(Fate::default, |h| {
         h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
     });
+    let occurred_at = crate::store::writer::occurred_at(&decoded);
     Decoded::Event(Box::new(EventRow {
         key,
         mod_revision: kv.mod_revision,
@@ -910,6 +909,7 @@ fn decode_entry(
         object_json,
         raw: kv.value,
         fate,
+        occurred_at,
     }))
 }
 
@@ -1188,7 +1188,11 @@ mod load_tests {
                 create_revision: if *tombstone { 0 } else { *main },
                 mod_revision: if *tombstone { 0 } else { *main },
                 version: 1,
-                value: if *tombstone { Vec::new() } else { format!("v{main}").into_bytes() },
+                value: if *tombstone {
+                    Vec::new()
+                } else {
+                    format!("v{main}").into_bytes()
+                },
                 lease: 0,
             };
             (

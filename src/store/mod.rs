@@ -84,11 +84,10 @@ struct Unpublished {
 /// Settings of every writing connection. A small page cache: the OS caches
 /// the file anyway, and SQLite's memory during a load grows with it
 /// (measured: ~3x the setting), while a larger one made the load no faster.
-/// Sorts (index builds) may use a helper thread.
+/// No sorter helper threads: index builds run beside the text index's.
 const WRITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON;
      PRAGMA cache_size = -16384;
-     PRAGMA temp_store = FILE;
-     PRAGMA threads = 2;";
+     PRAGMA temp_store = FILE;";
 
 impl Store {
     /// Opens a database for writing, bringing its schema up to date, or

@@ -10,6 +10,11 @@
 //! (<https://sqlite.org/fts5.html#appendix_b>). Tests check the result with
 //! FTS5's own `integrity-check` against `event_revisions`.
 //!
+//! During the load, when both cores decode and write, the builder only
+//! stores the indexed columns (cheap); it indexes them once the load's rows
+//! are all in ([`TextIndexBuilder::close`]), while the writer builds the
+//! other indexes: work moved to where a core is free.
+//!
 //! A database that already holds Events gets its new rows indexed in place
 //! by the writer instead.
 
@@ -20,11 +25,15 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-/// `events_fts` as created by the schema, under another name.
-const SIDE_TABLE: &str = "CREATE VIRTUAL TABLE side_fts USING fts5(
+/// The indexed columns as they arrive, and `events_fts` as created by the
+/// schema under another name, its content in that table.
+const SIDE_TABLES: &str = "CREATE TABLE side_rows (
+    id INTEGER PRIMARY KEY, reason TEXT, message TEXT, involved_name TEXT
+);
+CREATE VIRTUAL TABLE side_fts USING fts5(
     reason, message, involved_name,
-    content = 'event_revisions', content_rowid = 'id'
-)";
+    content = 'side_rows', content_rowid = 'id'
+);";
 
 /// The shadow tables that hold the index, with their column counts (the
 /// `_config` table holds only the format version, the same in both).
@@ -66,7 +75,7 @@ impl TextIndexBuilder {
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
              PRAGMA locking_mode = EXCLUSIVE; PRAGMA page_size = 16384;",
         )?;
-        conn.execute_batch(SIDE_TABLE)?;
+        conn.execute_batch(SIDE_TABLES)?;
         let (tx, rx) = mpsc::sync_channel::<Vec<TextRow>>(4);
         let thread = std::thread::Builder::new()
             .name("evforensics-fts".into())
@@ -74,16 +83,22 @@ impl TextIndexBuilder {
                 conn.execute_batch("BEGIN")?;
                 {
                     let mut insert = conn.prepare(
-                        "INSERT INTO side_fts (rowid, reason, message, involved_name)
+                        "INSERT INTO side_rows (id, reason, message, involved_name)
                          VALUES (?1, ?2, ?3, ?4)",
                     )?;
                     for batch in rx {
                         for (id, reason, message, involved_name) in batch {
-                            insert.execute(rusqlite::params![id, reason, message, involved_name])?;
+                            insert.execute(rusqlite::params![
+                                id,
+                                reason,
+                                message,
+                                involved_name
+                            ])?;
                         }
                     }
                 }
-                conn.execute_batch("COMMIT")?;
+                // The load's rows are all in: index them.
+                conn.execute_batch("INSERT INTO side_fts (side_fts) VALUES ('rebuild'); COMMIT;")?;
                 Ok(Built { conn, _file: temp })
             })
             .map_err(|e| StoreError::Io {
@@ -100,6 +115,11 @@ impl TextIndexBuilder {
     /// error it reports in [`finish`](Self::finish)).
     pub(super) fn send(&self, rows: Vec<TextRow>) -> bool {
         self.rows.as_ref().is_some_and(|tx| tx.send(rows).is_ok())
+    }
+
+    /// No more rows: the builder indexes what it received.
+    pub(super) fn close(&mut self) {
+        drop(self.rows.take());
     }
 
     /// Waits for the builder and copies its index into `conn`'s empty
@@ -119,7 +139,8 @@ impl TextIndexBuilder {
         for (ours, theirs, columns) in SHADOW_TABLES {
             conn.execute_batch(&format!("DELETE FROM main.{ours}"))?;
             let placeholders = vec!["?"; columns].join(", ");
-            let mut insert = conn.prepare(&format!("INSERT INTO main.{ours} VALUES ({placeholders})"))?;
+            let mut insert =
+                conn.prepare(&format!("INSERT INTO main.{ours} VALUES ({placeholders})"))?;
             let mut select = built.conn.prepare(&format!("SELECT * FROM {theirs}"))?;
             let mut rows = select.query([])?;
             while let Some(row) = rows.next()? {

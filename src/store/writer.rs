@@ -16,7 +16,7 @@
 //! each row ([`LoadPlan::fates_in_rows`]): it knows them from a first pass
 //! over the source, and every row is then written once, complete.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::text_index::TextIndexBuilder;
 use super::{Load, StoreError};
@@ -102,6 +102,9 @@ pub struct EventRow {
     /// The stored value, exactly.
     pub raw: Vec<u8>,
     pub fate: Fate,
+    /// When the Event happened, see [`occurred_at`] (computed in the
+    /// decode stage, off the writer thread).
+    pub occurred_at: Option<String>,
 }
 
 /// One stored revision of an object that is not an Event (any kind under
@@ -403,7 +406,7 @@ impl<'c> SourceWriter<'c> {
     /// Writes one batch.
     pub fn write(&mut self, batch: Batch) -> Result<(), StoreError> {
         match batch {
-            Batch::Events(rows) => self.write_events(&rows),
+            Batch::Events(rows) => self.write_events(rows),
             Batch::Deletions(rows) => self.write_deletions(&rows, EVENTS),
             Batch::Damage(rows) => self.write_damage(&rows),
             Batch::Leases(rows) => self.write_leases(&rows),
@@ -470,7 +473,7 @@ impl<'c> SourceWriter<'c> {
         Ok(())
     }
 
-    fn write_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+    fn write_events(&mut self, mut rows: Vec<EventRow>) -> Result<(), StoreError> {
         let conn = self.load.conn();
         let mut insert = conn.prepare_cached(INSERT_EVENT)?;
         let mut insert_value = conn.prepare_cached(INSERT_EVENT_VALUE)?;
@@ -481,9 +484,9 @@ impl<'c> SourceWriter<'c> {
         )?;
         let mut conflicts = Vec::new();
         let mut text_rows = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in &mut rows {
             let fate = self.fate(row.fate);
-            if !link_revision(
+            let linked = link_revision(
                 &mut link,
                 self.source_id,
                 Link {
@@ -493,59 +496,77 @@ impl<'c> SourceWriter<'c> {
                     recovered_from: row.recovered_from,
                     live: fate.live,
                 },
-            )? {
+            )?;
+            if !linked {
                 continue;
             }
             let d = &row.decoded;
             let f = &d.fields;
-            let occurred_at = occurred_at(d);
-            let inserted = insert.execute(params![
-                self.source_id,
-                row.key,
-                row.mod_revision,
-                row.sub_revision,
-                row.create_revision,
-                row.version,
-                row.lease,
-                row.recovered_from,
-                d.encoding.as_str(),
-                d.note,
-                d.unknown_fields,
-                d.api_version,
-                d.kind,
-                f.namespace,
-                f.name,
-                f.uid,
-                f.creation_timestamp,
-                f.reason,
-                f.message,
-                f.type_,
-                f.count,
-                f.first_timestamp,
-                f.last_timestamp,
-                f.event_time,
-                f.series_count,
-                f.series_last_observed_time,
-                occurred_at,
-                f.action,
-                f.reporting_component,
-                f.reporting_instance,
-                f.source_component,
-                f.source_host,
-                f.involved_kind,
-                f.involved_namespace,
-                f.involved_name,
-                f.involved_uid,
-                f.involved_api_version,
-                f.involved_resource_version,
-                f.involved_field_path,
-                f.related_kind,
-                f.related_namespace,
-                f.related_name,
-                f.related_uid,
-                fate.live,
-                fate.deleted_revision,
-            ])?;
+            // Most columns of most Events are NULL: only the values present
+            // are bound (the statement's bindings are NULL after clearing).
+            insert.clear_bindings();
+            let mut at = 0;
+            let mut bind = |value: Option<&dyn ToSql>| -> rusqlite::Result<()> {
+                at += 1;
+                match value {
+                    Some(v) => insert.raw_bind_parameter(at, v),
+                    None => Ok(()),
+                }
+            };
+            bind(Some(&self.source_id))?;
+            bind(Some(&row.key))?;
+            bind(Some(&row.mod_revision))?;
+            bind(Some(&row.sub_revision))?;
+            bind(Some(&row.create_revision))?;
+            bind(Some(&row.version))?;
+            bind(Some(&row.lease))?;
+            bind(Some(&row.recovered_from))?;
+            bind(Some(&d.encoding.as_str()))?;
+            bind(text(&d.note))?;
+            bind(Some(&d.unknown_fields))?;
+            bind(text(&d.api_version))?;
+            bind(text(&d.kind))?;
+            for column in [
+                &f.namespace,
+                &f.name,
+                &f.uid,
+                &f.creation_timestamp,
+                &f.reason,
+                &f.message,
+                &f.type_,
+            ] {
+                bind(text(column))?;
+            }
+            bind(int(&f.count))?;
+            bind(text(&f.first_timestamp))?;
+            bind(text(&f.last_timestamp))?;
+            bind(text(&f.event_time))?;
+            bind(int(&f.series_count))?;
+            for column in [
+                &f.series_last_observed_time,
+                &row.occurred_at,
+                &f.action,
+                &f.reporting_component,
+                &f.reporting_instance,
+                &f.source_component,
+                &f.source_host,
+                &f.involved_kind,
+                &f.involved_namespace,
+                &f.involved_name,
+                &f.involved_uid,
+                &f.involved_api_version,
+                &f.involved_resource_version,
+                &f.involved_field_path,
+                &f.related_kind,
+                &f.related_namespace,
+                &f.related_name,
+                &f.related_uid,
+            ] {
+                bind(text(column))?;
+            }
+            bind(Some(&fate.live))?;
+            bind(int(&fate.deleted_revision))?;
+            let inserted = insert.raw_execute()?;
             self.summary.event_revisions += 1;
             self.summary.live_event_revisions += u64::from(fate.live);
             if row.recovered_from == "free-page" {
@@ -553,11 +574,12 @@ impl<'c> SourceWriter<'c> {
             }
             if inserted == 1 {
                 if self.text_index.is_some() {
+                    let f = &mut row.decoded.fields;
                     text_rows.push((
                         conn.last_insert_rowid(),
-                        f.reason.clone(),
-                        f.message.clone(),
-                        f.involved_name.clone(),
+                        f.reason.take(),
+                        f.message.take(),
+                        f.involved_name.take(),
                     ));
                 }
                 insert_value.execute(params![row.object_json, row.raw])?;
@@ -583,6 +605,8 @@ impl<'c> SourceWriter<'c> {
             }
         }
         drop((insert, insert_value, link, existing));
+        // Freeing a batch is the decode stage's business, not the writer's.
+        drop(rows);
         if let Some(builder) = &self.text_index {
             if !text_rows.is_empty() && !builder.send(text_rows) {
                 // It stopped: the rows are indexed in place at the end.
@@ -662,15 +686,15 @@ impl<'c> SourceWriter<'c> {
     /// source's totals and commits.
     pub fn finish(mut self, facts: &SourceFacts) -> Result<LoadSummary, StoreError> {
         self.load.start_writeback();
+        // The text index is built while the other indexes are.
+        if let Some(builder) = &mut self.text_index {
+            builder.close();
+        }
         let tx = self.load.conn();
         let sid = self.source_id;
-        let t0 = std::time::Instant::now();
-        macro_rules! lap { ($l:expr) => { if std::env::var_os("EVF_TIMING").is_some() { eprintln!("TIMING {} {:?}", $l, t0.elapsed()); } } }
-        lap!("finish-start");
         if self.rebuild_indexes {
             for (_, create) in super::schema::QUERY_INDEXES {
                 tx.execute_batch(create)?;
-                lap!(create);
             }
         }
         if self.rebuild_object_indexes {
@@ -765,13 +789,15 @@ impl<'c> SourceWriter<'c> {
             }
             derive_deleted_revision(tx, family, rows_before, deletions_before)?;
         }
-        lap!("derived");
         let indexed_aside = match self.text_index.take() {
             Some(builder) => {
                 let copied = builder.finish(tx).is_ok();
                 if !copied {
                     // Whatever part was copied goes; the index is built in place.
-                    tx.execute("INSERT INTO events_fts (events_fts) VALUES ('delete-all')", [])?;
+                    tx.execute(
+                        "INSERT INTO events_fts (events_fts) VALUES ('delete-all')",
+                        [],
+                    )?;
                 }
                 copied
             }
@@ -784,10 +810,8 @@ impl<'c> SourceWriter<'c> {
                 [self.events_before],
             )?;
         }
-        lap!("fts");
         let summary = std::mem::take(&mut self.summary);
         self.load.commit()?;
-        lap!("commit");
         Ok(summary)
     }
 }
@@ -865,11 +889,18 @@ fn derive_deleted_revision(
     Ok(())
 }
 
+/// A text column's value to bind, `None` for NULL.
+fn text(value: &Option<String>) -> Option<&dyn ToSql> {
+    value.as_ref().map(|v| v as &dyn ToSql)
+}
+
+/// An integer column's value to bind, `None` for NULL.
+fn int(value: &Option<i64>) -> Option<&dyn ToSql> {
+    value.as_ref().map(|v| v as &dyn ToSql)
+}
+
 /// Records a source (its `sources` row) inside the load's transaction.
-pub(super) fn insert_source(
-    tx: &Connection,
-    source: &SourceRecord,
-) -> Result<i64, StoreError> {
+pub(super) fn insert_source(tx: &Connection, source: &SourceRecord) -> Result<i64, StoreError> {
     tx.execute(
         "INSERT INTO sources (kind, location, sha256, size_bytes, compression, content_sha256,
             trailer, trailer_sha256, prefix, bolt_page_size, bolt_txid, bolt_meta_page,
@@ -925,7 +956,7 @@ pub(super) fn insert_damage(
 /// When the Event happened, as precisely as the revision says: the latest of
 /// the times it carries, normalized to six fractional digits so that values
 /// of mixed precision sort correctly as text.
-fn occurred_at(d: &DecodedEvent) -> Option<String> {
+pub fn occurred_at(d: &DecodedEvent) -> Option<String> {
     let f = &d.fields;
     [
         &f.series_last_observed_time,
@@ -1000,6 +1031,7 @@ mod load_tests {
             object_json: None,
             raw: format!("{key}@{rev}").into_bytes(),
             fate: Fate::default(),
+            occurred_at: None,
         }
     }
 
@@ -1030,7 +1062,9 @@ mod load_tests {
         events: Vec<EventRow>,
         dels: Vec<DeletionRow>,
     ) -> LoadSummary {
-        let mut w = store.begin_source(&source(sha), LoadPlan::default()).unwrap();
+        let mut w = store
+            .begin_source(&source(sha), LoadPlan::default())
+            .unwrap();
         w.write(Batch::Events(events)).unwrap();
         w.write(Batch::Deletions(dels)).unwrap();
         w.finish(&SourceFacts {
@@ -1190,7 +1224,9 @@ mod load_tests {
             vec![],
         );
         {
-            let mut w = store.begin_source(&source("bb"), LoadPlan::default()).unwrap();
+            let mut w = store
+                .begin_source(&source("bb"), LoadPlan::default())
+                .unwrap();
             w.write(Batch::Events(vec![event("/e/b", 11, 0, "Y")]))
                 .unwrap();
             // dropped without finish: a failed run
@@ -1226,7 +1262,9 @@ mod load_tests {
         let first_temp = store.working_file().to_path_buf();
         assert_eq!(first_temp.parent(), Some(dir.path()));
         {
-            let mut w = store.begin_source(&source("aa"), LoadPlan::default()).unwrap();
+            let mut w = store
+                .begin_source(&source("aa"), LoadPlan::default())
+                .unwrap();
             w.write(Batch::Events(vec![event("/e/a", 10, 0, "X")]))
                 .unwrap();
             // dropped without finish: a failed load
@@ -1239,13 +1277,21 @@ mod load_tests {
             .unwrap();
         assert_eq!(sources, 0, "nothing of the failed load is seen");
 
-        load(&mut store, "bb", 11, vec![event("/e/b", 11, 0, "Y")], vec![]);
+        load(
+            &mut store,
+            "bb",
+            11,
+            vec![event("/e/b", 11, 0, "Y")],
+            vec![],
+        );
         assert!(store.is_published());
         assert_eq!(store.working_file(), path.as_path());
         assert_eq!(files_in(dir.path()), ["new.sqlite"]);
         // Loads into a published database are transactions again.
         {
-            let mut w = store.begin_source(&source("cc"), LoadPlan::default()).unwrap();
+            let mut w = store
+                .begin_source(&source("cc"), LoadPlan::default())
+                .unwrap();
             w.write(Batch::Events(vec![event("/e/c", 12, 0, "Z")]))
                 .unwrap();
         }
@@ -1262,7 +1308,9 @@ mod load_tests {
         let path = dir.path().join("new.sqlite");
         let mut store = Store::open(&path).unwrap();
         std::fs::write(&path, b"someone else's").unwrap();
-        let mut w = store.begin_source(&source("aa"), LoadPlan::default()).unwrap();
+        let mut w = store
+            .begin_source(&source("aa"), LoadPlan::default())
+            .unwrap();
         w.write(Batch::Events(vec![event("/e/a", 10, 0, "X")]))
             .unwrap();
         let err = w.finish(&SourceFacts::default()).unwrap_err();
