@@ -43,16 +43,99 @@ struct KeyHistory {
     newest_is_live: bool,
 }
 
+/// Keys are looked up by a 128-bit hash made of two independently keyed
+/// SipHashes: keys come from the evidence, and collisions must be neither
+/// likely nor craftable.
+struct KeyHasher(RandomState, RandomState);
+
+impl KeyHasher {
+    fn new() -> KeyHasher {
+        KeyHasher(RandomState::new(), RandomState::new())
+    }
+
+    /// The key as the writer stores it (invalid UTF-8 replaced), hashed.
+    fn hash(&self, key: &[u8]) -> u128 {
+        let key = String::from_utf8_lossy(key);
+        let high = self.0.hash_one(key.as_bytes());
+        let low = self.1.hash_one(key.as_bytes());
+        (u128::from(high) << 64) | u128::from(low)
+    }
+}
+
+type KeyMap<V> = HashMap<u128, V, BuildHasherDefault<PreHashed>>;
+
+/// Where the rows of a load get their [`Fate`] from.
+#[derive(Clone, Copy)]
+pub enum Fates<'a> {
+    /// The whole history of a source's keys (a snapshot's first pass):
+    /// `live` and `deleted_revision`.
+    History(&'a KeyHistories),
+    /// The keys of a running etcd at the pulled head: `live` only.
+    Head(&'a HeadKeys),
+}
+
+impl Fates<'_> {
+    /// The fate of one put of `key` at `revision` (main, sub).
+    pub fn fate(&self, key: &[u8], revision: (i64, i64), from: RecoveredFrom) -> Fate {
+        match self {
+            Fates::History(h) => h.fate(key, revision, from),
+            Fates::Head(h) => h.fate(key, revision.0),
+        }
+    }
+}
+
+/// The keys under a prefix of a running etcd at one revision (the head a
+/// live pull pins), with their mod revisions: a put is live exactly when it
+/// is its key's value there. (A key's puts have distinct main revisions: a
+/// transaction may not write one key twice.)
+pub struct HeadKeys {
+    keys: KeyMap<i64>,
+    hasher: KeyHasher,
+    limit: usize,
+}
+
+impl HeadKeys {
+    pub fn new(limit: usize) -> HeadKeys {
+        HeadKeys {
+            keys: KeyMap::default(),
+            hasher: KeyHasher::new(),
+            limit,
+        }
+    }
+
+    /// Adds a key present at the head. False when the limit is reached:
+    /// the set is then incomplete and must not be used.
+    pub fn insert(&mut self, key: &[u8], mod_revision: i64) -> bool {
+        if self.keys.len() >= self.limit {
+            return false;
+        }
+        self.keys.insert(self.hasher.hash(key), mod_revision);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn fate(&self, key: &[u8], mod_revision: i64) -> Fate {
+        Fate {
+            live: self.keys.get(&self.hasher.hash(key)) == Some(&mod_revision),
+            deleted_revision: None,
+        }
+    }
+}
+
 /// The histories of a source's keys, looked up by key.
 pub struct KeyHistories {
-    keys: HashMap<u128, KeyHistory, BuildHasherDefault<PreHashed>>,
+    keys: KeyMap<KeyHistory>,
     /// Tombstones after each key's first (a name deleted, created again and
     /// deleted again: rare).
-    more_tombstones: HashMap<u128, Vec<i64>, BuildHasherDefault<PreHashed>>,
-    /// Two independently keyed SipHashes make the 128-bit key hash: keys
-    /// come from the evidence, and collisions must be neither likely nor
-    /// craftable.
-    hashers: (RandomState, RandomState),
+    more_tombstones: KeyMap<Vec<i64>>,
+    hasher: KeyHasher,
     limit: usize,
 }
 
@@ -60,12 +143,12 @@ impl KeyHistories {
     /// `expected_keys`: a guess of how many keys will be recorded (capped
     /// at `limit`), to allocate the table once rather than grow it.
     pub fn new(limit: usize, expected_keys: usize) -> KeyHistories {
-        let mut keys = HashMap::default();
+        let mut keys = KeyMap::default();
         keys.reserve(expected_keys.min(limit));
         KeyHistories {
             keys,
-            more_tombstones: HashMap::default(),
-            hashers: (RandomState::new(), RandomState::new()),
+            more_tombstones: KeyMap::default(),
+            hasher: KeyHasher::new(),
             limit,
         }
     }
@@ -79,19 +162,11 @@ impl KeyHistories {
         self.keys.is_empty()
     }
 
-    /// The key as the writer stores it (invalid UTF-8 replaced), hashed.
-    fn hash(&self, key: &[u8]) -> u128 {
-        let key = String::from_utf8_lossy(key);
-        let high = self.hashers.0.hash_one(key.as_bytes());
-        let low = self.hashers.1.hash_one(key.as_bytes());
-        (u128::from(high) << 64) | u128::from(low)
-    }
-
     /// Records one revision, in the order the load reads them. False when
     /// the key is new and the limit is reached: the histories are then
     /// incomplete and must not be used.
     pub fn record(&mut self, key: &[u8], rev: Revision, from: RecoveredFrom) -> bool {
-        let hash = self.hash(key);
+        let hash = self.hasher.hash(key);
         let revision = (rev.main, rev.sub);
         let full = self.keys.len() >= self.limit;
         let history = match self.keys.entry(hash) {
@@ -123,7 +198,7 @@ impl KeyHistories {
 
     /// The fate of one put of `key` at `revision` (main, sub).
     pub fn fate(&self, key: &[u8], revision: (i64, i64), from: RecoveredFrom) -> Fate {
-        let hash = self.hash(key);
+        let hash = self.hasher.hash(key);
         let Some(history) = self.keys.get(&hash) else {
             return Fate::default();
         };
@@ -251,6 +326,28 @@ mod tests {
         h.record(b"/e/\xfe", put(2, 0), Tree);
         assert_eq!(h.len(), 1);
         assert_eq!(h.fate(b"/e/\xff", (1, 0), Tree), fate(false, None));
+    }
+
+    #[test]
+    fn head_keys_make_the_value_at_the_head_live() {
+        let mut head = HeadKeys::new(10);
+        assert!(head.insert(b"/e/a", 7));
+        let fates = Fates::Head(&head);
+        assert_eq!(
+            fates.fate(b"/e/a", (7, 2), RecoveredFrom::Live),
+            fate(true, None)
+        );
+        assert_eq!(
+            fates.fate(b"/e/a", (5, 0), RecoveredFrom::Live),
+            fate(false, None)
+        );
+        assert_eq!(
+            fates.fate(b"/e/b", (7, 0), RecoveredFrom::Live),
+            fate(false, None)
+        );
+        let mut full = HeadKeys::new(1);
+        assert!(full.insert(b"/e/a", 1));
+        assert!(!full.insert(b"/e/b", 2));
     }
 
     #[test]

@@ -29,9 +29,9 @@ use crate::source::live::{LiveOptions, PullFacts};
 use crate::source::mvcc::{self, MvccMeta, Revision};
 use crate::store::{
     Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
-    SourceFacts, SourceRecord, Store, StoreError,
+    RowFates, SourceFacts, SourceRecord, Store, StoreError,
 };
-use history::KeyHistories;
+use history::{Fates, HeadKeys, KeyHistories};
 
 /// The default etcd prefix of Kubernetes Events.
 pub const DEFAULT_PREFIX: &str = "/registry/events/";
@@ -224,7 +224,7 @@ pub fn ingest_source(
         Loading {
             prefix: &options.prefix,
             expected_rows,
-            histories: histories.as_ref(),
+            fates: histories.as_ref().map(Fates::History),
         },
         progress,
         |sink| {
@@ -280,23 +280,32 @@ pub fn ingest_live(
         ..SourceRecord::default()
     };
     // Connects once before the load (so that a wrong endpoint or
-    // certificate fails before anything is written) and sizes the load:
-    // the current keys, a lower bound of the revisions to come.
-    let expected_rows = crate::source::live::count_keys(live, &options.prefix)?;
+    // certificate fails before anything is written), pins the head
+    // revision the pull reads up to, and reads the keys there: the size of
+    // the load (a lower bound of the revisions to come) and, while the
+    // database holds no etcd rows, which revisions are live.
+    let gather = !store.holds_etcd_rows()?;
+    let mut head_keys = HeadKeys::new(history::KEY_LIMIT);
+    let (mut keys, mut complete) = (0u64, gather);
+    let head = crate::source::live::head_keys(live, &options.prefix, |key, mod_revision| {
+        keys += 1;
+        complete = complete && head_keys.insert(key, mod_revision);
+    })?;
     let mut pulled = None;
     let loaded = try_load_source(
         store,
         &record,
         Loading {
             prefix: &options.prefix,
-            expected_rows,
-            histories: None,
+            expected_rows: keys,
+            fates: complete.then_some(Fates::Head(&head_keys)),
         },
         progress,
         |sink| {
             let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
             let facts = std::thread::scope(|scope| {
-                let reader = scope.spawn(|| crate::source::live::pull(live, &options.prefix, tx));
+                let reader =
+                    scope.spawn(|| crate::source::live::pull(live, &options.prefix, head, tx));
                 for page in rx {
                     for (rev, kv) in page {
                         sink.push(rev, &kv, RecoveredFrom::Live);
@@ -547,9 +556,9 @@ pub struct Loading<'a> {
     pub prefix: &'a str,
     /// A rough estimate of the Event revisions to come (see [`LoadPlan`]).
     pub expected_rows: u64,
-    /// The key histories of a first pass over the source: rows are then
-    /// written with their `live` and `deleted_revision`.
-    pub histories: Option<&'a KeyHistories>,
+    /// What a first pass over the source knows of each key's fate: rows
+    /// are then written with their `live` (and `deleted_revision`).
+    pub fates: Option<Fates<'a>>,
 }
 
 /// Loads one source: runs `produce` (which reads the source and pushes its
@@ -579,12 +588,16 @@ pub fn try_load_source(
     let (writer_tx, writer_rx) = mpsc::sync_channel::<WriterMsg>(2);
     let plan = LoadPlan {
         expected_rows: loading.expected_rows,
-        fates_in_rows: loading.histories.is_some(),
+        fates: match loading.fates {
+            None => RowFates::Derived,
+            Some(Fates::History(_)) => RowFates::Complete,
+            Some(Fates::Head(_)) => RowFates::LiveOnly,
+        },
     };
     let decoding = Decoding {
         prefix: loading.prefix.as_bytes(),
         root: registry_root(loading.prefix).as_bytes(),
-        histories: loading.histories,
+        fates: loading.fates,
     };
     std::thread::scope(|scope| {
         // Owned by this closure, so that a panic in `produce` drops it while
@@ -644,7 +657,7 @@ fn write_source(
 struct Decoding<'a> {
     prefix: &'a [u8],
     root: &'a [u8],
-    histories: Option<&'a KeyHistories>,
+    fates: Option<Fates<'a>>,
 }
 
 /// The decoder thread: decodes each batch of entries in parallel and hands
@@ -859,7 +872,7 @@ fn decode_entry(
     let Decoding {
         prefix,
         root,
-        histories,
+        fates,
     } = *decoding;
     let damage = |key: Option<String>, reason: String| {
         Decoded::Damage(DamageRow {
@@ -878,7 +891,7 @@ fn decode_entry(
         if !kv.key.starts_with(root) {
             return Decoded::NotUnderPrefix;
         }
-        return decode_object(rev, kv, root, from, histories);
+        return decode_object(rev, kv, root, from, fates);
     }
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -893,7 +906,7 @@ fn decode_entry(
     // The JSON text, already written by the decoder on this decode thread,
     // moves into the row's `object_json`.
     let object_json = decoded.object.take();
-    let fate = histories.map_or_else(Fate::default, |h| {
+    let fate = fates.map_or_else(Fate::default, |h| {
         h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
     });
     let occurred_at = crate::store::writer::occurred_at(&decoded);
@@ -920,7 +933,7 @@ fn decode_object(
     kv: crate::proto::etcd::KeyValue,
     root: &[u8],
     from: RecoveredFrom,
-    histories: Option<&KeyHistories>,
+    fates: Option<Fates<'_>>,
 ) -> Decoded {
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -941,7 +954,7 @@ fn decode_object(
         version: kv.version,
         lease: kv.lease,
         recovered_from: from.as_str(),
-        fate: histories.map_or_else(Fate::default, |h| {
+        fate: fates.map_or_else(Fate::default, |h| {
             h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
         }),
         ..ObjectRow::default()
@@ -1222,7 +1235,7 @@ mod load_tests {
                 ..SourceRecord::default()
             };
             let loading = Loading {
-                histories,
+                fates: histories.map(Fates::History),
                 ..no_history()
             };
             let (summary, _) = load_source(&mut store, &record, loading, &|_| {}, |sink| {
@@ -1274,7 +1287,7 @@ mod load_tests {
         Loading {
             prefix: DEFAULT_PREFIX,
             expected_rows: 0,
-            histories: None,
+            fates: None,
         }
     }
 }

@@ -239,11 +239,13 @@ impl RecordHasher {
     }
 }
 
-/// Pulls every Event revision under `prefix` and sends it, page by page,
-/// into `out`. Runs its own runtime; blocks until done.
+/// Pulls every Event revision under `prefix` up to the revision `head`
+/// (see [`head_keys`]) and sends it, page by page, into `out`. Runs its own
+/// runtime; blocks until done.
 pub fn pull(
     opts: &LiveOptions,
     prefix: &str,
+    head: i64,
     out: mpsc::SyncSender<Page>,
 ) -> Result<PullFacts, LiveError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -254,14 +256,19 @@ pub fn pull(
     rt.block_on(async {
         let client = connect(opts).await?;
         Puller::new(client, opts, prefix.as_bytes(), out)
-            .run()
+            .run(head)
             .await
     })
 }
 
-/// How many keys are under `prefix` now (a count-only range): a size hint
-/// for the loader, which rebuilds its indexes after a large load.
-pub fn count_keys(opts: &LiveOptions, prefix: &str) -> Result<u64, LiveError> {
+/// Pins the head revision (the current one) and visits every key under
+/// `prefix` there with its mod revision: a keys-only range, paged. Returns
+/// the head revision, up to which [`pull`] then reads.
+pub fn head_keys(
+    opts: &LiveOptions,
+    prefix: &str,
+    mut visit: impl FnMut(&[u8], i64),
+) -> Result<i64, LiveError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -269,21 +276,35 @@ pub fn count_keys(opts: &LiveOptions, prefix: &str) -> Result<u64, LiveError> {
     rt.block_on(async {
         let mut client = connect(opts).await?;
         let endpoints = opts.location();
-        let resp = with_timeout(
-            opts,
-            "range (count)",
-            client.get(
-                prefix.as_bytes().to_vec(),
-                Some(
-                    GetOptions::new()
-                        .with_range(prefix_end(prefix.as_bytes()))
-                        .with_count_only(),
-                ),
-            ),
-        )
-        .await?
-        .map_err(|e| classify(&endpoints, "range (count)", e))?;
-        Ok(u64::try_from(resp.count()).unwrap_or(0))
+        let end = prefix_end(prefix.as_bytes());
+        let mut start = prefix.as_bytes().to_vec();
+        let mut head = None;
+        loop {
+            let mut get = GetOptions::new()
+                .with_range(end.clone())
+                .with_keys_only()
+                .with_limit(opts.page_size);
+            if let Some(head) = head {
+                get = get.with_revision(head);
+            }
+            let what = "range (keys at the head)";
+            let mut resp = with_timeout(opts, what, client.get(start.clone(), Some(get)))
+                .await?
+                .map_err(|e| classify(&endpoints, what, e))?;
+            let pinned = *head.get_or_insert(resp.header().map(|h| h.revision()).unwrap_or(0));
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            for kv in &kvs {
+                visit(kv.key(), kv.mod_revision());
+            }
+            match kvs.last() {
+                Some(last) if more => {
+                    start = last.key().to_vec();
+                    start.push(0);
+                }
+                _ => return Ok(pinned),
+            }
+        }
     })
 }
 
@@ -809,7 +830,7 @@ impl<'a> Puller<'a> {
         }
     }
 
-    async fn run(mut self) -> Result<PullFacts, LiveError> {
+    async fn run(mut self, head: i64) -> Result<PullFacts, LiveError> {
         let endpoints = self.endpoints();
         let status = with_timeout(self.opts, "status", self.client.status())
             .await?
@@ -817,20 +838,8 @@ impl<'a> Puller<'a> {
         self.facts.server_version = status.version().to_string();
 
         trace("connected");
-        // 1. Pin the head.
-        let prefix = self.prefix.to_vec();
-        let end = prefix_end(&prefix);
-        let pin = with_timeout(
-            self.opts,
-            "range (pin head)",
-            self.client.get(
-                prefix.clone(),
-                Some(GetOptions::new().with_range(end.clone()).with_count_only()),
-            ),
-        )
-        .await?
-        .map_err(|e| classify(&endpoints, "range (pin head)", e))?;
-        self.head = pin.header().map(|h| h.revision()).unwrap_or(0);
+        // 1. The head was pinned by `head_keys`.
+        self.head = head;
         self.facts.head_revision = self.head;
 
         // 2–4. History, resuming after a compaction that overtakes it.

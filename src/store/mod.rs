@@ -17,7 +17,7 @@ pub use audit::{AuditRow, AuditSummary, AuditWriter};
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
     Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
-    SourceFacts, SourceRecord, SourceWriter,
+    RowFates, SourceFacts, SourceRecord, SourceWriter,
 };
 
 /// Errors of the output database.

@@ -12,9 +12,9 @@
 //!
 //! These run as set-based SQL over indexed columns so that memory stays flat
 //! however many Events a snapshot holds. When the database holds no etcd
-//! rows yet, the loader may instead bring `live` and `deleted_revision` with
-//! each row ([`LoadPlan::fates_in_rows`]): it knows them from a first pass
-//! over the source, and every row is then written once, complete.
+//! rows yet, the loader may instead bring `live` (and `deleted_revision`)
+//! with each row ([`LoadPlan::fates`]): it knows them from a first pass over
+//! the source, and every row is then written once, complete.
 
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
@@ -66,15 +66,27 @@ pub struct LoadPlan {
     /// whether rebuilding the query indexes at the end is cheaper than
     /// maintaining them. 0 when unknown.
     pub expected_rows: u64,
-    /// Rows carry their [`Fate`], derived by the loader from the source's
-    /// whole history. Honoured only while the database holds no etcd rows
-    /// (a single source is then the whole history); otherwise the writer
-    /// derives them in SQL as usual.
-    pub fates_in_rows: bool,
+    /// What the rows' [`Fate`] says. Honoured only while the database holds
+    /// no etcd rows (a single source is then the whole history); otherwise
+    /// the writer derives everything in SQL.
+    pub fates: RowFates,
+}
+
+/// How much of their [`Fate`] the rows of a load bring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowFates {
+    /// Nothing: the writer derives `live` and `deleted_revision`.
+    #[default]
+    Derived,
+    /// `live` and `deleted_revision` (a snapshot's key histories).
+    Complete,
+    /// `live` (the keys of a running etcd at the pulled head); the writer
+    /// derives `deleted_revision` for the keys that have tombstones.
+    LiveOnly,
 }
 
 /// What a revision's key did later in the source: computed by the loader
-/// when [`LoadPlan::fates_in_rows`] is set, ignored otherwise.
+/// when [`LoadPlan::fates`] says so, ignored otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fate {
     /// This revision is its key's current value at the source's head: no
@@ -315,8 +327,8 @@ fn link_revision(
 pub struct SourceWriter<'c> {
     load: Load<'c>,
     source_id: i64,
-    /// Rows bring their `live` and `deleted_revision` (see [`LoadPlan`]).
-    fates_in_rows: bool,
+    /// What the rows' fates say (see [`LoadPlan`]).
+    fates: RowFates,
     events_before: i64,
     deletions_before: i64,
     objects_before: i64,
@@ -376,15 +388,19 @@ impl<'c> SourceWriter<'c> {
         } else {
             None
         };
-        let fates_in_rows = plan.fates_in_rows
-            && events_before == 0
+        let first_etcd_rows = events_before == 0
             && deletions_before == 0
             && objects_before == 0
             && object_deletions_before == 0;
+        let fates = if first_etcd_rows {
+            plan.fates
+        } else {
+            RowFates::Derived
+        };
         Ok(SourceWriter {
             load,
             source_id,
-            fates_in_rows,
+            fates,
             events_before,
             deletions_before,
             objects_before,
@@ -418,10 +434,13 @@ impl<'c> SourceWriter<'c> {
     /// The fate a row is written with: its own, or none for the SQL
     /// derivation at the end.
     fn fate(&self, fate: Fate) -> Fate {
-        if self.fates_in_rows {
-            fate
-        } else {
-            Fate::default()
+        match self.fates {
+            RowFates::Derived => Fate::default(),
+            RowFates::Complete => fate,
+            RowFates::LiveOnly => Fate {
+                live: fate.live,
+                deleted_revision: None,
+            },
         }
     }
 
@@ -702,7 +721,7 @@ impl<'c> SourceWriter<'c> {
                 tx.execute_batch(create)?;
             }
         }
-        if !self.fates_in_rows {
+        if self.fates == RowFates::Derived {
             derive_source_liveness(tx, sid, EVENTS)?;
             derive_source_liveness(tx, sid, OBJECTS)?;
             self.summary.live_event_revisions = tx.query_row(
@@ -773,21 +792,23 @@ impl<'c> SourceWriter<'c> {
             )
             .optional()?;
         // With fates in the rows, this source is the whole history and the
-        // newest source: every row already holds its values.
-        let derived = if self.fates_in_rows {
-            Vec::new()
-        } else {
-            vec![
-                (EVENTS, self.events_before, self.deletions_before),
-                (OBJECTS, self.objects_before, self.object_deletions_before),
-            ]
-        };
-        for (family, rows_before, deletions_before) in derived {
-            if let Some(newest) = newest {
-                let scope = if newest == sid { 0 } else { rows_before };
-                derive_live(tx, family, newest, scope)?;
+        // newest source: its rows already hold `live`, and with complete
+        // fates `deleted_revision` too.
+        for (family, rows_before, deletions_before) in [
+            (EVENTS, self.events_before, self.deletions_before),
+            (OBJECTS, self.objects_before, self.object_deletions_before),
+        ] {
+            match self.fates {
+                RowFates::Derived => {
+                    if let Some(newest) = newest {
+                        let scope = if newest == sid { 0 } else { rows_before };
+                        derive_live(tx, family, newest, scope)?;
+                    }
+                    derive_deleted_revision(tx, family, rows_before, deletions_before)?;
+                }
+                RowFates::LiveOnly => derive_deleted_revision_of_deleted_keys(tx, family)?,
+                RowFates::Complete => {}
             }
-            derive_deleted_revision(tx, family, rows_before, deletions_before)?;
         }
         let indexed_aside = match self.text_index.take() {
             Some(builder) => {
@@ -897,6 +918,23 @@ fn text(value: &Option<String>) -> Option<&dyn ToSql> {
 /// An integer column's value to bind, `None` for NULL.
 fn int(value: &Option<i64>) -> Option<&dyn ToSql> {
     value.as_ref().map(|v| v as &dyn ToSql)
+}
+
+/// `deleted_revision` in a database whose only etcd rows are this load's:
+/// only the keys with a tombstone can have one.
+fn derive_deleted_revision_of_deleted_keys(tx: &Connection, f: Family) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "UPDATE {rows} SET deleted_revision = (
+                SELECT min(d.revision) FROM {del} AS d
+                WHERE d.key = {rows}.key AND d.revision > {rows}.mod_revision)
+             WHERE key IN (SELECT key FROM {del})",
+            rows = f.rows,
+            del = f.deletions
+        ),
+        [],
+    )?;
+    Ok(())
 }
 
 /// Records a source (its `sources` row) inside the load's transaction.
