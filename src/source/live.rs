@@ -280,10 +280,14 @@ pub fn head_keys(
         let mut start = prefix.as_bytes().to_vec();
         let mut head = None;
         loop {
+            // A key is ~16 times smaller than an Event: pages of as many
+            // bytes as a page of values. (etcd 3.4 walks its index from the
+            // page's first key to the range's end for every page, so few
+            // pages matter more than small ones.)
             let mut get = GetOptions::new()
                 .with_range(end.clone())
                 .with_keys_only()
-                .with_limit(opts.page_size);
+                .with_limit(opts.page_size.saturating_mul(16));
             if let Some(head) = head {
                 get = get.with_revision(head);
             }
