@@ -1323,6 +1323,17 @@ mod load_tests {
             vec![],
         );
         assert!(store.is_published());
+        #[cfg(unix)]
+        {
+            // The mode of any file SQLite creates (0666 less the umask),
+            // not a temp file's 0600.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+            let probe = dir.path().join("probe");
+            std::fs::write(&probe, b"").unwrap();
+            assert_eq!(mode(&path) & 0o777, mode(&probe) & 0o777);
+            std::fs::remove_file(&probe).unwrap();
+        }
         assert_eq!(store.working_file(), path.as_path());
         assert_eq!(files_in(dir.path()), ["new.sqlite"]);
         // Loads into a published database are transactions again.
