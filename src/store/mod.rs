@@ -264,6 +264,11 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io(&self.path, e.error)),
         }
+        // The new name too must survive a crash (best effort: not every
+        // file system lets a directory be synced).
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
         self.conn = Store::open_existing(&self.path)?;
         Ok(())
     }
