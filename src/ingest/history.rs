@@ -25,8 +25,14 @@ use super::RecoveredFrom;
 use crate::source::mvcc::Revision;
 use crate::store::Fate;
 
-/// The most keys gathered in memory (about 100–200 MB at most).
-pub const KEY_LIMIT: usize = 2_000_000;
+/// The most keys gathered in memory: what a table of 2^21 slots holds (7/8
+/// of them), about 100 MB with 48-byte slots, so that the table never grows
+/// (and never holds two copies while growing) past that.
+pub const KEY_LIMIT: usize = (1 << 21) / 8 * 7;
+
+/// The most slots reserved before the first key is seen: a guess from the
+/// file's size may be far too high (a file of mostly free pages).
+const MAX_RESERVED: usize = 1 << 18;
 
 /// `first_tombstone` when the key has none.
 const NO_TOMBSTONE: i64 = i64::MIN;
@@ -144,7 +150,7 @@ impl KeyHistories {
     /// at `limit`), to allocate the table once rather than grow it.
     pub fn new(limit: usize, expected_keys: usize) -> KeyHistories {
         let mut keys = KeyMap::default();
-        keys.reserve(expected_keys.min(limit));
+        keys.reserve(expected_keys.min(limit).min(MAX_RESERVED));
         KeyHistories {
             keys,
             more_tombstones: KeyMap::default(),
