@@ -161,6 +161,33 @@ pub struct EventFields {
     pub related_uid: Option<String>,
 }
 
+impl EventFields {
+    /// When the Event happened, as precisely as the revision says: the
+    /// latest of the times it carries, normalized to six fractional digits
+    /// so that values of mixed precision sort correctly as text.
+    pub fn occurred_at(&self) -> Option<String> {
+        [
+            &self.series_last_observed_time,
+            &self.last_timestamp,
+            &self.event_time,
+            &self.first_timestamp,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|t| to_micro_text(t))
+        .max()
+    }
+}
+
+/// `2026-11-20T09:30:00Z` → `2026-11-20T09:30:00.000000Z`; values that already
+/// carry fractional digits are kept.
+fn to_micro_text(t: &str) -> String {
+    match t.strip_suffix('Z') {
+        Some(body) if !body.contains('.') => format!("{body}.000000Z"),
+        _ => t.to_string(),
+    }
+}
+
 /// Test helper: `object` text parsed back (keys keep their order).
 #[cfg(test)]
 pub(crate) fn json_value(object: &str) -> serde_json::Value {
@@ -281,6 +308,21 @@ fn decode_protobuf(body: &[u8], resource_version: Option<i64>) -> DecodedEvent {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn micro_text_normalizes_seconds_precision() {
+        assert_eq!(
+            to_micro_text("2026-11-20T09:30:00Z"),
+            "2026-11-20T09:30:00.000000Z"
+        );
+        assert_eq!(
+            to_micro_text("2026-11-20T09:30:00.123456Z"),
+            "2026-11-20T09:30:00.123456Z"
+        );
+        assert!(
+            to_micro_text("2026-11-20T09:30:00Z") > to_micro_text("2026-11-20T09:29:59.999999Z")
+        );
+    }
+
     use std::collections::BTreeMap;
 
     use prost::Message as _;

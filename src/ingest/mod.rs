@@ -909,7 +909,7 @@ fn decode_entry(
     let fate = fates.map_or_else(Fate::default, |h| {
         h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
     });
-    let occurred_at = crate::store::writer::occurred_at(&decoded);
+    let occurred_at = decoded.fields.occurred_at();
     Decoded::Event(Box::new(EventRow {
         key,
         mod_revision: kv.mod_revision,

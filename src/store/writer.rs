@@ -114,8 +114,9 @@ pub struct EventRow {
     /// The stored value, exactly.
     pub raw: Vec<u8>,
     pub fate: Fate,
-    /// When the Event happened, see [`occurred_at`] (computed in the
-    /// decode stage, off the writer thread).
+    /// When the Event happened, see
+    /// [`crate::decode::EventFields::occurred_at`] (computed in the decode
+    /// stage, off the writer thread).
     pub occurred_at: Option<String>,
 }
 
@@ -989,52 +990,6 @@ pub(super) fn insert_damage(
         ])?;
     }
     Ok(())
-}
-
-/// When the Event happened, as precisely as the revision says: the latest of
-/// the times it carries, normalized to six fractional digits so that values
-/// of mixed precision sort correctly as text.
-pub fn occurred_at(d: &DecodedEvent) -> Option<String> {
-    let f = &d.fields;
-    [
-        &f.series_last_observed_time,
-        &f.last_timestamp,
-        &f.event_time,
-        &f.first_timestamp,
-    ]
-    .into_iter()
-    .flatten()
-    .map(|t| to_micro_text(t))
-    .max()
-}
-
-/// `2026-11-20T09:30:00Z` → `2026-11-20T09:30:00.000000Z`; values that already
-/// carry fractional digits are kept.
-fn to_micro_text(t: &str) -> String {
-    match t.strip_suffix('Z') {
-        Some(body) if !body.contains('.') => format!("{body}.000000Z"),
-        _ => t.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn micro_text_normalizes_seconds_precision() {
-        assert_eq!(
-            to_micro_text("2026-11-20T09:30:00Z"),
-            "2026-11-20T09:30:00.000000Z"
-        );
-        assert_eq!(
-            to_micro_text("2026-11-20T09:30:00.123456Z"),
-            "2026-11-20T09:30:00.123456Z"
-        );
-        assert!(
-            to_micro_text("2026-11-20T09:30:00Z") > to_micro_text("2026-11-20T09:29:59.999999Z")
-        );
-    }
 }
 
 #[cfg(test)]
