@@ -119,14 +119,6 @@ impl HeadKeys {
         true
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     fn fate(&self, key: &[u8], mod_revision: i64) -> Fate {
         Fate {
             live: self.keys.get(&self.hasher.hash(key)) == Some(&mod_revision),
@@ -160,12 +152,9 @@ impl KeyHistories {
     }
 
     /// Keys gathered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 
     /// Records one revision, in the order the load reads them. False when

@@ -660,6 +660,15 @@ struct Decoding<'a> {
     fates: Option<Fates<'a>>,
 }
 
+impl Decoding<'_> {
+    /// A put's fate, when a first pass knows it (see [`LoadPlan`]).
+    fn fate(&self, kv: &crate::proto::etcd::KeyValue, rev: Revision, from: RecoveredFrom) -> Fate {
+        self.fates.map_or_else(Fate::default, |f| {
+            f.fate(&kv.key, (kv.mod_revision, rev.sub), from)
+        })
+    }
+}
+
 /// The decoder thread: decodes each batch of entries in parallel and hands
 /// the rows on, in order. Ends when either side goes away.
 fn decode_stage(
@@ -869,11 +878,7 @@ fn decode_entry(
     value: Vec<u8>,
     from: RecoveredFrom,
 ) -> Decoded {
-    let Decoding {
-        prefix,
-        root,
-        fates,
-    } = *decoding;
+    let Decoding { prefix, root, .. } = *decoding;
     let damage = |key: Option<String>, reason: String| {
         Decoded::Damage(DamageRow {
             revision: Some(rev.main),
@@ -891,7 +896,7 @@ fn decode_entry(
         if !kv.key.starts_with(root) {
             return Decoded::NotUnderPrefix;
         }
-        return decode_object(rev, kv, root, from, fates);
+        return decode_object(decoding, rev, kv, from);
     }
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -906,9 +911,7 @@ fn decode_entry(
     // The JSON text, already written by the decoder on this decode thread,
     // moves into the row's `object_json`.
     let object_json = decoded.object.take();
-    let fate = fates.map_or_else(Fate::default, |h| {
-        h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
-    });
+    let fate = decoding.fate(&kv, rev, from);
     let occurred_at = decoded.fields.occurred_at();
     Decoded::Event(Box::new(EventRow {
         key,
@@ -929,11 +932,10 @@ fn decode_entry(
 /// An object that is not an Event: its metadata only (a Secret's data is
 /// never kept).
 fn decode_object(
+    decoding: &Decoding<'_>,
     rev: Revision,
     kv: crate::proto::etcd::KeyValue,
-    root: &[u8],
     from: RecoveredFrom,
-    fates: Option<Fates<'_>>,
 ) -> Decoded {
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -944,7 +946,7 @@ fn decode_object(
             recovered_from: from.as_str(),
         });
     }
-    let root = String::from_utf8_lossy(root);
+    let root = String::from_utf8_lossy(decoding.root);
     let mut row = ObjectRow {
         resource: key_resource(&key, &root),
         key,
@@ -954,9 +956,7 @@ fn decode_object(
         version: kv.version,
         lease: kv.lease,
         recovered_from: from.as_str(),
-        fate: fates.map_or_else(Fate::default, |h| {
-            h.fate(&kv.key, (kv.mod_revision, rev.sub), from)
-        }),
+        fate: decoding.fate(&kv, rev, from),
         ..ObjectRow::default()
     };
     match decode_object_meta(&kv.value) {

@@ -807,7 +807,11 @@ impl<'c> SourceWriter<'c> {
                     }
                     derive_deleted_revision(tx, family, rows_before, deletions_before)?;
                 }
-                RowFates::LiveOnly => derive_deleted_revision_of_deleted_keys(tx, family)?,
+                // The rows are all this load's and hold `live`: only the keys
+                // it deleted can have a `deleted_revision`.
+                RowFates::LiveOnly => {
+                    derive_deleted_revision(tx, family, i64::MAX, deletions_before)?
+                }
                 RowFates::Complete => {}
             }
         }
@@ -890,7 +894,8 @@ fn derive_live(tx: &Connection, f: Family, newest: i64, scope: i64) -> Result<()
 }
 
 /// The tombstone that ended each put's generation: the key's first
-/// deletion after it. Only keys this source touched can change.
+/// deletion after it. Only the rows added after `rows_before` and the keys
+/// of the tombstones added after `deletions_before` can change.
 fn derive_deleted_revision(
     tx: &Connection,
     f: Family,
@@ -919,23 +924,6 @@ fn text(value: &Option<String>) -> Option<&dyn ToSql> {
 /// An integer column's value to bind, `None` for NULL.
 fn int(value: &Option<i64>) -> Option<&dyn ToSql> {
     value.as_ref().map(|v| v as &dyn ToSql)
-}
-
-/// `deleted_revision` in a database whose only etcd rows are this load's:
-/// only the keys with a tombstone can have one.
-fn derive_deleted_revision_of_deleted_keys(tx: &Connection, f: Family) -> Result<(), StoreError> {
-    tx.execute(
-        &format!(
-            "UPDATE {rows} SET deleted_revision = (
-                SELECT min(d.revision) FROM {del} AS d
-                WHERE d.key = {rows}.key AND d.revision > {rows}.mod_revision)
-             WHERE key IN (SELECT key FROM {del})",
-            rows = f.rows,
-            del = f.deletions
-        ),
-        [],
-    )?;
-    Ok(())
 }
 
 /// Records a source (its `sources` row) inside the load's transaction.
