@@ -330,6 +330,11 @@ pub struct SourceWriter<'c> {
     source_id: i64,
     /// What the rows' fates say (see [`LoadPlan`]).
     fates: RowFates,
+    /// The database held no etcd rows when this load began: every Event
+    /// row is this source's, so its `source_revisions` entries are made in
+    /// one statement at the end instead of one per row (see
+    /// [`link_event_rows`]).
+    link_events_at_end: bool,
     events_before: i64,
     deletions_before: i64,
     objects_before: i64,
@@ -402,6 +407,7 @@ impl<'c> SourceWriter<'c> {
             load,
             source_id,
             fates,
+            link_events_at_end: first_etcd_rows,
             events_before,
             deletions_before,
             objects_before,
@@ -506,17 +512,18 @@ impl<'c> SourceWriter<'c> {
         let mut text_rows = Vec::with_capacity(rows.len());
         for row in &mut rows {
             let fate = self.fate(row.fate);
-            let linked = link_revision(
-                &mut link,
-                self.source_id,
-                Link {
-                    key: &row.key,
-                    revision: (row.mod_revision, row.sub_revision),
-                    tombstone: false,
-                    recovered_from: row.recovered_from,
-                    live: fate.live,
-                },
-            )?;
+            let linked = self.link_events_at_end
+                || link_revision(
+                    &mut link,
+                    self.source_id,
+                    Link {
+                        key: &row.key,
+                        revision: (row.mod_revision, row.sub_revision),
+                        tombstone: false,
+                        recovered_from: row.recovered_from,
+                        live: fate.live,
+                    },
+                )?;
             if !linked {
                 continue;
             }
@@ -587,6 +594,31 @@ impl<'c> SourceWriter<'c> {
             bind(Some(&fate.live))?;
             bind(int(&fate.deleted_revision))?;
             let inserted = insert.raw_execute()?;
+            if inserted == 0 && self.link_events_at_end {
+                // Only this source's rows are in the table: it holds this
+                // revision twice (a free page repeating the tree). The copy
+                // read first stays, as when the link would have refused it.
+                let (raw, _): (Vec<u8>, i64) = existing
+                    .query_row(params![row.key, row.mod_revision, row.sub_revision], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                if raw != row.raw {
+                    conflicts.push(DamageRow {
+                        revision: Some(row.mod_revision),
+                        sub_revision: Some(row.sub_revision),
+                        key: Some(row.key.clone()),
+                        reason: format!(
+                            "this source holds this revision twice with different values (the copy {} differs from the one read first, which is kept in events)",
+                            match row.recovered_from {
+                                "free-page" => "in a free page",
+                                _ => "read later",
+                            }
+                        ),
+                        ..DamageRow::default()
+                    });
+                }
+                continue;
+            }
             self.summary.event_revisions += 1;
             self.summary.live_event_revisions += u64::from(fate.live);
             if row.recovered_from == "free-page" {
@@ -712,6 +744,9 @@ impl<'c> SourceWriter<'c> {
         }
         let tx = self.load.conn();
         let sid = self.source_id;
+        if self.link_events_at_end {
+            link_event_rows(tx, self.events_before)?;
+        }
         if self.rebuild_indexes {
             for (_, create) in super::schema::QUERY_INDEXES {
                 tx.execute_batch(create)?;
@@ -840,6 +875,23 @@ impl<'c> SourceWriter<'c> {
         self.load.commit()?;
         Ok(summary)
     }
+}
+
+/// The `source_revisions` entries of the Event rows above `rows_before`,
+/// all of one source, in one statement: in revision order, so that they
+/// append to the table's primary key. A tombstone linked earlier at the
+/// same revision (only damaged input can hold both) keeps its entry.
+fn link_event_rows(tx: &Connection, rows_before: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO source_revisions
+            (source_id, key, revision, sub_revision, tombstone, recovered_from, live)
+         SELECT source_id, key, mod_revision, sub_revision, 0, recovered_from, live
+         FROM event_revisions INDEXED BY events_by_revision
+         WHERE id > ?1
+         ORDER BY mod_revision, sub_revision, key",
+        [rows_before],
+    )?;
+    Ok(())
 }
 
 /// Live within this source: no later revision (put or tombstone) of the
@@ -1189,6 +1241,80 @@ mod load_tests {
         assert!(
             reason.contains("differs from the copy loaded from source 1"),
             "{reason}"
+        );
+    }
+
+    /// A first load links its Event rows to the source in one statement at
+    /// the end: a revision the source holds twice (a free page repeating the
+    /// tree) is still one row and one link, and two differing copies are
+    /// reported.
+    #[test]
+    fn a_revision_held_twice_by_one_source_is_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        let mut same_copy = event("/e/a", 10, 0, "X");
+        same_copy.recovered_from = "free-page";
+        let mut other_copy = event("/e/b", 11, 0, "Y");
+        other_copy.recovered_from = "free-page";
+        other_copy.raw = b"other bytes".to_vec();
+        let s = load(
+            &mut store,
+            "aa",
+            12,
+            vec![
+                event("/e/a", 10, 0, "X"),
+                event("/e/b", 11, 0, "Y"),
+                same_copy,
+                other_copy,
+                event("/e/a", 12, 0, "X2"),
+            ],
+            vec![deletion("/e/b", 12, 1)],
+        );
+        assert_eq!(s.event_revisions, 3);
+        assert_eq!(s.new_event_revisions, 3);
+        assert_eq!(s.tombstones, 1);
+        assert_eq!(s.damaged_records, 1);
+        let conn = store.connection();
+        let reason: String = conn
+            .query_row("SELECT reason FROM damaged_records", [], |r| r.get(0))
+            .unwrap();
+        assert!(reason.contains("holds this revision twice"), "{reason}");
+        let links: Vec<(String, i64, i64, String, i64)> = conn
+            .prepare(
+                "SELECT key, revision, tombstone, recovered_from, live FROM source_revisions
+                 WHERE source_id = 1 ORDER BY revision, sub_revision",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let link = |key: &str, rev, tomb, live| (key.to_string(), rev, tomb, "tree".into(), live);
+        assert_eq!(
+            links,
+            vec![
+                link("/e/a", 10, 0, 0),
+                link("/e/b", 11, 0, 0),
+                link("/e/a", 12, 0, 1),
+                link("/e/b", 12, 1, 0),
+            ]
+        );
+        let rows: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT key, mod_revision, live FROM events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("/e/a".into(), 10, 0),
+                ("/e/b".into(), 11, 0),
+                ("/e/a".into(), 12, 1)
+            ]
         );
     }
 
