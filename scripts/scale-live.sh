@@ -59,11 +59,25 @@ seconds_of() {
     awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.2f", s }' <<<"$elapsed"
 }
 rss_of() { sed -n 's/.*Maximum resident set size (kbytes): \([0-9]*\)/\1/p' "$1"; }
+# CPU seconds the etcd server has used so far (user + system), so that each
+# step shows what it cost the server, not only the client.
+ETCD_PID="$(pgrep -f -- "--listen-client-urls $ENDPOINT" | head -1 || true)"
+TICKS="$(getconf CLK_TCK)"
+etcd_cpu() {
+    if [ -n "$ETCD_PID" ] && [ -r "/proc/$ETCD_PID/stat" ]; then
+        awk -v t="$TICKS" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$ETCD_PID/stat"
+    else
+        echo 0
+    fi
+}
+cpu_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 echo "== etcdctl get --prefix /registry/events/ -w json (fetch only)" >&2
+CPU0="$(etcd_cpu)"
 /usr/bin/time -v -o "$WORK/time-etcdctl.txt" \
     env ETCDCTL_API=3 etcdctl --endpoints "$ENDPOINT" --command-timeout 600s \
     get --prefix /registry/events/ -w json >"$WORK/get.json"
+CPU1="$(etcd_cpu)"
 GET_BYTES="$(stat -c %s "$WORK/get.json")"
 rm -f "$WORK/get.json"
 
@@ -71,6 +85,7 @@ echo "== evforensics ingest --endpoints $ENDPOINT" >&2
 EVF_TRACE=1 /usr/bin/time -v -o "$WORK/time-live.txt" \
     target/release/evforensics ingest --no-progress --db "$WORK/live.sqlite" \
     --endpoints "$ENDPOINT" --command-timeout 60s 2>"$WORK/live.trace" | tee "$WORK/live.out"
+CPU2="$(etcd_cpu)"
 trace_at() { sed -n "s/^evforensics trace \([0-9.]*\) $1.*/\1/p" "$WORK/live.trace" | head -1; }
 PULL_S="$(awk -v a="$(trace_at connected)" -v b="$(trace_at 'head checked')" 'BEGIN { printf "%.2f", b - a }')"
 
@@ -94,6 +109,8 @@ printf '%-36s %s (%s s to write)\n' "revisions written" "$WRITTEN" "$WRITE_SECON
 printf '%-36s %s s (%s bytes of JSON)\n' "etcdctl get --prefix -w json" "$ETCDCTL_S" "$GET_BYTES"
 printf '%-36s %s s (%s event revisions, %s tombstones, %s/s)\n' "evforensics ingest --endpoints" "$LIVE_S" "$LOADED" "$TOMBS" "$RATE"
 printf '%-36s %s\n' "live pull / etcdctl fetch" "$RATIO"
+printf '%-36s %s s during the fetch, %s s during the live pull\n' "etcd server CPU (user + system)" \
+    "$(cpu_between "$CPU0" "$CPU1")" "$(cpu_between "$CPU1" "$CPU2")"
 printf '%-36s %s s (the API reads, overlapping decoding and loading)\n' "  of which range+watch+check" "$PULL_S"
 printf '%-36s %s s\n' "snapshot ingest, same data" "$SNAP_S"
 printf '%-36s %s KiB (%s MiB)\n' "peak RSS (live pull)" "$LIVE_RSS" "$((LIVE_RSS / 1024))"
