@@ -594,30 +594,42 @@ impl<'c> SourceWriter<'c> {
             bind(Some(&fate.live))?;
             bind(int(&fate.deleted_revision))?;
             let inserted = insert.raw_execute()?;
-            if inserted == 0 && self.link_events_at_end {
-                // Only this source's rows are in the table: it holds this
-                // revision twice (a free page repeating the tree). The copy
-                // read first stays, as when the link would have refused it.
-                let (raw, _): (Vec<u8>, i64) = existing
+            if inserted == 0 {
+                // The revision is already in: from an earlier source, or
+                // from this one (a free page repeating the tree) when its
+                // links are made at the end. Two copies of one revision must
+                // carry the same bytes; if not, say so. The earlier copy stays.
+                let (raw, other): (Vec<u8>, i64) = existing
                     .query_row(params![row.key, row.mod_revision, row.sub_revision], |r| {
                         Ok((r.get(0)?, r.get(1)?))
                     })?;
+                let held_twice = other == self.source_id;
                 if raw != row.raw {
-                    conflicts.push(DamageRow {
-                        revision: Some(row.mod_revision),
-                        sub_revision: Some(row.sub_revision),
-                        key: Some(row.key.clone()),
-                        reason: format!(
+                    let reason = if held_twice {
+                        format!(
                             "this source holds this revision twice with different values (the copy {} differs from the one read first, which is kept in events)",
                             match row.recovered_from {
                                 "free-page" => "in a free page",
                                 _ => "read later",
                             }
-                        ),
+                        )
+                    } else {
+                        format!(
+                            "this revision's stored value differs from the copy loaded from source {other}; the earlier copy is kept in events"
+                        )
+                    };
+                    conflicts.push(DamageRow {
+                        revision: Some(row.mod_revision),
+                        sub_revision: Some(row.sub_revision),
+                        key: Some(row.key.clone()),
+                        reason,
                         ..DamageRow::default()
                     });
                 }
-                continue;
+                if held_twice {
+                    // One revision, one row: counted once.
+                    continue;
+                }
             }
             self.summary.event_revisions += 1;
             self.summary.live_event_revisions += u64::from(fate.live);
@@ -636,24 +648,6 @@ impl<'c> SourceWriter<'c> {
                 }
                 insert_value.execute(params![row.object_json, row.raw])?;
                 self.summary.new_event_revisions += 1;
-            } else {
-                // Another source holds this revision. Two copies of one
-                // revision must carry the same bytes; if not, say so.
-                let (raw, other): (Vec<u8>, i64) = existing
-                    .query_row(params![row.key, row.mod_revision, row.sub_revision], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
-                if raw != row.raw {
-                    conflicts.push(DamageRow {
-                        revision: Some(row.mod_revision),
-                        sub_revision: Some(row.sub_revision),
-                        key: Some(row.key.clone()),
-                        reason: format!(
-                            "this revision's stored value differs from the copy loaded from source {other}; the earlier copy is kept in events"
-                        ),
-                        ..DamageRow::default()
-                    });
-                }
             }
         }
         drop((insert, insert_value, link, existing));
