@@ -82,8 +82,10 @@ pub struct LiveArgs {
     /// Keys per range request; lower it to be gentler on a busy etcd.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     page_size: i64,
-    /// Watchers open at once while reading the history (each reads up to
-    /// 1000 revisions per round); lower it to be gentler on a busy etcd.
+    /// Key ranges the history is read in, one watcher each: etcd serves
+    /// them all from one read of its history per round, up to 1000
+    /// revisions each (about 1 MB each held in memory). Fewer ranges mean
+    /// more rounds and more server CPU in all, spread over a longer time.
     #[arg(long, value_name = "N", default_value_t = live::DEFAULT_WATCHERS as u64, value_parser = clap::value_parser!(u64).range(1..=256))]
     watchers: u64,
     /// First stream a full snapshot (maintenance API) into FILE, then load

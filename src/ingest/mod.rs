@@ -287,8 +287,10 @@ pub fn ingest_live(
     let gather = !store.holds_etcd_rows()?;
     let mut head_keys = HeadKeys::new(history::KEY_LIMIT);
     let (mut keys, mut complete) = (0u64, gather);
+    let mut sample = crate::source::live::KeySample::default();
     let head = crate::source::live::head_keys(live, &options.prefix, |key, mod_revision| {
         keys += 1;
+        sample.add(key, mod_revision);
         complete = complete && head_keys.insert(key, mod_revision);
     })?;
     let mut pulled = None;
@@ -304,8 +306,8 @@ pub fn ingest_live(
         |sink| {
             let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
             let facts = std::thread::scope(|scope| {
-                let reader =
-                    scope.spawn(|| crate::source::live::pull(live, &options.prefix, head, tx));
+                let reader = scope
+                    .spawn(|| crate::source::live::pull(live, &options.prefix, head, &sample, tx));
                 for page in rx {
                     for (rev, kv) in page {
                         sink.push(rev, &kv, RecoveredFrom::Live);

@@ -15,14 +15,17 @@
 //!    when it is a put.
 //! 4. **The history after `C`**: watches from `C + 1`, without `prev_kv`,
 //!    streamed into the loader, stopped at `H`: every put overwritten since
-//!    and every deletion (explicit, or a lease expiry). The watches cover
-//!    the whole keyspace (changes outside the prefix are counted for the sub
-//!    revisions, then dropped), because every revision after `C` then shows
-//!    up in them: that is how the end of each stretch of history is known
+//!    and every deletion (explicit, or a lease expiry). The prefix is cut
+//!    into disjoint key ranges (`--watchers` of them, from a sample of the
+//!    keys at `H`), one watcher each, so that etcd serves them all from one
+//!    read of its history per round and matches each change once. Each
+//!    range holds a key changed after `C`, and after a full batch a range's
+//!    next watcher starts at the last revision received: every watcher is
+//!    sure to answer, which is how the end of each range's history is known
 //!    for certain (etcd 3.4 answers progress requests even while a watcher
-//!    is still catching up, so they cannot tell). The client therefore
-//!    needs read access to the whole keyspace, as Kubernetes' etcd client
-//!    certificates have.
+//!    is still catching up, so they cannot tell). When no key under the
+//!    prefix changed after `C`, one watcher covers the whole keyspace
+//!    instead (every revision holds a change somewhere).
 //! 5. **Check**: a count-only range at `H`: as many keys as the history
 //!    read leaves present.
 //!
@@ -33,18 +36,22 @@
 //!
 //! **Sub revisions.** The API gives a change's main revision only. The
 //! changes of one transaction arrive in order in a watch, so the sub
-//! revision is the position of a change among all changes of its revision
-//! (under the prefix or not, since the watch covers every key): exactly what
-//! etcd stores, also for a transaction that mixes Event keys and other keys.
+//! revision is the position of a change among the changes of its revision.
+//! A revision with one change under the prefix gets sub revision 0, as every
+//! write of kube-apiserver has (one key per transaction); one with several
+//! (a multi-key transaction of another client) is read again with a watcher
+//! over the whole keyspace, which sees all of the transaction's changes in
+//! order: exactly what etcd stores. One case stays out of reach: a
+//! transaction that changes keys outside the prefix *before* its single
+//! change under it (its sub revision is then counted as 0).
 //! Puts read from the range at `C` (history at or before the compaction)
-//! carry no order: several of them sharing one main revision (a multi-key
-//! transaction, never written by kube-apiserver) are numbered in key order,
-//! which may differ from etcd's.
+//! carry no order: several of them sharing one main revision are numbered
+//! in key order, which may differ from etcd's.
 //!
 //! One tokio runtime lives inside [`pull`], on its own thread; the loader
 //! stays synchronous and receives pages through a bounded channel.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -64,9 +71,12 @@ use crate::source::mvcc::Revision;
 /// is about 1 MB), large enough that requests do not dominate.
 pub const DEFAULT_PAGE_SIZE: i64 = 1000;
 
-/// Watchers open at once while reading the history: each holds up to
-/// 1000 revisions in flight (a few MB).
-pub const DEFAULT_WATCHERS: usize = 16;
+/// Key ranges (one watcher each) the history is read in: each round of
+/// etcd's watch server reads the history once for all of them and sends
+/// each up to 1000 revisions, held here until every range has read past
+/// them (about 1 MB per range). See `scripts/scale-live.sh` for the
+/// trade-off: fewer rounds, less server CPU, more memory.
+pub const DEFAULT_WATCHERS: usize = 32;
 
 /// The watch server sends at most this many revisions per response while a
 /// watcher catches up (etcd `mvcc/watchable_store.go`, `watchBatchMaxRevs`).
@@ -86,7 +96,7 @@ pub struct LiveOptions {
     pub command_timeout: Duration,
     /// Keys per range request.
     pub page_size: i64,
-    /// Watchers open at once while reading the history.
+    /// Key ranges the history is read in, one watcher each.
     pub watchers: usize,
 }
 
@@ -239,6 +249,111 @@ impl RecordHasher {
     }
 }
 
+/// Slots of a [`KeySample`]: enough for even key ranges with up to
+/// [256 watchers](LiveOptions::watchers), a few hundred KB of keys.
+const SAMPLE_SLOTS: usize = 4096;
+
+/// An evenly spaced sample of the keys under the prefix at the head, in key
+/// order, at most [`SAMPLE_SLOTS`] of them however many keys there are: each
+/// slot stands for the keys from its first key to the next slot's, with
+/// their number and their newest mod revision. The history read cuts the
+/// prefix into key ranges with it ([`KeySample::ranges`]).
+#[derive(Debug, Clone)]
+pub struct KeySample {
+    /// Every `step`-th key starts a slot.
+    step: u64,
+    seen: u64,
+    slots: Vec<SampleSlot>,
+}
+
+#[derive(Debug, Clone)]
+struct SampleSlot {
+    first_key: Vec<u8>,
+    keys: u64,
+    newest: i64,
+}
+
+impl Default for KeySample {
+    fn default() -> Self {
+        KeySample {
+            step: 1,
+            seen: 0,
+            slots: Vec::new(),
+        }
+    }
+}
+
+impl KeySample {
+    /// Adds the next key (keys arrive in key order, as a range returns them).
+    pub fn add(&mut self, key: &[u8], mod_revision: i64) {
+        if self.seen % self.step == 0 && self.slots.len() == SAMPLE_SLOTS {
+            // Full: every other slot start goes, the step doubles.
+            let slots = std::mem::take(&mut self.slots);
+            let mut pairs = slots.into_iter();
+            while let Some(mut slot) = pairs.next() {
+                if let Some(next) = pairs.next() {
+                    slot.keys += next.keys;
+                    slot.newest = slot.newest.max(next.newest);
+                }
+                self.slots.push(slot);
+            }
+            self.step *= 2;
+        }
+        match self.slots.last_mut() {
+            Some(last) if self.seen % self.step != 0 => {
+                last.keys += 1;
+                last.newest = last.newest.max(mod_revision);
+            }
+            _ => self.slots.push(SampleSlot {
+                first_key: key.to_vec(),
+                keys: 1,
+                newest: mod_revision,
+            }),
+        }
+        self.seen += 1;
+    }
+
+    /// Cuts the prefix into at most `n` key ranges (`from`, `to`) that
+    /// together cover it, of about equal numbers of keys, each holding a key
+    /// whose newest change is at or after the revision `since` — so that a
+    /// watch over it from `since` is sure to answer. Empty when no key
+    /// changed since then.
+    pub fn ranges(&self, prefix: &[u8], since: i64, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let total: u64 = self.slots.iter().map(|s| s.keys).sum();
+        let per_range = total.div_ceil(n.max(1) as u64).max(1);
+        // The slot each range starts at.
+        let mut starts: Vec<usize> = Vec::new();
+        let (mut start, mut keys, mut changed) = (0, 0, false);
+        for (i, slot) in self.slots.iter().enumerate() {
+            keys += slot.keys;
+            changed |= slot.newest >= since;
+            if keys >= per_range && changed && starts.len() + 1 < n {
+                starts.push(start);
+                (start, keys, changed) = (i + 1, 0, false);
+            }
+        }
+        // What is left is a range of its own when it holds a changed key,
+        // else it joins the last range.
+        if changed {
+            starts.push(start);
+        }
+        let mut ranges = Vec::with_capacity(starts.len());
+        for (i, &at) in starts.iter().enumerate() {
+            let from = if i == 0 {
+                prefix.to_vec()
+            } else {
+                self.slots[at].first_key.clone()
+            };
+            let to = match starts.get(i + 1) {
+                Some(&next) => self.slots[next].first_key.clone(),
+                None => prefix_end(prefix),
+            };
+            ranges.push((from, to));
+        }
+        ranges
+    }
+}
+
 /// Pulls every Event revision under `prefix` up to the revision `head`
 /// (see [`head_keys`]) and sends it, page by page, into `out`. Runs its own
 /// runtime; blocks until done.
@@ -246,6 +361,7 @@ pub fn pull(
     opts: &LiveOptions,
     prefix: &str,
     head: i64,
+    sample: &KeySample,
     out: mpsc::SyncSender<Page>,
 ) -> Result<PullFacts, LiveError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -255,7 +371,7 @@ pub fn pull(
         .map_err(LiveError::Runtime)?;
     rt.block_on(async {
         let client = connect(opts).await?;
-        Puller::new(client, opts, prefix.as_bytes(), out)
+        Puller::new(client, opts, prefix.as_bytes(), sample, out)
             .run(head)
             .await
     })
@@ -774,10 +890,12 @@ struct Puller<'a> {
     client: Client,
     opts: &'a LiveOptions,
     prefix: &'a [u8],
+    /// The keys at the head, to cut the prefix into key ranges.
+    sample: &'a KeySample,
     out: mpsc::SyncSender<Page>,
     hasher: RecordHasher,
     head: i64,
-    /// Highest revision delivered by the watch.
+    /// Everything under the prefix up to this revision has been passed on.
     last_watched: i64,
     /// Next sub revision per main revision, for puts read by ranges.
     range_subs: HashMap<i64, i64>,
@@ -793,12 +911,14 @@ impl<'a> Puller<'a> {
         client: Client,
         opts: &'a LiveOptions,
         prefix: &'a [u8],
+        sample: &'a KeySample,
         out: mpsc::SyncSender<Page>,
     ) -> Self {
         Puller {
             client,
             opts,
             prefix,
+            sample,
             out,
             hasher: RecordHasher::default(),
             head: 0,
@@ -956,139 +1076,126 @@ impl<'a> Puller<'a> {
 
     /// Changes under the prefix from `from` up to the pinned head.
     ///
-    /// etcd serves a watcher that catches up on history at most
-    /// [`WATCH_BATCH_MAX_REVS`] revisions per sync round (every 100 ms),
-    /// re-reading the history from the watcher's position each time. One
-    /// watcher over a long history is therefore slow and costly for the
-    /// server; instead the history is cut into segments of that many
-    /// revisions, one watcher each (at most `--watchers` open at once, on
-    /// one watch stream): each round serves every open segment in one read.
-    /// Segments are passed on in revision order, so the record stream (and
-    /// its hash) does not depend on timing.
+    /// etcd 3.4 serves a watcher that catches up on history at most
+    /// [`WATCH_BATCH_MAX_REVS`] revisions per sync round, and each round
+    /// re-reads the history from the oldest such watcher's position and
+    /// matches every change read against every watcher whose key range holds
+    /// it. So the prefix is cut into disjoint key ranges ([`KeySample`]), one
+    /// watcher each: a round serves all of them from one read, and each
+    /// change is matched once. Each range holds a key changed at or after
+    /// `from`, and after a full batch the next watcher of the range starts at
+    /// the last revision received: every watcher opened is sure to answer,
+    /// and an answer with fewer revisions than a full batch proves the range
+    /// complete up to the revision it was made at. A range more than one
+    /// round's worth of revisions ahead of the slowest waits (no watcher), so
+    /// what is held back stays bounded.
+    ///
+    /// Records are passed on in revision order once every range has read
+    /// past them, so the record stream (and its hash) does not depend on
+    /// timing or on the number of ranges; a revision with several changes
+    /// under the prefix (a multi-key transaction) gets its sub revisions from
+    /// [`transaction_orders`](Self::transaction_orders).
     async fn watch_history(&mut self, from: i64) -> Result<WatchEnd, LiveError> {
         let endpoints = self.endpoints();
-        let seg_len = WATCH_BATCH_MAX_REVS as i64;
-        let mut next_start = from;
-        let mut segs: std::collections::VecDeque<Segment> = std::collections::VecDeque::new();
-        let mut awaiting_created: std::collections::VecDeque<i64> = Default::default();
-        let mut by_id: HashMap<i64, i64> = HashMap::new();
+        let planned = self
+            .sample
+            .ranges(self.prefix, from, self.opts.watchers.max(1));
+        // No key under the prefix changed since `from`: a range there may
+        // hold no change at all, and its watcher would never answer. One
+        // watcher over the whole keyspace then (every revision holds a
+        // change somewhere, so it answers, and with every change of each
+        // transaction: exact sub revisions).
+        let whole_keyspace = planned.is_empty();
+        let mut ranges: Vec<KeyRange> = if whole_keyspace {
+            vec![KeyRange::new(vec![0], vec![0], from)]
+        } else {
+            planned
+                .into_iter()
+                .map(|(lo, hi)| KeyRange::new(lo, hi, from))
+                .collect()
+        };
+        trace(&format!("history from {from}: {} key ranges", ranges.len()));
+        let ahead_limit = WATCH_BATCH_MAX_REVS as i64 * ranges.len() as i64;
+        let mut awaiting_created: VecDeque<usize> = VecDeque::new();
+        let mut by_id: HashMap<i64, usize> = HashMap::new();
         let mut stream: Option<etcd_client::WatchStream> = None;
-        let window = self.opts.watchers.max(1);
         loop {
-            // Open watchers up to the window.
-            while segs.len() < window && next_start <= self.head {
-                let seg_end = (next_start + seg_len - 1).min(self.head);
-                // The whole keyspace ("\0" to the end): every revision after
-                // the compaction holds at least one change, so each watcher
-                // hears about every revision of its segment, and the changes
-                // outside the prefix give the exact sub revisions.
+            let read_to = ranges
+                .iter()
+                .map(|r| r.covered_to)
+                .min()
+                .unwrap_or(self.head)
+                .min(self.head);
+            self.pass_on(&mut ranges, read_to, whole_keyspace).await?;
+            if ranges.iter().all(|r| r.watch == RangeWatch::Done) {
+                return Ok(WatchEnd::Done);
+            }
+            // The ranges' watchers open together, once every watcher opened
+            // before has answered: created between two sync rounds, they are
+            // served by one read of the history.
+            let round_over = ranges
+                .iter()
+                .all(|r| matches!(r.watch, RangeWatch::Idle | RangeWatch::Done));
+            for (i, r) in ranges.iter_mut().enumerate() {
+                if !round_over
+                    || r.watch != RangeWatch::Idle
+                    || r.covered_to > read_to + ahead_limit
+                {
+                    continue;
+                }
                 let options = WatchOptions::new()
-                    .with_range(vec![0u8])
-                    .with_start_revision(next_start);
+                    .with_range(r.hi.clone())
+                    .with_start_revision(r.restart_at);
                 match &mut stream {
                     None => {
                         let s = with_timeout(
                             self.opts,
                             "watch",
-                            self.client.watch(vec![0u8], Some(options)),
+                            self.client.watch(r.lo.clone(), Some(options)),
                         )
                         .await?
                         .map_err(|e| classify(&endpoints, "watch", e))?;
                         stream = Some(s);
                     }
                     Some(s) => s
-                        .watch(vec![0u8], Some(options))
+                        .watch(r.lo.clone(), Some(options))
                         .await
                         .map_err(|e| classify(&endpoints, "watch", e))?,
                 }
-                awaiting_created.push_back(next_start);
-                segs.push_back(Segment {
-                    start: next_start,
-                    end: seg_end,
-                    covered_to: next_start - 1,
-                    watch_id: None,
-                    done: false,
-                    page: Vec::new(),
-                });
-                next_start = seg_end + 1;
-            }
-            // Pass on finished segments, in order.
-            while segs.front().is_some_and(|s| s.done) {
-                let Some(seg) = segs.pop_front() else { break };
-                if seg.start == from {
-                    trace("first history segment read");
-                }
-                self.send(seg.page)?;
-                self.last_watched = seg.end;
-                if let (Some(id), Some(s)) = (seg.watch_id, stream.as_mut()) {
-                    by_id.remove(&id);
-                    let _ = s.cancel(id).await;
-                }
-            }
-            if segs.is_empty() {
-                if next_start > self.head {
-                    return Ok(WatchEnd::Done);
-                }
-                continue;
+                awaiting_created.push_back(i);
+                r.watch = RangeWatch::Opening;
             }
             let Some(s) = stream.as_mut() else {
                 return Ok(WatchEnd::Done);
             };
-            // One sync round of a busy server can take a while.
-            let wait = self.opts.command_timeout.max(Duration::from_secs(60));
-            let msg = match tokio::time::timeout(wait, s.message()).await {
-                Err(_) => {
-                    return Err(LiveError::Timeout {
-                        endpoints,
-                        what: "watch".into(),
-                        timeout: wait,
-                    })
-                }
-                Ok(m) => m.map_err(|e| classify(&endpoints, "watch", e))?,
-            };
-            let Some(resp) = msg else {
-                return Err(LiveError::Request {
-                    endpoints,
-                    what: "watch".into(),
-                    detail: "the server closed the watch".into(),
-                });
-            };
+            let resp = next_watch_response(self.opts, &endpoints, s).await?;
             let id = resp.watch_id();
             if resp.created() {
-                if let Some(start) = awaiting_created.pop_front() {
-                    by_id.insert(id, start);
-                    if let Some(seg) = segs.iter_mut().find(|s| s.start == start) {
-                        seg.watch_id = Some(id);
-                    }
+                if let Some(i) = awaiting_created.pop_front() {
+                    by_id.insert(id, i);
+                    ranges[i].watch = RangeWatch::Open(id);
                 }
             }
             if resp.compact_revision() > 0 {
                 return Ok(WatchEnd::Compacted(resp.compact_revision()));
             }
-            let Some(&start) = by_id.get(&id) else {
-                continue; // a watcher already finished and cancelled
-            };
-            let Some(seg) = segs.iter_mut().find(|s| s.start == start) else {
-                continue;
+            let Some(&i) = by_id.get(&id) else {
+                continue; // a watcher already cancelled
             };
             if resp.canceled() {
-                if !seg.done {
-                    return Err(LiveError::Request {
-                        endpoints,
-                        what: "watch".into(),
-                        detail: format!("cancelled by the server: {}", resp.cancel_reason()),
-                    });
-                }
+                return Err(LiveError::Request {
+                    endpoints,
+                    what: "watch".into(),
+                    detail: format!("cancelled by the server: {}", resp.cancel_reason()),
+                });
+            }
+            if resp.events().is_empty() {
                 continue;
             }
-            if resp.events().is_empty() || seg.done {
-                continue;
-            }
+            let r = &mut ranges[i];
             let header_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
-            let mut distinct = 0usize;
-            let mut prev = -1i64;
-            let mut max_rev = seg.covered_to;
-            let mut sub = 0i64;
+            let (mut distinct, mut prev, mut max_rev, mut sub) =
+                (0usize, -1i64, r.covered_to, 0i64);
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
                 let rev = kv.mod_revision();
@@ -1100,47 +1207,166 @@ impl<'a> Puller<'a> {
                     sub += 1;
                 }
                 max_rev = max_rev.max(rev);
-                if rev <= seg.covered_to || rev > seg.end || !kv.key().starts_with(self.prefix) {
+                if rev <= r.covered_to || rev > self.head || !kv.key().starts_with(self.prefix) {
                     continue;
                 }
                 let tombstone = ev.event_type() == EventType::Delete;
-                let bytes = if tombstone {
-                    encode_tombstone(kv.key())
-                } else {
-                    encode_put(kv)
-                };
-                seg.page.push((
+                r.held.push_back((
                     Revision {
                         main: rev,
                         sub,
                         tombstone,
                     },
-                    bytes,
+                    if tombstone {
+                        encode_tombstone(kv.key())
+                    } else {
+                        encode_put(kv)
+                    },
                 ));
             }
-            // A response with fewer than the batch limit holds everything
-            // up to the store revision it was made at.
-            seg.covered_to = if distinct < WATCH_BATCH_MAX_REVS {
+            // A batch holds whole revisions. One with fewer than the limit
+            // holds everything up to the store revision it was made at;
+            // after a full one, more may follow or not: the next watcher
+            // starts at its last revision, which it is sure to answer with.
+            let complete = distinct < WATCH_BATCH_MAX_REVS;
+            r.covered_to = if complete {
                 max_rev.max(header_rev)
             } else {
                 max_rev
             };
-            if seg.covered_to >= seg.end {
-                seg.done = true;
-                for (rev, kv) in &seg.page {
-                    if let Some(key) = crate::ingest::leading_key(kv) {
-                        let (main, tomb) = (rev.main, rev.tombstone);
-                        match self.newest.get_mut(key) {
-                            Some(v) if v.0 >= main => {}
-                            Some(v) => *v = (main, tomb),
-                            None => {
-                                self.newest.insert(key.to_vec(), (main, tomb));
-                            }
-                        }
-                    }
+            if r.covered_to >= self.head {
+                r.watch = RangeWatch::Done;
+            } else {
+                r.watch = RangeWatch::Idle;
+                r.restart_at = max_rev;
+            }
+            by_id.remove(&id);
+            let _ = s.cancel(id).await;
+        }
+    }
+
+    /// Passes on, in revision order, what every range has read up to
+    /// `read_to`. Unless the watch covered the whole keyspace, the sub
+    /// revisions of a revision with several changes under the prefix come
+    /// from [`transaction_orders`](Self::transaction_orders).
+    async fn pass_on(
+        &mut self,
+        ranges: &mut [KeyRange],
+        read_to: i64,
+        whole_keyspace: bool,
+    ) -> Result<(), LiveError> {
+        let mut ready: Vec<(usize, Revision, Vec<u8>)> = Vec::new();
+        for (i, r) in ranges.iter_mut().enumerate() {
+            while let Some((rev, record)) = r.held.pop_front() {
+                if rev.main > read_to {
+                    r.held.push_front((rev, record));
+                    break;
                 }
+                ready.push((i, rev, record));
             }
         }
+        self.last_watched = self.last_watched.max(read_to);
+        if ready.is_empty() {
+            return Ok(());
+        }
+        ready.sort_by_key(|(i, rev, _)| (rev.main, *i, rev.sub));
+        if !whole_keyspace {
+            let mut shared: Vec<i64> = ready
+                .windows(2)
+                .filter(|w| w[0].1.main == w[1].1.main)
+                .map(|w| w[0].1.main)
+                .collect();
+            shared.dedup();
+            if !shared.is_empty() {
+                let orders = self.transaction_orders(&shared).await?;
+                for (_, rev, record) in &mut ready {
+                    let Some(order) = orders.get(&rev.main) else {
+                        continue;
+                    };
+                    let key = crate::ingest::leading_key(record);
+                    if let Some(at) = order.iter().position(|k| Some(k.as_slice()) == key) {
+                        rev.sub = at as i64;
+                    }
+                }
+                ready.sort_by_key(|(i, rev, _)| (rev.main, rev.sub, *i));
+            }
+        }
+        let mut page = Vec::with_capacity(ready.len().min(WATCH_BATCH_MAX_REVS));
+        for (_, rev, record) in ready {
+            if let Some(key) = crate::ingest::leading_key(&record) {
+                let key = key.to_vec();
+                self.note_newest(&key, rev.main, rev.tombstone);
+            }
+            page.push((rev, record));
+            if page.len() == WATCH_BATCH_MAX_REVS {
+                self.send(std::mem::take(&mut page))?;
+            }
+        }
+        self.send(page)
+    }
+
+    /// The keys changed by each revision of `revs` (ascending), in the
+    /// order of their transaction: read with a watcher over the whole
+    /// keyspace, which sees every change of a transaction in order. Only
+    /// multi-key transactions need it (kube-apiserver never writes one).
+    async fn transaction_orders(
+        &mut self,
+        revs: &[i64],
+    ) -> Result<HashMap<i64, Vec<Vec<u8>>>, LiveError> {
+        let endpoints = self.endpoints();
+        let mut orders: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
+        let mut next = 0;
+        while let Some(&start) = revs.get(next) {
+            let options = WatchOptions::new()
+                .with_range(vec![0u8])
+                .with_start_revision(start);
+            let mut stream = with_timeout(
+                self.opts,
+                "watch",
+                self.client.watch(vec![0u8], Some(options)),
+            )
+            .await?
+            .map_err(|e| classify(&endpoints, "watch", e))?;
+            loop {
+                let resp = next_watch_response(self.opts, &endpoints, &mut stream).await?;
+                let compacted = resp.compact_revision();
+                if compacted > 0 {
+                    while revs.get(next).is_some_and(|&r| r < compacted) {
+                        self.facts.lost.push(format!(
+                            "the order of the changes of the multi-key transaction at revision {} could not be read (compacted during the pull): their sub revisions follow key order",
+                            revs[next]
+                        ));
+                        next += 1;
+                    }
+                    break;
+                }
+                if resp.canceled() {
+                    return Err(LiveError::Request {
+                        endpoints,
+                        what: "watch".into(),
+                        detail: format!("cancelled by the server: {}", resp.cancel_reason()),
+                    });
+                }
+                if resp.events().is_empty() {
+                    continue;
+                }
+                let mut max_rev = start;
+                for ev in resp.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    let rev = kv.mod_revision();
+                    max_rev = max_rev.max(rev);
+                    if revs[next..].binary_search(&rev).is_ok() {
+                        orders.entry(rev).or_default().push(kv.key().to_vec());
+                    }
+                }
+                // A batch holds whole revisions.
+                while revs.get(next).is_some_and(|&r| r <= max_rev) {
+                    next += 1;
+                }
+                break;
+            }
+        }
+        Ok(orders)
     }
 
     /// The number of keys under the prefix at the head (a count-only range:
@@ -1185,15 +1411,68 @@ impl<'a> Puller<'a> {
     }
 }
 
-/// A stretch of history read by one watcher.
-struct Segment {
-    start: i64,
-    end: i64,
-    /// Everything up to here (under the prefix) has been received.
+/// A stretch of keys under the prefix, read by one watcher at a time.
+struct KeyRange {
+    /// Watched from `lo` up to `hi` (excluded); `"\0"`, `"\0"` is the
+    /// whole keyspace.
+    lo: Vec<u8>,
+    hi: Vec<u8>,
+    /// Every change in the range up to this revision has been received.
     covered_to: i64,
-    watch_id: Option<i64>,
-    done: bool,
-    page: Page,
+    /// Where the range's next watcher starts: a revision with a change in
+    /// the range (so that the watcher is sure to answer), at first `from`.
+    restart_at: i64,
+    watch: RangeWatch,
+    /// Received, not passed on yet (in revision order).
+    held: VecDeque<(Revision, Vec<u8>)>,
+}
+
+impl KeyRange {
+    fn new(lo: Vec<u8>, hi: Vec<u8>, from: i64) -> KeyRange {
+        KeyRange {
+            lo,
+            hi,
+            covered_to: from - 1,
+            restart_at: from,
+            watch: RangeWatch::Idle,
+            held: VecDeque::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeWatch {
+    /// No watcher: waiting for its turn.
+    Idle,
+    /// Requested, not confirmed yet.
+    Opening,
+    Open(i64),
+    /// Read up to the pinned head.
+    Done,
+}
+
+/// The next response on a watch stream, within the time a busy server's
+/// sync round may take.
+async fn next_watch_response(
+    opts: &LiveOptions,
+    endpoints: &str,
+    stream: &mut etcd_client::WatchStream,
+) -> Result<etcd_client::WatchResponse, LiveError> {
+    let wait = opts.command_timeout.max(Duration::from_secs(60));
+    match tokio::time::timeout(wait, stream.message()).await {
+        Err(_) => Err(LiveError::Timeout {
+            endpoints: endpoints.to_string(),
+            what: "watch".into(),
+            timeout: wait,
+        }),
+        Ok(m) => m
+            .map_err(|e| classify(endpoints, "watch", e))?
+            .ok_or_else(|| LiveError::Request {
+                endpoints: endpoints.to_string(),
+                what: "watch".into(),
+                detail: "the server closed the watch".into(),
+            }),
+    }
 }
 
 enum RangeFail {
@@ -1250,5 +1529,77 @@ mod tests {
         assert_eq!(o.urls(), vec!["http://10.0.0.5:2379", "http://a:1"]);
         o.cacert = Some("ca.crt".into());
         assert_eq!(o.urls()[0], "https://10.0.0.5:2379");
+    }
+
+    fn sample_of(keys: &[(String, i64)]) -> KeySample {
+        let mut sample = KeySample::default();
+        for (k, m) in keys {
+            sample.add(k.as_bytes(), *m);
+        }
+        sample
+    }
+
+    /// The ranges tile the prefix in key order, each holding a key changed
+    /// since the revision asked for.
+    fn check_ranges(keys: &[(String, i64)], ranges: &[(Vec<u8>, Vec<u8>)], since: i64) {
+        let prefix = b"/registry/events/".to_vec();
+        assert_eq!(ranges.first().unwrap().0, prefix);
+        assert_eq!(ranges.last().unwrap().1, prefix_end(&prefix));
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "contiguous");
+            assert!(pair[0].0 < pair[0].1, "not empty");
+        }
+        for (from, to) in ranges {
+            assert!(
+                keys.iter().any(|(k, m)| {
+                    *m >= since && k.as_bytes() >= from.as_slice() && k.as_bytes() < to.as_slice()
+                }),
+                "{} holds a key changed since {since}",
+                String::from_utf8_lossy(from)
+            );
+        }
+    }
+
+    #[test]
+    fn key_ranges_each_hold_a_changed_key() {
+        let prefix = b"/registry/events/";
+        // 10,000 keys (more than the sample's slots); only every 97th key
+        // changed since revision 50,000.
+        let keys: Vec<(String, i64)> = (0..10_000)
+            .map(|i| {
+                let m = if i % 97 == 0 { 50_000 + i } else { 1 + i };
+                (format!("/registry/events/ns/e{i:05}"), m)
+            })
+            .collect();
+        let sample = sample_of(&keys);
+        assert!(sample.slots.len() <= SAMPLE_SLOTS);
+        assert_eq!(sample.slots.iter().map(|s| s.keys).sum::<u64>(), 10_000);
+        for n in [1, 2, 16, 256] {
+            let ranges = sample.ranges(prefix, 1, n);
+            assert!(ranges.len() <= n && ranges.len() * 10 >= n * 9, "{n}");
+            check_ranges(&keys, &ranges, 1);
+            let ranges = sample.ranges(prefix, 50_000, n);
+            assert!(!ranges.is_empty() && ranges.len() <= n);
+            check_ranges(&keys, &ranges, 50_000);
+        }
+        // About equal numbers of keys.
+        let ranges = sample.ranges(prefix, 1, 16);
+        for (from, to) in &ranges {
+            let inside = keys
+                .iter()
+                .filter(|(k, _)| k.as_bytes() >= from.as_slice() && k.as_bytes() < to.as_slice())
+                .count();
+            assert!((500..=800).contains(&inside), "{inside} keys");
+        }
+        // Nothing changed since: no ranges (the caller watches everything).
+        assert!(sample.ranges(prefix, 70_000, 16).is_empty());
+        assert!(KeySample::default().ranges(prefix, 1, 16).is_empty());
+        // One changed key, at the very end: one range over the prefix.
+        let mut keys: Vec<(String, i64)> = (0..100)
+            .map(|i| (format!("/registry/events/ns/e{i:03}"), 5))
+            .collect();
+        keys.push(("/registry/events/zz/last".into(), 900));
+        let ranges = sample_of(&keys).ranges(prefix, 100, 16);
+        assert_eq!(ranges, vec![(prefix.to_vec(), prefix_end(prefix))]);
     }
 }
