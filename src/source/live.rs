@@ -1183,11 +1183,7 @@ impl<'a> Puller<'a> {
                 continue; // a watcher already cancelled
             };
             if resp.canceled() {
-                return Err(LiveError::Request {
-                    endpoints,
-                    what: "watch".into(),
-                    detail: format!("cancelled by the server: {}", resp.cancel_reason()),
-                });
+                return Err(cancelled_by_server(&endpoints, &resp));
             }
             if resp.events().is_empty() {
                 continue;
@@ -1257,12 +1253,10 @@ impl<'a> Puller<'a> {
     ) -> Result<(), LiveError> {
         let mut ready: Vec<(usize, Revision, Vec<u8>)> = Vec::new();
         for (i, r) in ranges.iter_mut().enumerate() {
-            while let Some((rev, record)) = r.held.pop_front() {
-                if rev.main > read_to {
-                    r.held.push_front((rev, record));
-                    break;
+            while r.held.front().is_some_and(|(rev, _)| rev.main <= read_to) {
+                if let Some((rev, record)) = r.held.pop_front() {
+                    ready.push((i, rev, record));
                 }
-                ready.push((i, rev, record));
             }
         }
         self.last_watched = self.last_watched.max(read_to);
@@ -1294,8 +1288,7 @@ impl<'a> Puller<'a> {
         let mut page = Vec::with_capacity(ready.len().min(WATCH_BATCH_MAX_REVS));
         for (_, rev, record) in ready {
             if let Some(key) = crate::ingest::leading_key(&record) {
-                let key = key.to_vec();
-                self.note_newest(&key, rev.main, rev.tombstone);
+                self.note_newest(key, rev.main, rev.tombstone);
             }
             page.push((rev, record));
             if page.len() == WATCH_BATCH_MAX_REVS {
@@ -1333,7 +1326,7 @@ impl<'a> Puller<'a> {
                 if compacted > 0 {
                     while revs.get(next).is_some_and(|&r| r < compacted) {
                         self.facts.lost.push(format!(
-                            "the order of the changes of the multi-key transaction at revision {} could not be read (compacted during the pull): their sub revisions follow key order",
+                            "the order of the changes of the multi-key transaction at revision {} could not be read (compacted during the pull): their sub revisions follow key order across key ranges and the transaction's order within one",
                             revs[next]
                         ));
                         next += 1;
@@ -1341,11 +1334,7 @@ impl<'a> Puller<'a> {
                     break;
                 }
                 if resp.canceled() {
-                    return Err(LiveError::Request {
-                        endpoints,
-                        what: "watch".into(),
-                        detail: format!("cancelled by the server: {}", resp.cancel_reason()),
-                    });
+                    return Err(cancelled_by_server(&endpoints, &resp));
                 }
                 if resp.events().is_empty() {
                     continue;
@@ -1449,6 +1438,16 @@ enum RangeWatch {
     Open(i64),
     /// Read up to the pinned head.
     Done,
+}
+
+/// A watcher the server cancelled (not for a compaction, which callers
+/// handle first).
+fn cancelled_by_server(endpoints: &str, resp: &etcd_client::WatchResponse) -> LiveError {
+    LiveError::Request {
+        endpoints: endpoints.to_string(),
+        what: "watch".into(),
+        detail: format!("cancelled by the server: {}", resp.cancel_reason()),
+    }
 }
 
 /// The next response on a watch stream, within the time a busy server's
