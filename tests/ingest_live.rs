@@ -809,12 +809,24 @@ fn multi_key_transactions_across_key_ranges_keep_their_sub_revisions() {
         "the snapshot holds the transactions' sub revisions"
     );
     let mut hashes = BTreeSet::new();
-    for watchers in ["8", "1"] {
-        let db = dir.path().join(format!("live-{watchers}.sqlite"));
-        let (code, out, err) = ingest_live(&etcd, &db, &["--watchers".into(), watchers.into()]);
+    // With no memory for what ranges read ahead, all of it waits in the
+    // temp file.
+    for (watchers, memory) in [("8", "64"), ("8", "0"), ("1", "64")] {
+        let db = dir.path().join(format!("live-{watchers}-{memory}.sqlite"));
+        let args = [
+            "--watchers".into(),
+            watchers.into(),
+            "--read-ahead-memory".into(),
+            memory.into(),
+        ];
+        let (code, out, err) = ingest_live(&etcd, &db, &args);
         assert_eq!(code, 0, "--watchers {watchers}\n{out}\n{err}");
         let l = open(&db);
-        assert_eq!(ids(&l), ids(&sn), "--watchers {watchers}");
+        assert_eq!(
+            ids(&l),
+            ids(&sn),
+            "--watchers {watchers} --read-ahead-memory {memory}"
+        );
         assert_eq!(tombstones(&l, "live"), tombstones(&sn, "tree"));
         hashes.insert(source_row(&l).2);
     }

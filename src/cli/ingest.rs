@@ -84,10 +84,14 @@ pub struct LiveArgs {
     page_size: i64,
     /// Key ranges the history is read in, one watcher each: etcd serves
     /// them all from one read of its history per round, up to 1000
-    /// revisions each (about 1 MB each held in memory). Fewer ranges mean
-    /// more rounds and more server CPU in all, spread over a longer time.
+    /// revisions (about 1 MB) each. Fewer ranges mean more rounds and more
+    /// server CPU in all, spread over a longer time.
     #[arg(long, value_name = "N", default_value_t = live::DEFAULT_WATCHERS as u64, value_parser = clap::value_parser!(u64).range(1..=256))]
     watchers: u64,
+    /// Memory (MiB) for history read ahead of the slowest key range; the
+    /// rest waits in an unlinked temp file in TMPDIR (0: all of it does).
+    #[arg(long, value_name = "MIB", default_value_t = (live::HELD_MEMORY_BUDGET >> 20) as u64, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
+    read_ahead_memory: u64,
     /// First stream a full snapshot (maintenance API) into FILE, then load
     /// that file: the evidence can be re-examined later.
     #[arg(long, value_name = "FILE")]
@@ -210,6 +214,7 @@ fn plan(args: &IngestArgs) -> Result<Plan, String> {
             command_timeout: l.command_timeout,
             page_size: l.page_size,
             watchers: l.watchers as usize,
+            read_ahead_memory: (l.read_ahead_memory as usize) << 20,
         }),
         save_snapshot: l.save_snapshot.clone(),
     })

@@ -51,7 +51,8 @@
 //! One tokio runtime lives inside [`pull`], on its own thread; the loader
 //! stays synchronous and receives pages through a bounded channel.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -65,6 +66,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::proto::etcd::KeyValue;
+use crate::source::held::{HeldQueue, HeldStore};
 use crate::source::mvcc::Revision;
 
 /// The default page size of ranges: polite to the server (a page of Events
@@ -73,10 +75,15 @@ pub const DEFAULT_PAGE_SIZE: i64 = 1000;
 
 /// Key ranges (one watcher each) the history is read in: each round of
 /// etcd's watch server reads the history once for all of them and sends
-/// each up to 1000 revisions, held here until every range has read past
-/// them (about 1 MB per range). See `scripts/scale-live.sh` for the
-/// trade-off: fewer rounds, less server CPU, more memory.
-pub const DEFAULT_WATCHERS: usize = 32;
+/// each up to 1000 revisions (about 1 MB), so more ranges mean fewer rounds
+/// and less of the server's CPU (see `scripts/scale-live.sh`). What they
+/// bring ahead of the slowest range is held within
+/// [`HELD_MEMORY_BUDGET`], the rest in a temp file.
+pub const DEFAULT_WATCHERS: usize = 256;
+
+/// Default memory for records read ahead of the slowest key range (see
+/// [`held`](super::held)).
+pub const HELD_MEMORY_BUDGET: usize = 64 << 20;
 
 /// The watch server sends at most this many revisions per response while a
 /// watcher catches up (etcd `mvcc/watchable_store.go`, `watchBatchMaxRevs`).
@@ -98,6 +105,9 @@ pub struct LiveOptions {
     pub page_size: i64,
     /// Key ranges the history is read in, one watcher each.
     pub watchers: usize,
+    /// Bytes of records read ahead of the slowest key range kept in
+    /// memory; the rest waits in a temp file.
+    pub read_ahead_memory: usize,
 }
 
 impl Default for LiveOptions {
@@ -113,6 +123,7 @@ impl Default for LiveOptions {
             command_timeout: Duration::from_secs(5),
             page_size: DEFAULT_PAGE_SIZE,
             watchers: DEFAULT_WATCHERS,
+            read_ahead_memory: HELD_MEMORY_BUDGET,
         }
     }
 }
@@ -193,6 +204,8 @@ pub enum LiveError {
     Runtime(#[source] io::Error),
     #[error("the live reader stopped unexpectedly")]
     ReaderGone,
+    #[error("holding the history read ahead in a temp file (TMPDIR): {0}")]
+    Spill(#[source] io::Error),
 }
 
 /// What the pull found out about the cluster.
@@ -1086,9 +1099,9 @@ impl<'a> Puller<'a> {
     /// `from`, and after a full batch the next watcher of the range starts at
     /// the last revision received: every watcher opened is sure to answer,
     /// and an answer with fewer revisions than a full batch proves the range
-    /// complete up to the revision it was made at. A range more than one
-    /// round's worth of revisions ahead of the slowest waits (no watcher), so
-    /// what is held back stays bounded.
+    /// complete up to the revision it was made at. What ranges read ahead of
+    /// the slowest is held within a memory budget, the rest in a temp file
+    /// ([`HeldStore`]).
     ///
     /// Records are passed on in revision order once every range has read
     /// past them, so the record stream (and its hash) does not depend on
@@ -1115,7 +1128,7 @@ impl<'a> Puller<'a> {
                 .collect()
         };
         trace(&format!("history from {from}: {} key ranges", ranges.len()));
-        let ahead_limit = WATCH_BATCH_MAX_REVS as i64 * ranges.len() as i64;
+        let mut held = HeldStore::new(self.opts.read_ahead_memory);
         let mut awaiting_created: VecDeque<usize> = VecDeque::new();
         let mut by_id: HashMap<i64, usize> = HashMap::new();
         let mut stream: Option<etcd_client::WatchStream> = None;
@@ -1126,8 +1139,15 @@ impl<'a> Puller<'a> {
                 .min()
                 .unwrap_or(self.head)
                 .min(self.head);
-            self.pass_on(&mut ranges, read_to, whole_keyspace).await?;
+            self.pass_on(&mut ranges, &mut held, read_to, whole_keyspace)
+                .await?;
             if ranges.iter().all(|r| r.watch == RangeWatch::Done) {
+                if held.spilled_bytes() > 0 {
+                    trace(&format!(
+                        "history held in the temp file: {} bytes",
+                        held.spilled_bytes()
+                    ));
+                }
                 return Ok(WatchEnd::Done);
             }
             // The ranges' watchers open together, once every watcher opened
@@ -1137,10 +1157,7 @@ impl<'a> Puller<'a> {
                 .iter()
                 .all(|r| matches!(r.watch, RangeWatch::Idle | RangeWatch::Done));
             for (i, r) in ranges.iter_mut().enumerate() {
-                if !round_over
-                    || r.watch != RangeWatch::Idle
-                    || r.covered_to > read_to + ahead_limit
-                {
+                if !round_over || r.watch != RangeWatch::Idle {
                     continue;
                 }
                 let options = WatchOptions::new()
@@ -1192,6 +1209,7 @@ impl<'a> Puller<'a> {
             let header_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
             let (mut distinct, mut prev, mut max_rev, mut sub) =
                 (0usize, -1i64, r.covered_to, 0i64);
+            let mut received = Vec::with_capacity(resp.events().len());
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
                 let rev = kv.mod_revision();
@@ -1207,7 +1225,7 @@ impl<'a> Puller<'a> {
                     continue;
                 }
                 let tombstone = ev.event_type() == EventType::Delete;
-                r.held.push_back((
+                received.push((
                     Revision {
                         main: rev,
                         sub,
@@ -1220,6 +1238,7 @@ impl<'a> Puller<'a> {
                     },
                 ));
             }
+            held.push(&mut r.held, received).map_err(LiveError::Spill)?;
             // A batch holds whole revisions. One with fewer than the limit
             // holds everything up to the store revision it was made at;
             // after a full one, more may follow or not: the next watcher
@@ -1242,28 +1261,60 @@ impl<'a> Puller<'a> {
     }
 
     /// Passes on, in revision order, what every range has read up to
-    /// `read_to`. Unless the watch covered the whole keyspace, the sub
-    /// revisions of a revision with several changes under the prefix come
-    /// from [`transaction_orders`](Self::transaction_orders).
+    /// `read_to`: merged from the ranges' queues a page at a time, so that
+    /// what was held in the temp file comes back a chunk per range.
     async fn pass_on(
         &mut self,
         ranges: &mut [KeyRange],
+        held: &mut HeldStore,
         read_to: i64,
         whole_keyspace: bool,
     ) -> Result<(), LiveError> {
-        let mut ready: Vec<(usize, Revision, Vec<u8>)> = Vec::new();
-        for (i, r) in ranges.iter_mut().enumerate() {
-            while r.held.front().is_some_and(|(rev, _)| rev.main <= read_to) {
-                if let Some((rev, record)) = r.held.pop_front() {
-                    ready.push((i, rev, record));
-                }
+        self.last_watched = self.last_watched.max(read_to);
+        // Each range's oldest revision, smallest first; within a range the
+        // records are in (revision, sub revision) order already.
+        let ready_front = |r: &KeyRange| r.held.front_main().filter(|&m| m <= read_to);
+        let mut fronts: BinaryHeap<Reverse<(i64, usize)>> = ranges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| ready_front(r).map(|m| Reverse((m, i))))
+            .collect();
+        let mut page = Vec::new();
+        while let Some(Reverse((main, i))) = fronts.pop() {
+            // Pages end between revisions: a transaction's changes travel
+            // together.
+            if page.len() >= WATCH_BATCH_MAX_REVS
+                && page
+                    .last()
+                    .is_some_and(|(_, rev, _): &(usize, Revision, Vec<u8>)| rev.main != main)
+            {
+                self.pass_page(std::mem::take(&mut page), whole_keyspace)
+                    .await?;
+            }
+            let r = &mut ranges[i];
+            if let Some((rev, record)) = held.pop(&mut r.held).map_err(LiveError::Spill)? {
+                page.push((i, rev, record));
+            }
+            if let Some(m) = ready_front(r) {
+                fronts.push(Reverse((m, i)));
             }
         }
-        self.last_watched = self.last_watched.max(read_to);
+        self.pass_page(page, whole_keyspace).await
+    }
+
+    /// Sends one page of records merged from the key ranges (range index,
+    /// revision, record), in revision order. Unless the watch covered the
+    /// whole keyspace, the sub revisions of a revision with several changes
+    /// under the prefix come from
+    /// [`transaction_orders`](Self::transaction_orders).
+    async fn pass_page(
+        &mut self,
+        mut ready: Vec<(usize, Revision, Vec<u8>)>,
+        whole_keyspace: bool,
+    ) -> Result<(), LiveError> {
         if ready.is_empty() {
             return Ok(());
         }
-        ready.sort_by_key(|(i, rev, _)| (rev.main, *i, rev.sub));
         if !whole_keyspace {
             let mut shared: Vec<i64> = ready
                 .windows(2)
@@ -1285,15 +1336,12 @@ impl<'a> Puller<'a> {
                 ready.sort_by_key(|(i, rev, _)| (rev.main, rev.sub, *i));
             }
         }
-        let mut page = Vec::with_capacity(ready.len().min(WATCH_BATCH_MAX_REVS));
+        let mut page = Vec::with_capacity(ready.len());
         for (_, rev, record) in ready {
             if let Some(key) = crate::ingest::leading_key(&record) {
                 self.note_newest(key, rev.main, rev.tombstone);
             }
             page.push((rev, record));
-            if page.len() == WATCH_BATCH_MAX_REVS {
-                self.send(std::mem::take(&mut page))?;
-            }
         }
         self.send(page)
     }
@@ -1413,7 +1461,7 @@ struct KeyRange {
     restart_at: i64,
     watch: RangeWatch,
     /// Received, not passed on yet (in revision order).
-    held: VecDeque<(Revision, Vec<u8>)>,
+    held: HeldQueue,
 }
 
 impl KeyRange {
@@ -1424,7 +1472,7 @@ impl KeyRange {
             covered_to: from - 1,
             restart_at: from,
             watch: RangeWatch::Idle,
-            held: VecDeque::new(),
+            held: HeldQueue::default(),
         }
     }
 }
