@@ -98,7 +98,7 @@ pub struct Fate {
 }
 
 /// One stored revision of an Event key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EventRow {
     pub key: String,
     pub mod_revision: i64,
