@@ -25,7 +25,10 @@
 //!    for certain (etcd 3.4 answers progress requests even while a watcher
 //!    is still catching up, so they cannot tell). When no key under the
 //!    prefix changed after `C`, one watcher covers the whole keyspace
-//!    instead (every revision holds a change somewhere).
+//!    instead (every revision holds a change somewhere). Records wait until
+//!    every range has read past them, then go on in revision order; what
+//!    ranges read ahead is held in memory up to `--read-ahead-memory`, the
+//!    rest in a temp file ([`held`](super::held)).
 //! 5. **Check**: a count-only range at `H`: as many keys as the history
 //!    read leaves present.
 //!
