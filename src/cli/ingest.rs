@@ -89,7 +89,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "N", default_value_t = live::DEFAULT_WATCHERS as u64, value_parser = clap::value_parser!(u64).range(1..=256))]
     watchers: u64,
     /// Memory (MiB) for history read ahead of the slowest key range; the
-    /// rest waits in an unlinked temp file in TMPDIR (0: all of it does).
+    /// rest waits in an unlinked temp file beside the database (0: all of
+    /// it does).
     #[arg(long, value_name = "MIB", default_value_t = (live::HELD_MEMORY_BUDGET >> 20) as u64, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
     read_ahead_memory: u64,
     /// First stream a full snapshot (maintenance API) into FILE, then load

@@ -293,6 +293,12 @@ pub fn ingest_live(
         sample.add(key, mod_revision);
         complete = complete && head_keys.insert(key, mod_revision);
     })?;
+    // What the history read holds beyond its memory budget waits beside the
+    // database, which needs more room than the history anyway.
+    let read_ahead_dir = match store.working_file().parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
     let mut pulled = None;
     let loaded = try_load_source(
         store,
@@ -306,8 +312,16 @@ pub fn ingest_live(
         |sink| {
             let (tx, rx) = mpsc::sync_channel::<crate::source::live::Page>(4);
             let facts = std::thread::scope(|scope| {
-                let reader = scope
-                    .spawn(|| crate::source::live::pull(live, &options.prefix, head, &sample, tx));
+                let reader = scope.spawn(|| {
+                    crate::source::live::pull(
+                        live,
+                        &options.prefix,
+                        head,
+                        &sample,
+                        Some(read_ahead_dir),
+                        tx,
+                    )
+                });
                 for page in rx {
                     for (rev, kv) in page {
                         sink.push(rev, &kv, RecoveredFrom::Live);

@@ -1,7 +1,9 @@
 //! Records a live pull holds back until every key range has read past them
 //! (see [`live`](super::live)): one queue per range, in the order received
-//! (revision order), holding at most a memory budget's worth of records in
-//! memory all told and the rest in one unlinked temp file.
+//! (revision order), holding a memory budget's worth of records in memory
+//! all told (plus, while they are merged, one chunk read back per range) and
+//! the rest in one unlinked temp file; and their merge, in revision order,
+//! into pages ([`ReadyMerge`]).
 //!
 //! Spilling lets the history be read over many key ranges at once — fewer
 //! rounds of etcd's watch server, so less of the cluster's CPU — without
@@ -9,18 +11,22 @@
 //! first round alone can bring the whole history, held until the slowest
 //! range has caught up.
 //!
-//! The temp file is created in the system's temp directory (`TMPDIR`) on
-//! first use and is unlinked at once: nothing is left behind, even by a
-//! killed run. It grows to at most the records spilled (each pulled record
-//! once), and is read back in chunks of [`CHUNK_BYTES`].
+//! The temp file is created on first use in the directory of the database
+//! being written (which will take more room than the history anyway; a
+//! system temp directory may be a RAM disk), and is unlinked at once:
+//! nothing is left behind, even by a killed run. It grows to at most the
+//! records spilled (each pulled record once, so at most the size of the
+//! history read), and is read back in chunks of [`CHUNK_BYTES`].
 //!
 //! A spilled chunk: records, each framed as `main (8 bytes LE) · sub (8 LE)
 //! · tombstone (1) · length (4 LE) · record bytes`.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
 use crate::source::mvcc::Revision;
 
@@ -67,16 +73,19 @@ impl HeldQueue {
 pub struct HeldStore {
     budget: usize,
     in_memory: usize,
+    /// Where the temp file goes (the system's temp directory if `None`).
+    dir: Option<PathBuf>,
     file: Option<File>,
     file_len: u64,
     spilled_bytes: u64,
 }
 
 impl HeldStore {
-    pub fn new(budget: usize) -> HeldStore {
+    pub fn new(budget: usize, dir: Option<PathBuf>) -> HeldStore {
         HeldStore {
             budget,
             in_memory: 0,
+            dir,
             file: None,
             file_len: 0,
             spilled_bytes: 0,
@@ -128,7 +137,10 @@ impl HeldStore {
     fn spill(&mut self, queue: &mut HeldQueue, first_main: i64, chunk: &[u8]) -> io::Result<()> {
         let file = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(tempfile::tempfile()?),
+            None => self.file.insert(match &self.dir {
+                Some(dir) => tempfile::tempfile_in(dir)?,
+                None => tempfile::tempfile()?,
+            }),
         };
         file.write_all_at(chunk, self.file_len)?;
         queue.items.push_back(Held::Spilled {
@@ -145,8 +157,8 @@ impl HeldStore {
     /// it was spilled.
     pub fn pop(&mut self, queue: &mut HeldQueue) -> io::Result<Option<(Revision, Vec<u8>)>> {
         if let Some(&Held::Spilled { at, len, .. }) = queue.items.front() {
-            queue.items.pop_front();
             let records = self.read_chunk(at, len)?;
+            queue.items.pop_front();
             self.in_memory += records
                 .iter()
                 .map(|(_, r)| r.len() + RECORD_OVERHEAD)
@@ -157,9 +169,9 @@ impl HeldStore {
         }
         Ok(match queue.items.pop_front() {
             Some(Held::Record(rev, record)) => {
-                self.in_memory = self
-                    .in_memory
-                    .saturating_sub(record.len() + RECORD_OVERHEAD);
+                let cost = record.len() + RECORD_OVERHEAD;
+                debug_assert!(self.in_memory >= cost, "held records' bytes miscounted");
+                self.in_memory = self.in_memory.saturating_sub(cost);
                 Some((rev, record))
             }
             // A chunk is never empty, so it was unfolded above.
@@ -191,6 +203,65 @@ impl HeldStore {
     }
 }
 
+/// A record passed on from a key range: the range's index, its revision,
+/// the record.
+pub type Ready = (usize, Revision, Vec<u8>);
+
+/// Merges what the queues hold up to a revision into pages in (revision,
+/// range, sub revision) order — each range's records are in (revision, sub
+/// revision) order already — taking one record at a time from the range
+/// whose oldest is the oldest of all, so that only the ranges' fronts need
+/// to be in memory.
+pub struct ReadyMerge {
+    read_to: i64,
+    /// Each range's oldest revision up to `read_to`, with its index.
+    fronts: BinaryHeap<Reverse<(i64, usize)>>,
+}
+
+impl ReadyMerge {
+    /// The merge of what `queues` hold up to revision `read_to`.
+    pub fn new(queues: &[&mut HeldQueue], read_to: i64) -> ReadyMerge {
+        let fronts = queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| {
+                q.front_main()
+                    .filter(|&m| m <= read_to)
+                    .map(|m| Reverse((m, i)))
+            })
+            .collect();
+        ReadyMerge { read_to, fronts }
+    }
+
+    /// The next page: at least `page_len` records unless the merge ends
+    /// first, and never a revision's records split between two pages (a
+    /// transaction's changes travel together). Empty once all are taken.
+    pub fn next_page(
+        &mut self,
+        store: &mut HeldStore,
+        queues: &mut [&mut HeldQueue],
+        page_len: usize,
+    ) -> io::Result<Vec<Ready>> {
+        let mut page: Vec<Ready> = Vec::new();
+        while let Some(&Reverse((main, i))) = self.fronts.peek() {
+            if page.len() >= page_len && page.last().is_some_and(|(_, rev, _)| rev.main != main) {
+                break;
+            }
+            self.fronts.pop();
+            let Some(queue) = queues.get_mut(i) else {
+                continue;
+            };
+            if let Some((rev, record)) = store.pop(queue)? {
+                page.push((i, rev, record));
+            }
+            if let Some(m) = queue.front_main().filter(|&m| m <= self.read_to) {
+                self.fronts.push(Reverse((m, i)));
+            }
+        }
+        Ok(page)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +283,7 @@ mod tests {
     fn queues_give_back_what_they_got_in_order_in_memory_or_spilled() {
         // A budget for about 30 records: most of what follows is spilled,
         // in several chunks, between records kept in memory.
-        let mut store = HeldStore::new(30 * (1000 + RECORD_OVERHEAD));
+        let mut store = HeldStore::new(30 * (1000 + RECORD_OVERHEAD), None);
         let (mut a, mut b) = (HeldQueue::default(), HeldQueue::default());
         let mut expect_a = Vec::new();
         let mut expect_b = Vec::new();
@@ -244,10 +315,80 @@ mod tests {
 
     #[test]
     fn nothing_is_spilled_within_the_budget() {
-        let mut store = HeldStore::new(1 << 20);
+        let mut store = HeldStore::new(1 << 20, None);
         let mut q = HeldQueue::default();
         store.push(&mut q, records(1, 100, 100)).unwrap();
         assert_eq!(store.spilled_bytes(), 0);
         assert!(store.file.is_none());
+    }
+
+    /// Three ranges with revisions interleaved, every third revision shared
+    /// by all of them (multi-key transactions, some where a page would end),
+    /// most of it spilled: the pages give every record up to `read_to` once,
+    /// in (revision, range, sub revision) order, never splitting a revision.
+    #[test]
+    fn merged_pages_keep_revision_order_and_whole_revisions() {
+        let mut store = HeldStore::new(20_000, None);
+        let mut queues: Vec<HeldQueue> = (0..3).map(|_| HeldQueue::default()).collect();
+        let mut all: Vec<Ready> = Vec::new();
+        let mut per_range: Vec<Vec<(Revision, Vec<u8>)>> = vec![Vec::new(); 3];
+        for main in 1..=3500i64 {
+            // Every third revision: changes in several ranges; two changes
+            // in one range at every 13th.
+            let ranges: Vec<usize> = if main % 3 == 0 {
+                vec![0, 1, 2]
+            } else {
+                vec![(main as usize * 7) % 3]
+            };
+            for &i in &ranges {
+                let subs = if main % 13 == 0 { 2 } else { 1 };
+                for sub in 0..subs {
+                    let rev = Revision {
+                        main,
+                        sub,
+                        tombstone: false,
+                    };
+                    let record = format!("{main}/{i}/{sub}").into_bytes();
+                    per_range[i].push((rev, record.clone()));
+                    all.push((i, rev, record));
+                }
+            }
+        }
+        for (queue, records) in queues.iter_mut().zip(per_range) {
+            for part in records.chunks(300) {
+                store.push(queue, part.to_vec()).unwrap();
+            }
+        }
+        assert!(store.spilled_bytes() > 0);
+        let read_to = 3000;
+        let mut expect: Vec<Ready> = all
+            .into_iter()
+            .filter(|(_, rev, _)| rev.main <= read_to)
+            .collect();
+        expect.sort_by_key(|(i, rev, _)| (rev.main, *i, rev.sub));
+
+        let mut refs: Vec<&mut HeldQueue> = queues.iter_mut().collect();
+        let mut merge = ReadyMerge::new(&refs, read_to);
+        let mut got: Vec<Ready> = Vec::new();
+        let (mut last_main, mut longer) = (0, 0);
+        loop {
+            let page = merge.next_page(&mut store, &mut refs, 1000).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            let first = page[0].1.main;
+            assert!(first > last_main, "revision {first} split between pages");
+            last_main = page[page.len() - 1].1.main;
+            let whole = got.len() + page.len() == expect.len();
+            assert!(page.len() >= 1000 || whole, "short page of {}", page.len());
+            longer += usize::from(page.len() > 1000);
+            got.extend(page);
+        }
+        assert_eq!(got, expect);
+        assert!(longer > 0, "no page had to run on to the end of a revision");
+        // What is newer than `read_to` stays, in order.
+        for queue in &refs {
+            assert!(!matches!(queue.front_main(), Some(m) if m <= read_to));
+        }
     }
 }

@@ -54,8 +54,7 @@
 //! One tokio runtime lives inside [`pull`], on its own thread; the loader
 //! stays synchronous and receives pages through a bounded channel.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -69,7 +68,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::proto::etcd::KeyValue;
-use crate::source::held::{HeldQueue, HeldStore};
+use crate::source::held::{HeldQueue, HeldStore, Ready, ReadyMerge};
 use crate::source::mvcc::Revision;
 
 /// The default page size of ranges: polite to the server (a page of Events
@@ -207,7 +206,7 @@ pub enum LiveError {
     Runtime(#[source] io::Error),
     #[error("the live reader stopped unexpectedly")]
     ReaderGone,
-    #[error("holding the history read ahead in a temp file (TMPDIR): {0}")]
+    #[error("holding the history read ahead in a temp file beside the database: {0}")]
     Spill(#[source] io::Error),
 }
 
@@ -270,7 +269,7 @@ impl RecordHasher {
 const SAMPLE_SLOTS: usize = 4096;
 
 /// An evenly spaced sample of the keys under the prefix at the head, in key
-/// order, at most [`SAMPLE_SLOTS`] of them however many keys there are: each
+/// order, at most `SAMPLE_SLOTS` (4096) of them however many keys there are: each
 /// slot stands for the keys from its first key to the next slot's, with
 /// their number and their newest mod revision. The history read cuts the
 /// prefix into key ranges with it ([`KeySample::ranges`]).
@@ -371,13 +370,16 @@ impl KeySample {
 }
 
 /// Pulls every Event revision under `prefix` up to the revision `head`
-/// (see [`head_keys`]) and sends it, page by page, into `out`. Runs its own
+/// (see [`head_keys`]) and sends it, page by page, into `out`. What the
+/// history read holds beyond its memory budget waits in a temp file in
+/// `read_ahead_dir` (the system's temp directory if `None`). Runs its own
 /// runtime; blocks until done.
 pub fn pull(
     opts: &LiveOptions,
     prefix: &str,
     head: i64,
     sample: &KeySample,
+    read_ahead_dir: Option<PathBuf>,
     out: mpsc::SyncSender<Page>,
 ) -> Result<PullFacts, LiveError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -387,7 +389,7 @@ pub fn pull(
         .map_err(LiveError::Runtime)?;
     rt.block_on(async {
         let client = connect(opts).await?;
-        Puller::new(client, opts, prefix.as_bytes(), sample, out)
+        Puller::new(client, opts, prefix.as_bytes(), sample, read_ahead_dir, out)
             .run(head)
             .await
     })
@@ -908,6 +910,8 @@ struct Puller<'a> {
     prefix: &'a [u8],
     /// The keys at the head, to cut the prefix into key ranges.
     sample: &'a KeySample,
+    /// Where what key ranges read ahead waits once over its memory budget.
+    read_ahead_dir: Option<PathBuf>,
     out: mpsc::SyncSender<Page>,
     hasher: RecordHasher,
     head: i64,
@@ -928,6 +932,7 @@ impl<'a> Puller<'a> {
         opts: &'a LiveOptions,
         prefix: &'a [u8],
         sample: &'a KeySample,
+        read_ahead_dir: Option<PathBuf>,
         out: mpsc::SyncSender<Page>,
     ) -> Self {
         Puller {
@@ -935,6 +940,7 @@ impl<'a> Puller<'a> {
             opts,
             prefix,
             sample,
+            read_ahead_dir,
             out,
             hasher: RecordHasher::default(),
             head: 0,
@@ -1131,7 +1137,7 @@ impl<'a> Puller<'a> {
                 .collect()
         };
         trace(&format!("history from {from}: {} key ranges", ranges.len()));
-        let mut held = HeldStore::new(self.opts.read_ahead_memory);
+        let mut held = HeldStore::new(self.opts.read_ahead_memory, self.read_ahead_dir.clone());
         let mut awaiting_created: VecDeque<usize> = VecDeque::new();
         let mut by_id: HashMap<i64, usize> = HashMap::new();
         let mut stream: Option<etcd_client::WatchStream> = None;
@@ -1274,35 +1280,17 @@ impl<'a> Puller<'a> {
         whole_keyspace: bool,
     ) -> Result<(), LiveError> {
         self.last_watched = self.last_watched.max(read_to);
-        // Each range's oldest revision, smallest first; within a range the
-        // records are in (revision, sub revision) order already.
-        let ready_front = |r: &KeyRange| r.held.front_main().filter(|&m| m <= read_to);
-        let mut fronts: BinaryHeap<Reverse<(i64, usize)>> = ranges
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| ready_front(r).map(|m| Reverse((m, i))))
-            .collect();
-        let mut page = Vec::new();
-        while let Some(Reverse((main, i))) = fronts.pop() {
-            // Pages end between revisions: a transaction's changes travel
-            // together.
-            if page.len() >= WATCH_BATCH_MAX_REVS
-                && page
-                    .last()
-                    .is_some_and(|(_, rev, _): &(usize, Revision, Vec<u8>)| rev.main != main)
-            {
-                self.pass_page(std::mem::take(&mut page), whole_keyspace)
-                    .await?;
+        let mut queues: Vec<&mut HeldQueue> = ranges.iter_mut().map(|r| &mut r.held).collect();
+        let mut merge = ReadyMerge::new(&queues, read_to);
+        loop {
+            let page = merge
+                .next_page(held, &mut queues, WATCH_BATCH_MAX_REVS)
+                .map_err(LiveError::Spill)?;
+            if page.is_empty() {
+                return Ok(());
             }
-            let r = &mut ranges[i];
-            if let Some((rev, record)) = held.pop(&mut r.held).map_err(LiveError::Spill)? {
-                page.push((i, rev, record));
-            }
-            if let Some(m) = ready_front(r) {
-                fronts.push(Reverse((m, i)));
-            }
+            self.pass_page(page, whole_keyspace).await?;
         }
-        self.pass_page(page, whole_keyspace).await
     }
 
     /// Sends one page of records merged from the key ranges (range index,
@@ -1312,7 +1300,7 @@ impl<'a> Puller<'a> {
     /// [`transaction_orders`](Self::transaction_orders).
     async fn pass_page(
         &mut self,
-        mut ready: Vec<(usize, Revision, Vec<u8>)>,
+        mut ready: Vec<Ready>,
         whole_keyspace: bool,
     ) -> Result<(), LiveError> {
         if ready.is_empty() {
