@@ -293,12 +293,7 @@ pub fn ingest_live(
         sample.add(key, mod_revision);
         complete = complete && head_keys.insert(key, mod_revision);
     })?;
-    // What the history read holds beyond its memory budget waits beside the
-    // database, which needs more room than the history anyway.
-    let read_ahead_dir = match store.working_file().parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    let read_ahead_dir = store.directory().to_path_buf();
     let mut pulled = None;
     let loaded = try_load_source(
         store,
@@ -318,7 +313,7 @@ pub fn ingest_live(
                         &options.prefix,
                         head,
                         &sample,
-                        Some(read_ahead_dir),
+                        read_ahead_dir,
                         tx,
                     )
                 });

@@ -63,38 +63,33 @@ impl HeldQueue {
             Held::Spilled { first_main, .. } => *first_main,
         })
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
 }
 
 /// The memory budget and the temp file shared by every range's queue.
 pub struct HeldStore {
     budget: usize,
     in_memory: usize,
-    /// Where the temp file goes (the system's temp directory if `None`).
-    dir: Option<PathBuf>,
+    /// Where the temp file goes.
+    dir: PathBuf,
     file: Option<File>,
+    /// Bytes written to the temp file (never reused: the file only grows).
     file_len: u64,
-    spilled_bytes: u64,
 }
 
 impl HeldStore {
-    pub fn new(budget: usize, dir: Option<PathBuf>) -> HeldStore {
+    pub fn new(budget: usize, dir: PathBuf) -> HeldStore {
         HeldStore {
             budget,
             in_memory: 0,
             dir,
             file: None,
             file_len: 0,
-            spilled_bytes: 0,
         }
     }
 
     /// Bytes written to the temp file so far.
     pub fn spilled_bytes(&self) -> u64 {
-        self.spilled_bytes
+        self.file_len
     }
 
     /// Appends `records` (in revision order, after what `queue` holds):
@@ -137,10 +132,7 @@ impl HeldStore {
     fn spill(&mut self, queue: &mut HeldQueue, first_main: i64, chunk: &[u8]) -> io::Result<()> {
         let file = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(match &self.dir {
-                Some(dir) => tempfile::tempfile_in(dir)?,
-                None => tempfile::tempfile()?,
-            }),
+            None => self.file.insert(tempfile::tempfile_in(&self.dir)?),
         };
         file.write_all_at(chunk, self.file_len)?;
         queue.items.push_back(Held::Spilled {
@@ -149,7 +141,6 @@ impl HeldStore {
             len: chunk.len(),
         });
         self.file_len += chunk.len() as u64;
-        self.spilled_bytes += chunk.len() as u64;
         Ok(())
     }
 
@@ -266,6 +257,10 @@ impl ReadyMerge {
 mod tests {
     use super::*;
 
+    fn temp_dir() -> PathBuf {
+        std::env::temp_dir()
+    }
+
     fn records(from: i64, n: i64, size: usize) -> Vec<(Revision, Vec<u8>)> {
         (from..from + n)
             .map(|main| {
@@ -283,7 +278,7 @@ mod tests {
     fn queues_give_back_what_they_got_in_order_in_memory_or_spilled() {
         // A budget for about 30 records: most of what follows is spilled,
         // in several chunks, between records kept in memory.
-        let mut store = HeldStore::new(30 * (1000 + RECORD_OVERHEAD), None);
+        let mut store = HeldStore::new(30 * (1000 + RECORD_OVERHEAD), temp_dir());
         let (mut a, mut b) = (HeldQueue::default(), HeldQueue::default());
         let mut expect_a = Vec::new();
         let mut expect_b = Vec::new();
@@ -307,7 +302,7 @@ mod tests {
                 assert_eq!(queue.front_main(), Some(want_rev.main));
                 assert_eq!(store.pop(queue).unwrap(), Some((want_rev, want)));
             }
-            assert!(queue.is_empty());
+            assert_eq!(queue.front_main(), None);
             assert_eq!(store.pop(queue).unwrap(), None);
         }
         assert_eq!(store.in_memory, 0);
@@ -315,7 +310,7 @@ mod tests {
 
     #[test]
     fn nothing_is_spilled_within_the_budget() {
-        let mut store = HeldStore::new(1 << 20, None);
+        let mut store = HeldStore::new(1 << 20, temp_dir());
         let mut q = HeldQueue::default();
         store.push(&mut q, records(1, 100, 100)).unwrap();
         assert_eq!(store.spilled_bytes(), 0);
@@ -328,7 +323,7 @@ mod tests {
     /// in (revision, range, sub revision) order, never splitting a revision.
     #[test]
     fn merged_pages_keep_revision_order_and_whole_revisions() {
-        let mut store = HeldStore::new(20_000, None);
+        let mut store = HeldStore::new(20_000, temp_dir());
         let mut queues: Vec<HeldQueue> = (0..3).map(|_| HeldQueue::default()).collect();
         let mut all: Vec<Ready> = Vec::new();
         let mut per_range: Vec<Vec<(Revision, Vec<u8>)>> = vec![Vec::new(); 3];

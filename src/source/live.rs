@@ -54,7 +54,7 @@
 //! One tokio runtime lives inside [`pull`], on its own thread; the loader
 //! stays synchronous and receives pages through a bounded channel.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -372,14 +372,13 @@ impl KeySample {
 /// Pulls every Event revision under `prefix` up to the revision `head`
 /// (see [`head_keys`]) and sends it, page by page, into `out`. What the
 /// history read holds beyond its memory budget waits in a temp file in
-/// `read_ahead_dir` (the system's temp directory if `None`). Runs its own
-/// runtime; blocks until done.
+/// `read_ahead_dir`. Runs its own runtime; blocks until done.
 pub fn pull(
     opts: &LiveOptions,
     prefix: &str,
     head: i64,
     sample: &KeySample,
-    read_ahead_dir: Option<PathBuf>,
+    read_ahead_dir: PathBuf,
     out: mpsc::SyncSender<Page>,
 ) -> Result<PullFacts, LiveError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -462,10 +461,7 @@ pub fn save_snapshot(opts: &LiveOptions, dest: &Path) -> Result<(String, u64), L
             path: dest.display().to_string(),
             source,
         };
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = crate::store::directory_of(dest);
         let mut tmp = tempfile::Builder::new()
             .prefix(".evforensics-snapshot-")
             .tempfile_in(dir)
@@ -911,16 +907,12 @@ struct Puller<'a> {
     /// The keys at the head, to cut the prefix into key ranges.
     sample: &'a KeySample,
     /// Where what key ranges read ahead waits once over its memory budget.
-    read_ahead_dir: Option<PathBuf>,
+    read_ahead_dir: PathBuf,
     out: mpsc::SyncSender<Page>,
     hasher: RecordHasher,
     head: i64,
     /// Everything under the prefix up to this revision has been passed on.
     last_watched: i64,
-    /// Next sub revision per main revision, for puts read by ranges.
-    range_subs: HashMap<i64, i64>,
-    /// (key, mod revision) already sent from a range.
-    range_sent: HashSet<(Vec<u8>, i64)>,
     /// Each key's newest change read: (revision, tombstone).
     newest: HashMap<Vec<u8>, (i64, bool)>,
     facts: PullFacts,
@@ -932,7 +924,7 @@ impl<'a> Puller<'a> {
         opts: &'a LiveOptions,
         prefix: &'a [u8],
         sample: &'a KeySample,
-        read_ahead_dir: Option<PathBuf>,
+        read_ahead_dir: PathBuf,
         out: mpsc::SyncSender<Page>,
     ) -> Self {
         Puller {
@@ -945,8 +937,6 @@ impl<'a> Puller<'a> {
             hasher: RecordHasher::default(),
             head: 0,
             last_watched: 0,
-            range_subs: HashMap::new(),
-            range_sent: HashSet::new(),
             newest: HashMap::new(),
             facts: PullFacts::default(),
         }
@@ -1044,6 +1034,10 @@ impl<'a> Puller<'a> {
         let endpoints = self.endpoints();
         let end = prefix_end(self.prefix);
         let mut start = self.prefix.to_vec();
+        // Next sub revision per main revision. Each call reads revisions
+        // after what was passed on before it (`last_watched`), so no two
+        // calls share one.
+        let mut subs: HashMap<i64, i64> = HashMap::new();
         loop {
             let opts = GetOptions::new()
                 .with_range(end.clone())
@@ -1073,10 +1067,7 @@ impl<'a> Puller<'a> {
                 if m <= self.last_watched {
                     continue;
                 }
-                if !self.range_sent.insert((kv.key().to_vec(), m)) {
-                    continue;
-                }
-                let sub = self.range_subs.entry(m).or_insert(0);
+                let sub = subs.entry(m).or_insert(0);
                 let rev = Revision {
                     main: m,
                     sub: *sub,
@@ -1189,7 +1180,7 @@ impl<'a> Puller<'a> {
                         .map_err(|e| classify(&endpoints, "watch", e))?,
                 }
                 awaiting_created.push_back(i);
-                r.watch = RangeWatch::Opening;
+                r.watch = RangeWatch::Watching;
             }
             let Some(s) = stream.as_mut() else {
                 return Ok(WatchEnd::Done);
@@ -1199,7 +1190,6 @@ impl<'a> Puller<'a> {
             if resp.created() {
                 if let Some(i) = awaiting_created.pop_front() {
                     by_id.insert(id, i);
-                    ranges[i].watch = RangeWatch::Open(id);
                 }
             }
             if resp.compact_revision() > 0 {
@@ -1279,7 +1269,13 @@ impl<'a> Puller<'a> {
         read_to: i64,
         whole_keyspace: bool,
     ) -> Result<(), LiveError> {
-        self.last_watched = self.last_watched.max(read_to);
+        // What a range receives is newer than what it covered, so nothing
+        // new is ready until the slowest range moves on (most responses,
+        // such as a watcher's creation, do not move it).
+        if read_to <= self.last_watched {
+            return Ok(());
+        }
+        self.last_watched = read_to;
         let mut queues: Vec<&mut HeldQueue> = ranges.iter_mut().map(|r| &mut r.held).collect();
         let mut merge = ReadyMerge::new(&queues, read_to);
         loop {
@@ -1472,9 +1468,9 @@ impl KeyRange {
 enum RangeWatch {
     /// No watcher: waiting for its turn.
     Idle,
-    /// Requested, not confirmed yet.
-    Opening,
-    Open(i64),
+    /// A watcher is requested or open (its id, once the server confirms
+    /// it, is in `by_id`).
+    Watching,
     /// Read up to the pinned head.
     Done,
 }

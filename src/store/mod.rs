@@ -52,6 +52,15 @@ impl StoreError {
     }
 }
 
+/// The directory `path` is in (`.` for a bare file name): where files
+/// written beside it go, on its file system.
+pub fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
 /// An open evforensics database.
 ///
 /// A database that does not exist yet is built in a hidden temp file beside
@@ -131,10 +140,7 @@ impl Store {
     /// A new, empty database in a hidden temp file in `path`'s directory
     /// (so that the final rename stays on one file system).
     fn new_temp_database(path: &Path) -> Result<(tempfile::TempPath, Connection), StoreError> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
+        let dir = directory_of(path);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -176,6 +182,13 @@ impl Store {
             Some(u) => &u.temp,
             None => &self.path,
         }
+    }
+
+    /// The database's directory, where a load's temp files go: it needs
+    /// room for the database anyway, and a system temp directory may be a
+    /// RAM disk.
+    pub fn directory(&self) -> &Path {
+        directory_of(self.working_file())
     }
 
     /// Whether the database exists under the path the user named (a new one
@@ -372,6 +385,11 @@ pub(crate) struct Load<'s> {
 impl Load<'_> {
     pub(crate) fn conn(&self) -> &Connection {
         &self.store.conn
+    }
+
+    /// Where the load's temp files go (see [`Store::directory`]).
+    pub(crate) fn directory(&self) -> &Path {
+        self.store.directory()
     }
 
     /// For a new database: starts writing back to disk what the load wrote

@@ -18,7 +18,9 @@
 //! A database that already holds Events gets its new rows indexed in place
 //! by the writer instead.
 
-use std::sync::mpsc;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -57,18 +59,22 @@ pub(super) type TextRow = (i64, Option<String>, Option<String>, Option<String>);
 pub(super) struct TextIndexBuilder {
     rows: Option<mpsc::SyncSender<Vec<TextRow>>>,
     thread: Option<JoinHandle<Result<Built, StoreError>>>,
+    /// Set when the load failed: the builder stops without indexing.
+    abandoned: Arc<AtomicBool>,
+    /// Stops an indexing already under way when the load failed.
+    interrupt: rusqlite::InterruptHandle,
 }
 
 impl TextIndexBuilder {
-    pub(super) fn start() -> Result<TextIndexBuilder, StoreError> {
+    /// Starts the builder, its database a hidden temp file in `dir` (the
+    /// output database's directory: a system temp directory may be a RAM
+    /// disk, and this holds every Event's indexed text).
+    pub(super) fn start(dir: &Path) -> Result<TextIndexBuilder, StoreError> {
         let temp = tempfile::Builder::new()
-            .prefix("evforensics-fts-")
-            .suffix(".sqlite")
-            .tempfile()
-            .map_err(|e| StoreError::Io {
-                path: std::env::temp_dir().display().to_string(),
-                source: e,
-            })?
+            .prefix(".evforensics-fts-")
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(|e| StoreError::io(dir, e))?
             .into_temp_path();
         let conn = Connection::open(&temp)?;
         conn.execute_batch(
@@ -77,6 +83,9 @@ impl TextIndexBuilder {
         )?;
         conn.execute_batch(SIDE_TABLES)?;
         let (tx, rx) = mpsc::sync_channel::<Vec<TextRow>>(4);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let interrupt = conn.get_interrupt_handle();
+        let stop = Arc::clone(&abandoned);
         let thread = std::thread::Builder::new()
             .name("evforensics-fts".into())
             .spawn(move || -> Result<Built, StoreError> {
@@ -97,6 +106,12 @@ impl TextIndexBuilder {
                         }
                     }
                 }
+                if stop.load(Ordering::Relaxed) {
+                    return Err(StoreError::Io {
+                        path: "thread evforensics-fts".into(),
+                        source: std::io::Error::other("the load was abandoned"),
+                    });
+                }
                 // The load's rows are all in: index them.
                 conn.execute_batch("INSERT INTO side_fts (side_fts) VALUES ('rebuild'); COMMIT;")?;
                 Ok(Built { conn, _file: temp })
@@ -108,6 +123,8 @@ impl TextIndexBuilder {
         Ok(TextIndexBuilder {
             rows: Some(tx),
             thread: Some(thread),
+            abandoned,
+            interrupt,
         })
     }
 
@@ -144,9 +161,11 @@ impl TextIndexBuilder {
             let mut select = built.conn.prepare(&format!("SELECT * FROM {theirs}"))?;
             let mut rows = select.query([])?;
             while let Some(row) = rows.next()? {
-                let values: Vec<rusqlite::types::Value> =
-                    (0..columns).map(|i| row.get(i)).collect::<Result<_, _>>()?;
-                insert.execute(rusqlite::params_from_iter(values))?;
+                for column in 0..columns {
+                    let value = rusqlite::types::ToSqlOutput::Borrowed(row.get_ref(column)?);
+                    insert.raw_bind_parameter(column + 1, value)?;
+                }
+                insert.raw_execute()?;
             }
         }
         Ok(())
@@ -155,9 +174,13 @@ impl TextIndexBuilder {
 
 impl Drop for TextIndexBuilder {
     fn drop(&mut self) {
-        // A load that failed: stop the builder (its temp file goes with it).
-        drop(self.rows.take());
+        // A load that failed (`finish` took the thread otherwise): the
+        // builder stops before it indexes, or in the middle (its temp file
+        // goes with it).
         if let Some(thread) = self.thread.take() {
+            self.abandoned.store(true, Ordering::Relaxed);
+            drop(self.rows.take());
+            self.interrupt.interrupt();
             let _ = thread.join();
         }
     }

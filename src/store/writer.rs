@@ -390,7 +390,7 @@ impl<'c> SourceWriter<'c> {
         let source_id = insert_source(tx, source)?;
         // When it cannot start, the rows are indexed in place at the end.
         let text_index = if events_before == 0 {
-            TextIndexBuilder::start().ok()
+            TextIndexBuilder::start(load.directory()).ok()
         } else {
             None
         };
