@@ -1311,16 +1311,7 @@ impl<'a> Puller<'a> {
             shared.dedup();
             if !shared.is_empty() {
                 let orders = self.transaction_orders(&shared).await?;
-                for (_, rev, record) in &mut ready {
-                    let Some(order) = orders.get(&rev.main) else {
-                        continue;
-                    };
-                    let key = crate::ingest::leading_key(record);
-                    if let Some(at) = order.iter().position(|k| Some(k.as_slice()) == key) {
-                        rev.sub = at as i64;
-                    }
-                }
-                ready.sort_by_key(|(i, rev, _)| (rev.main, rev.sub, *i));
+                number_transactions(&mut ready, &orders);
             }
         }
         let mut page = Vec::with_capacity(ready.len());
@@ -1433,6 +1424,43 @@ impl<'a> Puller<'a> {
         }
         Ok(())
     }
+}
+
+/// Gives the changes of each revision with several records in `ready`
+/// (in merge order: revision, range, sub revision) their sub revisions: the
+/// position of their key in the revision's transaction order when `orders`
+/// holds it for every one of them, else 0, 1, … in merge order (key order
+/// across ranges, the transaction's order within one), so that no two share
+/// one. Then sorts by (revision, sub revision).
+fn number_transactions(ready: &mut [Ready], orders: &HashMap<i64, Vec<Vec<u8>>>) {
+    for group in ready.chunk_by_mut(|a, b| a.1.main == b.1.main) {
+        if group.len() < 2 {
+            continue;
+        }
+        let order = orders.get(&group[0].1.main);
+        let positions: Option<Vec<usize>> = order.and_then(|order| {
+            group
+                .iter()
+                .map(|(_, _, record)| {
+                    let key = crate::ingest::leading_key(record)?;
+                    order.iter().position(|k| k.as_slice() == key)
+                })
+                .collect()
+        });
+        match positions {
+            Some(positions) => {
+                for ((_, rev, _), at) in group.iter_mut().zip(positions) {
+                    rev.sub = at as i64;
+                }
+            }
+            None => {
+                for (at, (_, rev, _)) in group.iter_mut().enumerate() {
+                    rev.sub = at as i64;
+                }
+            }
+        }
+    }
+    ready.sort_by_key(|(i, rev, _)| (rev.main, rev.sub, *i));
 }
 
 /// A stretch of keys under the prefix, read by one watcher at a time.
@@ -1552,6 +1580,53 @@ mod tests {
         let (hb, _, _) = b.finish();
         assert_ne!(ha, hb);
         assert_eq!((bytes, n), (27, 1));
+    }
+
+    #[test]
+    fn transactions_get_distinct_sub_revisions_with_or_without_their_order() {
+        let kv = |key: &str| {
+            KeyValue {
+                key: key.as_bytes().to_vec(),
+                ..KeyValue::default()
+            }
+            .encode_to_vec()
+        };
+        let at = |main: i64, sub: i64| Revision {
+            main,
+            sub,
+            tombstone: false,
+        };
+        // Merge order: revision, range, the range's own sub revision.
+        let mut ready: Vec<Ready> = vec![
+            (0, at(5, 0), kv("/e/a")),
+            (2, at(5, 0), kv("/e/c")),
+            (0, at(6, 0), kv("/e/a")),
+            (1, at(6, 0), kv("/e/b")),
+            (1, at(6, 1), kv("/e/b2")),
+            (2, at(7, 0), kv("/e/c")),
+        ];
+        // Revision 5's order is known (c first); 6's was compacted away.
+        let orders = HashMap::from([(5, vec![b"/x".to_vec(), b"/e/c".to_vec(), b"/e/a".to_vec()])]);
+        number_transactions(&mut ready, &orders);
+        let got: Vec<(i64, i64, Vec<u8>)> = ready
+            .iter()
+            .map(|(_, rev, record)| {
+                let key = crate::ingest::leading_key(record).unwrap_or_default();
+                (rev.main, rev.sub, key.to_vec())
+            })
+            .collect();
+        let want = |m, s, k: &str| (m, s, k.as_bytes().to_vec());
+        assert_eq!(
+            got,
+            vec![
+                want(5, 1, "/e/c"),
+                want(5, 2, "/e/a"),
+                want(6, 0, "/e/a"),
+                want(6, 1, "/e/b"),
+                want(6, 2, "/e/b2"),
+                want(7, 0, "/e/c"),
+            ]
+        );
     }
 
     #[test]
