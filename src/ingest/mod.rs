@@ -319,7 +319,7 @@ pub fn ingest_live(
                 });
                 for page in rx {
                     for (rev, kv) in page {
-                        sink.push(rev, &kv, RecoveredFrom::Live);
+                        sink.push_owned(rev, kv, RecoveredFrom::Live);
                     }
                 }
                 reader
@@ -832,12 +832,26 @@ impl RevisionSink<'_> {
     pub fn push(&mut self, rev: Revision, key_value: &[u8], from: RecoveredFrom) {
         // Cheap look at KeyValue.key (field 1, written first) before
         // copying: most of a snapshot is not Events.
-        if let Some(k) = leading_key_field(key_value) {
-            if !k.starts_with(self.root) {
-                return;
-            }
+        if self.under_root(key_value) {
+            self.keep(rev, key_value.to_vec(), from);
         }
-        self.pending.push((rev, key_value.to_vec(), from));
+    }
+
+    /// [`push`](Self::push) for a record already owned (a live pull's).
+    pub fn push_owned(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
+        if self.under_root(&key_value) {
+            self.keep(rev, key_value, from);
+        }
+    }
+
+    /// False only when the record's key is known to be outside the
+    /// registry root (a record whose key cannot be seen cheaply is decoded).
+    fn under_root(&self, key_value: &[u8]) -> bool {
+        !matches!(leading_key_field(key_value), Some(k) if !k.starts_with(self.root))
+    }
+
+    fn keep(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
+        self.pending.push((rev, key_value, from));
         if self.pending.len() >= BATCH_SIZE {
             self.flush();
         }

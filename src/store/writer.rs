@@ -525,6 +525,9 @@ impl<'c> SourceWriter<'c> {
                     },
                 )?;
             if !linked {
+                // This source holds the revision already (a free page
+                // repeating the tree): its copies must agree.
+                conflicts.extend(differing_copy(&mut existing, row, self.source_id, true)?.1);
                 continue;
             }
             let d = &row.decoded;
@@ -596,36 +599,10 @@ impl<'c> SourceWriter<'c> {
             let inserted = insert.raw_execute()?;
             if inserted == 0 {
                 // The revision is already in: from an earlier source, or
-                // from this one (a free page repeating the tree) when its
-                // links are made at the end. Two copies of one revision must
-                // carry the same bytes; if not, say so. The earlier copy stays.
-                let (raw, other): (Vec<u8>, i64) = existing
-                    .query_row(params![row.key, row.mod_revision, row.sub_revision], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
-                let held_twice = other == self.source_id;
-                if raw != row.raw {
-                    let reason = if held_twice {
-                        format!(
-                            "this source holds this revision twice with different values (the copy {} differs from the one read first, which is kept in events)",
-                            match row.recovered_from {
-                                "free-page" => "in a free page",
-                                _ => "read later",
-                            }
-                        )
-                    } else {
-                        format!(
-                            "this revision's stored value differs from the copy loaded from source {other}; the earlier copy is kept in events"
-                        )
-                    };
-                    conflicts.push(DamageRow {
-                        revision: Some(row.mod_revision),
-                        sub_revision: Some(row.sub_revision),
-                        key: Some(row.key.clone()),
-                        reason,
-                        ..DamageRow::default()
-                    });
-                }
+                // from this one when its links are made at the end.
+                let (held_twice, conflict) =
+                    differing_copy(&mut existing, row, self.source_id, false)?;
+                conflicts.extend(conflict);
                 if held_twice {
                     // One revision, one row: counted once.
                     continue;
@@ -869,6 +846,49 @@ impl<'c> SourceWriter<'c> {
         self.load.commit()?;
         Ok(summary)
     }
+}
+
+/// A revision already in `event_revisions` when `row` brings it again:
+/// whether this source held it already (`held_before`, or it loaded the
+/// row), and a damaged-record note when the two copies' bytes differ (the
+/// earlier copy stays).
+fn differing_copy(
+    existing: &mut rusqlite::CachedStatement<'_>,
+    row: &EventRow,
+    source_id: i64,
+    held_before: bool,
+) -> Result<(bool, Option<DamageRow>), StoreError> {
+    let (raw, other): (Vec<u8>, i64) = existing
+        .query_row(params![row.key, row.mod_revision, row.sub_revision], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let held_twice = held_before || other == source_id;
+    if raw == row.raw {
+        return Ok((held_twice, None));
+    }
+    let reason = if held_twice {
+        format!(
+            "this source holds this revision twice with different values (the copy {} differs from the one read first, which is kept in events)",
+            match row.recovered_from {
+                "free-page" => "in a free page",
+                _ => "read later",
+            }
+        )
+    } else {
+        format!(
+            "this revision's stored value differs from the copy loaded from source {other}; the earlier copy is kept in events"
+        )
+    };
+    Ok((
+        held_twice,
+        Some(DamageRow {
+            revision: Some(row.mod_revision),
+            sub_revision: Some(row.sub_revision),
+            key: Some(row.key.clone()),
+            reason,
+            ..DamageRow::default()
+        }),
+    ))
 }
 
 /// The `source_revisions` entries of the Event rows above `rows_before`,
@@ -1244,8 +1264,23 @@ mod load_tests {
     /// reported.
     #[test]
     fn a_revision_held_twice_by_one_source_is_one_row() {
+        held_twice_by_one_source(false);
+    }
+
+    /// The same, loaded into a database that already holds a source (its
+    /// links made row by row): the differing copy is reported there too.
+    #[test]
+    fn a_revision_held_twice_by_a_later_source_is_one_row() {
+        held_twice_by_one_source(true);
+    }
+
+    fn held_twice_by_one_source(after_another: bool) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        if after_another {
+            load(&mut store, "zz", 5, vec![event("/e/z", 5, 0, "Z")], vec![]);
+        }
+        let sid = 1 + i64::from(after_another);
         let mut same_copy = event("/e/a", 10, 0, "X");
         same_copy.recovered_from = "free-page";
         let mut other_copy = event("/e/b", 11, 0, "Y");
@@ -1270,16 +1305,20 @@ mod load_tests {
         assert_eq!(s.damaged_records, 1);
         let conn = store.connection();
         let reason: String = conn
-            .query_row("SELECT reason FROM damaged_records", [], |r| r.get(0))
+            .query_row(
+                "SELECT reason FROM damaged_records WHERE source_id = ?1",
+                [sid],
+                |r| r.get(0),
+            )
             .unwrap();
         assert!(reason.contains("holds this revision twice"), "{reason}");
         let links: Vec<(String, i64, i64, String, i64)> = conn
             .prepare(
                 "SELECT key, revision, tombstone, recovered_from, live FROM source_revisions
-                 WHERE source_id = 1 ORDER BY revision, sub_revision",
+                 WHERE source_id = ?1 ORDER BY revision, sub_revision",
             )
             .unwrap()
-            .query_map([], |r| {
+            .query_map([sid], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .unwrap()
@@ -1296,7 +1335,7 @@ mod load_tests {
             ]
         );
         let rows: Vec<(String, i64, i64)> = conn
-            .prepare("SELECT key, mod_revision, live FROM events ORDER BY id")
+            .prepare("SELECT key, mod_revision, live FROM events WHERE key != '/e/z' ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
