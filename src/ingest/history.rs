@@ -13,8 +13,9 @@
 //!   first one read counts.
 //!
 //! Memory is bounded: per key a 128-bit keyed hash of the key and 32 bytes
-//! of history (about 50–100 bytes per key with the table's slack). A
-//! source with more than [`KEY_LIMIT`] keys is not gathered, and the
+//! of history (about 50–100 bytes per key with the table's slack), plus 8
+//! bytes per tombstone after a key's first. A source with more than
+//! [`KEY_LIMIT`] keys, or as many such tombstones, is not gathered, and the
 //! writer derives the values in SQL instead, with flat memory.
 
 use std::collections::hash_map::Entry;
@@ -131,8 +132,10 @@ impl HeadKeys {
 pub struct KeyHistories {
     keys: KeyMap<KeyHistory>,
     /// Tombstones after each key's first (a name deleted, created again and
-    /// deleted again: rare).
+    /// deleted again: rare), each once, ascending.
     more_tombstones: KeyMap<Vec<i64>>,
+    /// How many `more_tombstones` hold in all: counted against the limit.
+    more_tombstone_count: usize,
     hasher: KeyHasher,
     limit: usize,
 }
@@ -146,6 +149,7 @@ impl KeyHistories {
         KeyHistories {
             keys,
             more_tombstones: KeyMap::default(),
+            more_tombstone_count: 0,
             hasher: KeyHasher::new(),
             limit,
         }
@@ -184,8 +188,16 @@ impl KeyHistories {
         if rev.tombstone {
             if history.first_tombstone == NO_TOMBSTONE {
                 history.first_tombstone = rev.main;
-            } else {
-                self.more_tombstones.entry(hash).or_default().push(rev.main);
+            } else if history.first_tombstone != rev.main {
+                // Free pages repeat older tombstones too: each is kept once.
+                let more = self.more_tombstones.entry(hash).or_default();
+                if let Err(at) = more.binary_search(&rev.main) {
+                    if self.more_tombstone_count >= self.limit {
+                        return false;
+                    }
+                    more.insert(at, rev.main);
+                    self.more_tombstone_count += 1;
+                }
             }
         }
         true
@@ -312,6 +324,26 @@ mod tests {
         h.record(b"/e/a", put(31, 0), Tree);
         h.record(b"/e/a", del(40, 0), Tree);
         assert_eq!(h.fate(b"/e/a", (30, 0), Tree), fate(false, Some(40)));
+    }
+
+    #[test]
+    fn repeated_tombstones_are_kept_once_and_counted_against_the_limit() {
+        let mut h = KeyHistories::new(2, 4);
+        h.record(b"/e/a", put(1, 0), Tree);
+        h.record(b"/e/a", del(2, 0), Tree);
+        h.record(b"/e/a", put(3, 0), Tree);
+        h.record(b"/e/a", del(4, 0), Tree);
+        // Free-page copies of both tombstones, in any order.
+        for _ in 0..3 {
+            assert!(h.record(b"/e/a", del(4, 0), FreePage));
+            assert!(h.record(b"/e/a", del(2, 0), FreePage));
+        }
+        assert_eq!(h.more_tombstone_count, 1);
+        assert_eq!(h.fate(b"/e/a", (1, 0), Tree), fate(false, Some(2)));
+        assert_eq!(h.fate(b"/e/a", (3, 0), Tree), fate(false, Some(4)));
+        // A second distinct one reaches the limit (2); a third is refused.
+        assert!(h.record(b"/e/a", del(6, 0), FreePage));
+        assert!(!h.record(b"/e/a", del(5, 0), FreePage));
     }
 
     #[test]
