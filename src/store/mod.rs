@@ -2,7 +2,9 @@
 //!
 //! One source (a snapshot file, a data directory) is loaded in one
 //! transaction: a failed or interrupted run rolls back and leaves what
-//! earlier runs loaded untouched.
+//! earlier runs loaded untouched. A new database is built in a hidden temp
+//! file beside it, without a journal, and appears under its name only once
+//! its first source is in (a failed first load leaves nothing).
 
 pub mod audit;
 pub mod schema;
@@ -244,11 +246,14 @@ impl Store {
         if self.unpublished.is_none() {
             return Ok(());
         }
-        let published = self.try_publish();
-        if published.is_err() {
+        if let Err(e) = self.try_publish() {
             let _ = self.start_over();
+            return Err(e);
         }
-        published
+        // Under its name now: a failure to reopen it must not start over
+        // (the next load would find the name taken).
+        self.conn = Store::open_existing(&self.path)?;
+        Ok(())
     }
 
     fn try_publish(&mut self) -> Result<(), StoreError> {
@@ -282,7 +287,6 @@ impl Store {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
-        self.conn = Store::open_existing(&self.path)?;
         Ok(())
     }
 
@@ -345,8 +349,8 @@ impl Store {
     }
 
     /// Starts loading one source: opens its transaction and records it.
-    /// `expected_rows`: a rough estimate of the Event revisions to come (see
-    /// [`SourceWriter`]); 0 when unknown.
+    /// `plan`: how many Event revisions to expect and what their rows'
+    /// fates say (see [`LoadPlan`]).
     pub fn begin_source(
         &mut self,
         source: &SourceRecord,

@@ -509,7 +509,11 @@ impl<'c> SourceWriter<'c> {
              WHERE r.mod_revision = ?2 AND r.sub_revision = ?3 AND r.key = ?1",
         )?;
         let mut conflicts = Vec::new();
-        let mut text_rows = Vec::with_capacity(rows.len());
+        let mut text_rows = Vec::with_capacity(if self.text_index.is_some() {
+            rows.len()
+        } else {
+            0
+        });
         for row in &mut rows {
             let fate = self.fate(row.fate);
             let linked = self.link_events_at_end
@@ -708,15 +712,39 @@ impl<'c> SourceWriter<'c> {
     /// Derives liveness, deletion revisions and the text index, records the
     /// source's totals and commits.
     pub fn finish(mut self, facts: &SourceFacts) -> Result<LoadSummary, StoreError> {
+        let sid = self.source_id;
+        // A content already loaded (known only now for a live pull) ends
+        // the load before the work below.
+        {
+            let tx = self.load.conn();
+            if let Some(sha) = &facts.sha256 {
+                let same: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM sources WHERE sha256 = ?1 AND prefix = (SELECT prefix FROM sources WHERE id = ?2) AND id != ?2",
+                        params![sha, sid],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(source_id) = same {
+                    return Err(StoreError::SameContent {
+                        source_id,
+                        sha256: sha.clone(),
+                    });
+                }
+                tx.execute(
+                    "UPDATE sources SET sha256 = ?2 WHERE id = ?1",
+                    params![sid, sha],
+                )?;
+            }
+        }
         self.load.start_writeback();
         // The text index is built while the other indexes are.
         if let Some(builder) = &mut self.text_index {
             builder.close();
         }
         let tx = self.load.conn();
-        let sid = self.source_id;
         if self.link_events_at_end {
-            link_event_rows(tx, self.events_before)?;
+            link_event_rows(tx)?;
         }
         if self.rebuild_indexes {
             for (_, create) in super::schema::QUERY_INDEXES {
@@ -736,25 +764,6 @@ impl<'c> SourceWriter<'c> {
                 [sid],
                 |r| r.get::<_, i64>(0),
             )? as u64;
-        }
-        if let Some(sha) = &facts.sha256 {
-            let same: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM sources WHERE sha256 = ?1 AND prefix = (SELECT prefix FROM sources WHERE id = ?2) AND id != ?2",
-                    params![sha, sid],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(source_id) = same {
-                return Err(StoreError::SameContent {
-                    source_id,
-                    sha256: sha.clone(),
-                });
-            }
-            tx.execute(
-                "UPDATE sources SET sha256 = ?2 WHERE id = ?1",
-                params![sid, sha],
-            )?;
         }
         if let Some(size) = facts.size_bytes {
             tx.execute(
@@ -891,19 +900,18 @@ fn differing_copy(
     ))
 }
 
-/// The `source_revisions` entries of the Event rows above `rows_before`,
-/// all of one source, in one statement: in revision order, so that they
+/// The `source_revisions` entries of the Event rows, all of one source
+/// (the database held none before), in one statement: in revision order, so that they
 /// append to the table's primary key. A tombstone linked earlier at the
 /// same revision (only damaged input can hold both) keeps its entry.
-fn link_event_rows(tx: &Connection, rows_before: i64) -> Result<(), StoreError> {
+fn link_event_rows(tx: &Connection) -> Result<(), StoreError> {
     tx.execute(
         "INSERT OR IGNORE INTO source_revisions
             (source_id, key, revision, sub_revision, tombstone, recovered_from, live)
          SELECT source_id, key, mod_revision, sub_revision, 0, recovered_from, live
          FROM event_revisions INDEXED BY events_by_revision
-         WHERE id > ?1
          ORDER BY mod_revision, sub_revision, key",
-        [rows_before],
+        [],
     )?;
     Ok(())
 }
