@@ -46,12 +46,8 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<i32> {
         eprintln!("evforensics: warning: the value carries protobuf fields this version does not know (a newer Kubernetes?); they are not shown");
     }
     // Parsed back to be pretty-printed (keys keep their order: the crate
-    // enables serde_json's preserve_order). Only a managedFields fieldsV1
-    // nested within a few levels of serde_json's recursion limit fails to
-    // parse back; that object is printed as it is, compact.
-    match serde_json::from_str::<serde_json::Value>(&object) {
-        Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
-        Err(_) => println!("{object}"),
-    }
+    // enables serde_json's preserve_order).
+    let value = crate::decode::parse_object(&object)?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(EXIT_OK)
 }

@@ -174,8 +174,8 @@ impl EventFields {
         ]
         .into_iter()
         .flatten()
+        .max_by(|a, b| micro_text_bytes(a).cmp(micro_text_bytes(b)))
         .map(|t| to_micro_text(t))
-        .max()
     }
 }
 
@@ -188,10 +188,32 @@ fn to_micro_text(t: &str) -> String {
     }
 }
 
+/// The bytes of [`to_micro_text`]'s result, without building it (to pick
+/// the latest of several times with one allocation).
+fn micro_text_bytes(t: &str) -> impl Iterator<Item = u8> + '_ {
+    let (body, tail): (&str, &[u8]) = match t.strip_suffix('Z') {
+        Some(body) if !body.contains('.') => (body, b".000000Z"),
+        _ => (t, b""),
+    };
+    body.bytes().chain(tail.iter().copied())
+}
+
 /// Test helper: `object` text parsed back (keys keep their order).
 #[cfg(test)]
 pub(crate) fn json_value(object: &str) -> serde_json::Value {
     serde_json::from_str(object).expect("object is JSON")
+}
+
+/// Parses an Event's JSON text ([`DecodedEvent::object`]) back. A
+/// managedFields `fieldsV1` is accepted up to serde_json's nesting limit
+/// and sits four levels deep in the Event, so the whole text may nest a few
+/// levels past that limit: it is lifted here (the depth stays bounded).
+pub fn parse_object(text: &str) -> serde_json::Result<serde_json::Value> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    deserializer.disable_recursion_limit();
+    let value = serde::Deserialize::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
 }
 
 /// Decodes one stored Event value. Never panics, whatever the bytes.
@@ -321,6 +343,32 @@ mod tests {
         assert!(
             to_micro_text("2026-11-20T09:30:00Z") > to_micro_text("2026-11-20T09:29:59.999999Z")
         );
+        for (a, b) in [
+            ("2026-11-20T09:30:00Z", "2026-11-20T09:29:59.999999Z"),
+            ("2026-11-20T09:30:00Z", "2026-11-20T09:30:00.000001Z"),
+            ("2026-11-20T09:30:00Z", "2026-11-20T09:30:00.000000Z"),
+        ] {
+            assert_eq!(
+                micro_text_bytes(a).cmp(micro_text_bytes(b)),
+                to_micro_text(a).cmp(&to_micro_text(b)),
+                "{a} {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn occurred_at_is_the_latest_time_at_micro_precision() {
+        let fields = EventFields {
+            first_timestamp: Some("2026-11-20T09:00:00Z".into()),
+            last_timestamp: Some("2026-11-20T09:30:00Z".into()),
+            event_time: Some("2026-11-20T09:29:59.999999Z".into()),
+            ..EventFields::default()
+        };
+        assert_eq!(
+            fields.occurred_at().as_deref(),
+            Some("2026-11-20T09:30:00.000000Z")
+        );
+        assert_eq!(EventFields::default().occurred_at(), None);
     }
 
     use std::collections::BTreeMap;
@@ -400,6 +448,30 @@ mod tests {
             reporting_component: s("kubelet"),
             reporting_instance: s("node-1"),
         }
+    }
+
+    /// A fieldsV1 at the deepest nesting accepted makes the Event text nest
+    /// past serde_json's default limit; `parse_object` still reads it.
+    #[test]
+    fn deepest_fields_v1_parses_back() {
+        let mut event = kubelet_event();
+        let depth = 127;
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        if let Some(meta) = event.metadata.as_mut() {
+            meta.managed_fields[0].fields_v1 = Some(FieldsV1 {
+                raw: Some(deep.into_bytes()),
+            });
+        }
+        let decoded = decode_event(&encode_stored_event(&event), Some(7));
+        assert_eq!(decoded.note, None);
+        let text = decoded.object.expect("object");
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+        let object = parse_object(&text).expect("parses back");
+        assert_eq!(object["metadata"]["resourceVersion"], "7");
+        assert!(
+            parse_object(&format!("{text} x")).is_err(),
+            "trailing input"
+        );
     }
 
     fn expected_kubelet_fields() -> EventFields {

@@ -37,9 +37,8 @@ pub(crate) fn decode_json_event(value: &[u8], resource_version: Option<i64>) -> 
         set_resource_version(&mut object, revision, &mut remarks);
     }
     let fields = event_fields(&object, schema);
-    // Printed as serde_json prints any Map: compact, keys in stored order.
-    // (It cannot fail: the keys are strings and parsed numbers are finite.)
-    let object = serde_json::to_string(&object).ok();
+    // Printed as serde_json prints any Value: compact, keys in stored order.
+    let object = Some(serde_json::Value::Object(object).to_string());
     DecodedEvent {
         encoding: Encoding::Json,
         api_version,
