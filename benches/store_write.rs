@@ -28,6 +28,10 @@ use evforensics::store::{
     Batch, EventRow, Fate, LoadPlan, RowFates, SourceFacts, SourceRecord, Store,
 };
 
+// The allocator `evforensics` itself uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "common/kubelet_event.rs"]
 mod kubelet_event;
 use kubelet_event::kubelet_backoff;

@@ -67,10 +67,16 @@ etcd_cpu() {
     if [ -n "$ETCD_PID" ] && [ -r "/proc/$ETCD_PID/stat" ]; then
         awk -v t="$TICKS" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$ETCD_PID/stat"
     else
-        echo 0
+        echo n/a
     fi
 }
-cpu_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+cpu_between() {
+    if [ "$1" = n/a ] || [ "$2" = n/a ]; then
+        echo n/a
+    else
+        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+    fi
+}
 
 echo "== etcdctl get --prefix /registry/events/ -w json (fetch only)" >&2
 CPU0="$(etcd_cpu)"

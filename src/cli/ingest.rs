@@ -76,7 +76,8 @@ pub struct LiveArgs {
     /// Time to establish a connection (Go syntax: 2s, 500ms, 1m).
     #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     dial_timeout: Duration,
-    /// Time each request may take (a watch: between two messages).
+    /// Time each request may take (a watch: between two messages, and at
+    /// least 60 s, what a busy server's sync round may take).
     #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     command_timeout: Duration,
     /// Keys per range request; lower it to be gentler on a busy etcd.

@@ -279,13 +279,13 @@ pub fn prepare(given: &Path) -> Result<PreparedInput, InputError> {
     prepare_with(given, |_, _| ()).map(|(input, ())| input)
 }
 
-/// Like [`prepare`], running `alongside` on another thread while the content
-/// is hashed (hashing a large file is a core's worth of work that nothing
+/// Like [`prepare`], running `alongside` while another thread hashes the
+/// content (hashing a large file is a core's worth of work that nothing
 /// else has to wait for). `alongside` gets the bbolt content: the file and
 /// its length without the trailer.
-pub fn prepare_with<T: Send>(
+pub fn prepare_with<T>(
     given: &Path,
-    alongside: impl FnOnce(&File, u64) -> T + Send,
+    alongside: impl FnOnce(&File, u64) -> T,
 ) -> Result<(PreparedInput, T), InputError> {
     let meta = std::fs::metadata(given).map_err(io_err(given))?;
     let (evidence_file, from_dir) = if meta.is_dir() {
@@ -351,9 +351,11 @@ pub fn prepare_with<T: Send>(
     });
     let content_hashes = content_hashes?;
     let trailer = content_hashes.trailer;
-    let sha256 = compressed_sha256
-        .clone()
-        .unwrap_or_else(|| content_hashes.whole.clone());
+    // A compressed file's own hash, and its content's beside it.
+    let (sha256, content_sha256) = match compressed_sha256 {
+        Some(compressed) => (compressed, Some(content_hashes.whole)),
+        None => (content_hashes.whole, None),
+    };
     let kind = if from_dir {
         InputKind::DataDir
     } else if trailer == Trailer::Absent {
@@ -368,7 +370,7 @@ pub fn prepare_with<T: Send>(
         compression,
         sha256,
         size_bytes,
-        content_sha256: compression.map(|_| content_hashes.whole),
+        content_sha256,
         trailer,
         bolt_len,
         bolt_file,

@@ -1193,6 +1193,11 @@ impl<'a> Puller<'a> {
                 }
             }
             if resp.compact_revision() > 0 {
+                // What ranges hold beyond `read_to` goes with them: it cannot
+                // be passed on in revision order once other ranges' changes
+                // before the compaction are gone. The values at the
+                // compaction revision stand in for it; the rest is reported
+                // lost (see `run`).
                 return Ok(WatchEnd::Compacted(resp.compact_revision()));
             }
             let Some(&i) = by_id.get(&id) else {
@@ -1524,7 +1529,7 @@ async fn next_watch_response(
     match tokio::time::timeout(wait, stream.message()).await {
         Err(_) => Err(LiveError::Timeout {
             endpoints: endpoints.to_string(),
-            what: "watch".into(),
+            what: "watch (which waits at least 60 s)".into(),
             timeout: wait,
         }),
         Ok(m) => m
