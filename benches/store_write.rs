@@ -85,7 +85,7 @@ fn rows(count: usize) -> Vec<EventRow> {
                 create_revision: revision,
                 version: 1,
                 lease: 0x694d_0000 + (i as i64 / 1000),
-                recovered_from: "tree",
+                recovered_from: evforensics::store::RecoveredFrom::Tree,
                 decoded,
                 object_json,
                 raw: raw.clone(),

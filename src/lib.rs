@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod cli;
 pub mod decode;
+pub mod helpers;
 pub mod ingest;
 pub mod proto;
 pub mod source;

@@ -411,7 +411,7 @@ fn rotated_overlapping_logs_load_each_event_once() {
     use sha2::Digest;
     assert_eq!(
         content_sha,
-        evforensics::source::input::hex(&sha2::Sha256::digest(slice(10, 30).as_bytes()))
+        evforensics::helpers::hex(&sha2::Sha256::digest(slice(10, 30).as_bytes()))
     );
     let (file, line): (String, i64) = conn
         .query_row("SELECT file, line FROM damaged_records", [], |r| {

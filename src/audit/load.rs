@@ -7,7 +7,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{AuditReader, Record};
-use crate::ingest::{absolute, IngestError};
+use crate::helpers::{absolute, hex};
+use crate::ingest::IngestError;
 use crate::source::input::{self, Compression};
 use crate::store::{AuditRow, AuditSummary, DamageRow, SourceRecord, Store};
 
@@ -160,12 +161,12 @@ fn load_file(
     // The content hash is of what was read; the file hash of the whole file,
     // including what the decoder did not need (trailing bytes).
     let content_hasher = content.into_hasher();
-    let content_sha256 = compression.map(|_| input::hex(&content_hasher.finalize()));
+    let content_sha256 = compression.map(|_| hex(&content_hasher.finalize()));
     io::copy(&mut raw, &mut io::sink()).map_err(|source| input::InputError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let read_sha256 = input::hex(&raw.hasher.finalize());
+    let read_sha256 = hex(&raw.hasher.finalize());
     let mut sha256 = sha256;
     if read_sha256 != sha256 {
         let reason = format!(

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use rusqlite::types::ValueRef;
 
 use super::{DbArg, EXIT_OK};
-use crate::source::input::hex;
+use crate::helpers::hex;
 use crate::store::Store;
 
 /// The saved questions, from `queries/*.sql`: the first line of each is a

@@ -370,7 +370,7 @@ pub fn timeline(store: &Store, args: &TimelineArgs) -> anyhow::Result<Vec<Line>>
                     SqlValue::Integer(i) => Value::from(i),
                     SqlValue::Real(f) => Value::from(f),
                     SqlValue::Text(t) => Value::String(t),
-                    SqlValue::Blob(b) => Value::String(crate::source::input::hex(&b)),
+                    SqlValue::Blob(b) => Value::String(crate::helpers::hex(&b)),
                 },
             );
         }

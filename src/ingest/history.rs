@@ -22,9 +22,8 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
-use super::RecoveredFrom;
 use crate::source::mvcc::Revision;
-use crate::store::Fate;
+use crate::store::{Fate, RecoveredFrom};
 
 /// The most keys gathered in memory: what a table of 2^21 slots holds (7/8
 /// of them), about 100 MB with 48-byte slots, so that the table never grows

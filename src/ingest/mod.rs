@@ -26,10 +26,10 @@ use crate::source::bolt::{BoltDb, BoltError, Bucket, ReadAt};
 use crate::source::free_pages::{for_each_free_key_entry, FreePageScan};
 use crate::source::input::{self, InputError, InputKind, PreparedInput, Trailer};
 use crate::source::live::{LiveOptions, PullFacts};
-use crate::source::mvcc::{self, MvccMeta, Revision};
+use crate::source::mvcc::{self, leading_key, MvccMeta, Revision};
 use crate::store::{
     Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
-    RowFates, SourceFacts, SourceRecord, Store, StoreError,
+    RecoveredFrom, RowFates, SourceFacts, SourceRecord, Store, StoreError,
 };
 use history::{Fates, HeadKeys, KeyHistories};
 
@@ -200,7 +200,7 @@ pub fn ingest_source(
     let meta_note = meta_note(&db);
     let record = SourceRecord {
         kind: input.kind.as_str().to_string(),
-        location: absolute(&input.given),
+        location: crate::helpers::absolute(&input.given),
         sha256: input.sha256.clone(),
         size_bytes: input.size_bytes,
         compression: input.compression.map(|c| c.as_str().to_string()),
@@ -470,7 +470,7 @@ fn for_each_key_record<R: ReadAt>(
         let report = db.for_each(key_bucket, |k, v| match Revision::parse(k) {
             Ok(rev) => visit(KeyRecord::Revision(rev, v, RecoveredFrom::Tree)),
             Err(e) => visit(KeyRecord::Damage(DamageRow {
-                reason: format!("key bucket entry {}: {e}", input::hex(k)),
+                reason: format!("key bucket entry {}: {e}", crate::helpers::hex(k)),
                 ..DamageRow::default()
             })),
         });
@@ -505,7 +505,7 @@ fn gather_histories<R: ReadAt>(
         let KeyRecord::Revision(rev, value, from) = record else {
             return;
         };
-        if !complete || leading_key_field(value).is_some_and(|k| !k.starts_with(root)) {
+        if !complete || leading_key(value).is_some_and(|k| !k.starts_with(root)) {
             return;
         }
         // The load skips what does not decode; so does the history.
@@ -516,35 +516,6 @@ fn gather_histories<R: ReadAt>(
         }
     });
     complete.then_some(histories)
-}
-
-pub(crate) fn absolute(p: &Path) -> String {
-    std::path::absolute(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// Where a record was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecoveredFrom {
-    /// The bbolt tree in use: what etcd itself would read.
-    Tree,
-    /// A page not reachable from the tree: a leaf bbolt freed when it wrote
-    /// a newer copy, or one cut off by damage.
-    FreePage,
-    /// A running etcd, read through its API (range and watch).
-    Live,
-}
-
-impl RecoveredFrom {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecoveredFrom::Tree => "tree",
-            RecoveredFrom::FreePage => "free-page",
-            RecoveredFrom::Live => "live",
-        }
-    }
 }
 
 enum WriterMsg {
@@ -847,7 +818,7 @@ impl RevisionSink<'_> {
     /// False only when the record's key is known to be outside the
     /// registry root (a record whose key cannot be seen cheaply is decoded).
     fn under_root(&self, key_value: &[u8]) -> bool {
-        !matches!(leading_key_field(key_value), Some(k) if !k.starts_with(self.root))
+        !matches!(leading_key(key_value), Some(k) if !k.starts_with(self.root))
     }
 
     fn keep(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
@@ -929,7 +900,7 @@ fn decode_entry(
             key,
             revision: rev.main,
             sub_revision: rev.sub,
-            recovered_from: from.as_str(),
+            recovered_from: from,
         });
     }
     let mut decoded = decode_event(&kv.value, Some(kv.mod_revision));
@@ -945,7 +916,7 @@ fn decode_entry(
         create_revision: kv.create_revision,
         version: kv.version,
         lease: kv.lease,
-        recovered_from: from.as_str(),
+        recovered_from: from,
         decoded,
         object_json,
         raw: kv.value,
@@ -968,7 +939,7 @@ fn decode_object(
             key,
             revision: rev.main,
             sub_revision: rev.sub,
-            recovered_from: from.as_str(),
+            recovered_from: from,
         });
     }
     let root = String::from_utf8_lossy(decoding.root);
@@ -980,7 +951,7 @@ fn decode_object(
         create_revision: kv.create_revision,
         version: kv.version,
         lease: kv.lease,
-        recovered_from: from.as_str(),
+        recovered_from: from,
         fate: decoding.fate(&kv, rev, from),
         ..ObjectRow::default()
     };
@@ -1026,30 +997,6 @@ fn decode_object(
     Decoded::Object(Box::new(row))
 }
 
-/// `KeyValue.key` of an encoded `mvccpb.KeyValue`, when it is written first
-/// (as etcd and evforensics write it).
-pub fn leading_key(value: &[u8]) -> Option<&[u8]> {
-    leading_key_field(value)
-}
-
-/// KeyValue.key without decoding the rest, when the value starts with it
-/// (as etcd always writes it). `None` when it does not: the full decode
-/// then decides.
-fn leading_key_field(value: &[u8]) -> Option<&[u8]> {
-    // Field 1, wire type 2 (length-delimited) → tag byte 0x0a.
-    let rest = value.strip_prefix(&[0x0a])?;
-    let mut len: u64 = 0;
-    for (i, b) in rest.iter().take(10).enumerate() {
-        len |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let start = i + 1;
-            let end = start.checked_add(usize::try_from(len).ok()?)?;
-            return rest.get(start..end);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1078,27 +1025,6 @@ mod tests {
             Some("widgets")
         );
         assert_eq!(r("/other/pods/x"), None);
-    }
-
-    #[test]
-    fn leading_key_field_reads_etcd_layout() {
-        use prost::Message;
-        let kv = crate::proto::etcd::KeyValue {
-            key: b"/registry/events/ns/a.1".to_vec(),
-            create_revision: 1,
-            mod_revision: 2,
-            version: 1,
-            value: vec![1; 300],
-            lease: 7,
-        };
-        let bytes = kv.encode_to_vec();
-        assert_eq!(
-            leading_key_field(&bytes),
-            Some(&b"/registry/events/ns/a.1"[..])
-        );
-        assert_eq!(leading_key_field(&[0x0a, 0xff]), None);
-        assert_eq!(leading_key_field(&[0x0a, 5, 1]), None);
-        assert_eq!(leading_key_field(&[]), None);
     }
 }
 

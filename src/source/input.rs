@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::helpers::hex;
+
 /// Magic numbers of the recognized containers.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 const GZIP_MAGIC: [u8; 2] = [0x1F, 0x8B];
@@ -589,15 +591,6 @@ pub fn wal_files(db_file: &Path) -> Vec<(PathBuf, u64)> {
         .collect();
     files.sort();
     files
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// SHA-256 of a whole file, streamed (used to check that evidence is unchanged).

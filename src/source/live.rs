@@ -260,7 +260,7 @@ impl RecordHasher {
 
     pub fn finish(self) -> (String, u64, u64) {
         let digest = self.hasher.finalize();
-        (crate::source::input::hex(&digest), self.bytes, self.records)
+        (crate::helpers::hex(&digest), self.bytes, self.records)
     }
 }
 
@@ -461,7 +461,7 @@ pub fn save_snapshot(opts: &LiveOptions, dest: &Path) -> Result<(String, u64), L
             path: dest.display().to_string(),
             source,
         };
-        let dir = crate::store::directory_of(dest);
+        let dir = crate::helpers::directory_of(dest);
         let mut tmp = tempfile::Builder::new()
             .prefix(".evforensics-snapshot-")
             .tempfile_in(dir)
@@ -485,7 +485,7 @@ pub fn save_snapshot(opts: &LiveOptions, dest: &Path) -> Result<(String, u64), L
         }
         tmp.as_file().sync_all().map_err(file_err)?;
         tmp.persist_noclobber(dest).map_err(|e| file_err(e.error))?;
-        Ok((crate::source::input::hex(&hasher.finalize()), size))
+        Ok((crate::helpers::hex(&hasher.finalize()), size))
     })
 }
 
@@ -1321,7 +1321,7 @@ impl<'a> Puller<'a> {
         }
         let mut page = Vec::with_capacity(ready.len());
         for (_, rev, record) in ready {
-            if let Some(key) = crate::ingest::leading_key(&record) {
+            if let Some(key) = crate::source::mvcc::leading_key(&record) {
                 self.note_newest(key, rev.main, rev.tombstone);
             }
             page.push((rev, record));
@@ -1447,7 +1447,7 @@ fn number_transactions(ready: &mut [Ready], orders: &HashMap<i64, Vec<Vec<u8>>>)
             group
                 .iter()
                 .map(|(_, _, record)| {
-                    let key = crate::ingest::leading_key(record)?;
+                    let key = crate::source::mvcc::leading_key(record)?;
                     order.iter().position(|k| k.as_slice() == key)
                 })
                 .collect()
@@ -1616,7 +1616,7 @@ mod tests {
         let got: Vec<(i64, i64, Vec<u8>)> = ready
             .iter()
             .map(|(_, rev, record)| {
-                let key = crate::ingest::leading_key(record).unwrap_or_default();
+                let key = crate::source::mvcc::leading_key(record).unwrap_or_default();
                 (rev.main, rev.sub, key.to_vec())
             })
             .collect();

@@ -151,6 +151,24 @@ pub fn decode_lease(key: &[u8], value: &[u8]) -> Result<Lease, String> {
     Ok(lease)
 }
 
+/// KeyValue.key without decoding the rest, when the value starts with it
+/// (as etcd always writes it). `None` when it does not: the full decode
+/// then decides.
+pub fn leading_key(value: &[u8]) -> Option<&[u8]> {
+    // Field 1, wire type 2 (length-delimited) → tag byte 0x0a.
+    let rest = value.strip_prefix(&[0x0a])?;
+    let mut len: u64 = 0;
+    for (i, b) in rest.iter().take(10).enumerate() {
+        len |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let start = i + 1;
+            let end = start.checked_add(usize::try_from(len).ok()?)?;
+            return rest.get(start..end);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +262,23 @@ mod tests {
         assert_eq!(decode_lease(&0x1234i64.to_be_bytes(), &v), Ok(lease));
         assert!(decode_lease(&0x9999i64.to_be_bytes(), &v).is_err());
         assert!(decode_lease(b"k", &v).is_err());
+    }
+
+    #[test]
+    fn leading_key_reads_etcd_layout() {
+        use prost::Message;
+        let kv = crate::proto::etcd::KeyValue {
+            key: b"/registry/events/ns/a.1".to_vec(),
+            create_revision: 1,
+            mod_revision: 2,
+            version: 1,
+            value: vec![1; 300],
+            lease: 7,
+        };
+        let bytes = kv.encode_to_vec();
+        assert_eq!(leading_key(&bytes), Some(&b"/registry/events/ns/a.1"[..]));
+        assert_eq!(leading_key(&[0x0a, 0xff]), None);
+        assert_eq!(leading_key(&[0x0a, 5, 1]), None);
+        assert_eq!(leading_key(&[]), None);
     }
 }

@@ -7,6 +7,7 @@
 //! its first source is in (a failed first load leaves nothing).
 
 pub mod audit;
+pub mod rows;
 pub mod schema;
 mod text_index;
 pub mod writer;
@@ -15,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::helpers::directory_of;
+
 pub use audit::{AuditRow, AuditSummary, AuditWriter};
+pub use rows::RecoveredFrom;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{
     Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
@@ -51,15 +55,6 @@ impl StoreError {
             path: path.display().to_string(),
             source,
         }
-    }
-}
-
-/// The directory `path` is in (`.` for a bare file name): where files
-/// written beside it go, on its file system.
-pub fn directory_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
     }
 }
 

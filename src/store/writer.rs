@@ -18,6 +18,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
+use super::rows::RecoveredFrom;
 use super::text_index::TextIndexBuilder;
 use super::{Load, StoreError};
 use crate::decode::DecodedEvent;
@@ -106,7 +107,7 @@ pub struct EventRow {
     pub create_revision: i64,
     pub version: i64,
     pub lease: i64,
-    pub recovered_from: &'static str,
+    pub recovered_from: RecoveredFrom,
     pub decoded: DecodedEvent,
     /// The Event's JSON text, `decoded.object` taken out of `decoded` (it is
     /// written in the parallel decode stage).
@@ -132,7 +133,7 @@ pub struct ObjectRow {
     pub create_revision: i64,
     pub version: i64,
     pub lease: i64,
-    pub recovered_from: &'static str,
+    pub recovered_from: RecoveredFrom,
     /// `protobuf`, `json`, `encrypted`, `unknown`.
     pub encoding: &'static str,
     pub decode_note: Option<String>,
@@ -158,7 +159,7 @@ pub struct DeletionRow {
     pub revision: i64,
     pub sub_revision: i64,
     /// `tree` or `free-page`, as for events.
-    pub recovered_from: &'static str,
+    pub recovered_from: RecoveredFrom,
 }
 
 /// A record that could not be read, with where it was.
@@ -300,7 +301,7 @@ struct Link<'r> {
     key: &'r str,
     revision: (i64, i64),
     tombstone: bool,
-    recovered_from: &'r str,
+    recovered_from: RecoveredFrom,
     live: bool,
 }
 
@@ -614,7 +615,7 @@ impl<'c> SourceWriter<'c> {
             }
             self.summary.event_revisions += 1;
             self.summary.live_event_revisions += u64::from(fate.live);
-            if row.recovered_from == "free-page" {
+            if row.recovered_from == RecoveredFrom::FreePage {
                 self.summary.free_page_event_revisions += 1;
             }
             if inserted == 1 {
@@ -680,7 +681,7 @@ impl<'c> SourceWriter<'c> {
                 continue;
             }
             self.summary.tombstones += 1;
-            if row.recovered_from == "free-page" {
+            if row.recovered_from == RecoveredFrom::FreePage {
                 self.summary.free_page_tombstones += 1;
             }
         }
@@ -879,8 +880,8 @@ fn differing_copy(
         format!(
             "this source holds this revision twice with different values (the copy {} differs from the one read first, which is kept in events)",
             match row.recovered_from {
-                "free-page" => "in a free page",
-                _ => "read later",
+                RecoveredFrom::FreePage => "in a free page",
+                RecoveredFrom::Tree | RecoveredFrom::Live => "read later",
             }
         )
     } else {
@@ -1068,7 +1069,7 @@ mod load_tests {
             create_revision: rev,
             version: 1,
             lease: 0,
-            recovered_from: "tree",
+            recovered_from: RecoveredFrom::Tree,
             decoded: DecodedEvent {
                 encoding: Encoding::Protobuf,
                 api_version: Some("v1".into()),
@@ -1095,7 +1096,7 @@ mod load_tests {
             key: key.to_string(),
             revision: rev,
             sub_revision: sub,
-            recovered_from: "tree",
+            recovered_from: RecoveredFrom::Tree,
         }
     }
 
@@ -1290,9 +1291,9 @@ mod load_tests {
         }
         let sid = 1 + i64::from(after_another);
         let mut same_copy = event("/e/a", 10, 0, "X");
-        same_copy.recovered_from = "free-page";
+        same_copy.recovered_from = RecoveredFrom::FreePage;
         let mut other_copy = event("/e/b", 11, 0, "Y");
-        other_copy.recovered_from = "free-page";
+        other_copy.recovered_from = RecoveredFrom::FreePage;
         other_copy.raw = b"other bytes".to_vec();
         let s = load(
             &mut store,

@@ -1,0 +1,7 @@
+//! Small helpers every layer may use: nothing here imports the rest of the
+//! crate.
+pub mod hex;
+pub mod paths;
+
+pub use hex::hex;
+pub use paths::{absolute, directory_of};
