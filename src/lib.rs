@@ -1,11 +1,12 @@
 //! evforensics: read Kubernetes Events out of etcd files into SQLite.
 //!
-//! The modules follow the data's path: [`source`] reads etcd files (bbolt
-//! pages, the MVCC layer on top), [`decode`] turns stored values into Events,
-//! [`store`] writes them to SQLite, [`ingest`] joins the three, and [`cli`]
-//! is the command line.
+//! Imports point one way, from the command line down:
+//! [`cli`] → [`ingest`] → [`source`] → [`store`] → [`decode`] → [`helpers`],
+//! [`proto`]. [`source`] reads evidence (etcd files, a running etcd, audit
+//! logs) into records, [`decode`] turns stored values into Events, [`store`]
+//! owns the SQLite database (its schema is the public API), [`ingest`] joins
+//! a source to the store, and [`cli`] is the command line.
 
-pub mod audit;
 pub mod cli;
 pub mod decode;
 pub mod helpers;

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use super::{EXIT_DAMAGED, EXIT_OK};
-use crate::ingest::{meta_note, open_bolt, DEFAULT_PREFIX};
 use crate::source::free_pages::for_each_free_key_entry;
 use crate::source::input;
+use crate::source::registry::DEFAULT_PREFIX;
+use crate::source::snapshot::{meta_note, open_bolt};
 use crate::source::survey::survey;
 
 #[derive(clap::Args, Debug)]

@@ -9,13 +9,12 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{DbArg, EXIT_DAMAGED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
-use crate::audit::{ingest_audit_file, AuditLoaded, AuditOutcome};
 use crate::ingest::{
-    ingest_live, ingest_source, IngestError, IngestOptions, LoadedSource, SourceOutcome,
-    DEFAULT_PREFIX,
+    ingest_files, ingest_live, AlreadyLoaded, AuditLoaded, DirectoryListing, IngestError,
+    IngestOptions, IngestPlan, IngestReport, Inputs, LoadedSource, SourceOutcome, Totals,
 };
-use crate::source::input::{self, Compression, InputError, Recognized};
 use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
+use crate::source::registry::DEFAULT_PREFIX;
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -156,16 +155,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|e| e.to_string())
 }
 
-/// What one run loads: files, or a running etcd.
-enum Plan {
-    Files(Vec<PathBuf>),
-    Live {
-        options: Box<LiveOptions>,
-        save_snapshot: Option<PathBuf>,
-    },
-}
-
-fn plan(args: &IngestArgs) -> Result<Plan, String> {
+/// Checks the arguments once and makes them a plan: every flag combination
+/// that makes no sense is refused here, before anything is opened.
+fn plan(args: &IngestArgs) -> Result<IngestPlan, String> {
+    if args.prefix.is_empty() {
+        return Err("--prefix must not be empty".into());
+    }
+    let options = IngestOptions {
+        prefix: args.prefix.clone(),
+    };
     let l = &args.live;
     let mut endpoints: Vec<String> = l
         .endpoints
@@ -182,7 +180,10 @@ fn plan(args: &IngestArgs) -> Result<Plan, String> {
                 "--save-snapshot needs --endpoints (it saves a snapshot of a running etcd)".into(),
             );
         }
-        return Ok(Plan::Files(args.sources.clone()));
+        return Ok(IngestPlan {
+            options,
+            inputs: Inputs::Files(args.sources.clone()),
+        });
     }
     if endpoints.is_empty() {
         if let Ok(env) = std::env::var("ETCDCTL_ENDPOINTS") {
@@ -204,28 +205,28 @@ fn plan(args: &IngestArgs) -> Result<Plan, String> {
     if l.password.is_some() && l.user.is_none() {
         return Err("--password needs --user".into());
     }
-    Ok(Plan::Live {
-        options: Box::new(LiveOptions {
-            endpoints,
-            cacert: l.cacert.clone(),
-            cert: l.cert.clone(),
-            key: l.key.clone(),
-            user: l.user.as_ref().map(|s| s.0.clone()),
-            password: l.password.as_ref().map(|s| s.0.clone()),
-            dial_timeout: l.dial_timeout,
-            command_timeout: l.command_timeout,
-            page_size: l.page_size,
-            watchers: l.watchers as usize,
-            read_ahead_memory: (l.read_ahead_memory as usize) << 20,
-        }),
-        save_snapshot: l.save_snapshot.clone(),
+    Ok(IngestPlan {
+        options,
+        inputs: Inputs::Live {
+            options: Box::new(LiveOptions {
+                endpoints,
+                cacert: l.cacert.clone(),
+                cert: l.cert.clone(),
+                key: l.key.clone(),
+                user: l.user.as_ref().map(|s| s.0.clone()),
+                password: l.password.as_ref().map(|s| s.0.clone()),
+                dial_timeout: l.dial_timeout,
+                command_timeout: l.command_timeout,
+                page_size: l.page_size,
+                watchers: l.watchers as usize,
+                read_ahead_memory: (l.read_ahead_memory as usize) << 20,
+            }),
+            save_snapshot: l.save_snapshot.clone(),
+        },
     })
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
-    if args.prefix.is_empty() {
-        return Err(super::UsageError("--prefix must not be empty".into()).into());
-    }
     let plan = match plan(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -234,13 +235,15 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
             return Ok(EXIT_USAGE);
         }
     };
-    let mut sources = match plan {
-        Plan::Files(files) => files,
-        Plan::Live {
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+    let database = &args.db.db;
+    let files = match plan.inputs {
+        Inputs::Files(files) => files,
+        Inputs::Live {
             options,
             save_snapshot: None,
-        } => return run_live(&args, &options),
-        Plan::Live {
+        } => return run_live(database, &plan.options, &options, show_progress),
+        Inputs::Live {
             options,
             save_snapshot: Some(file),
         } => {
@@ -266,86 +269,31 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     };
     // Check every source exists before touching the database, so that a typo
     // does not leave a half-done run.
-    for s in &sources {
+    for s in &files {
         std::fs::metadata(s).with_context(|| format!("{}: cannot read", s.display()))?;
     }
-    let sources = std::mem::take(&mut sources);
-    let mut store = Store::open(&args.db.db)
-        .with_context(|| format!("opening database {}", args.db.db.display()))?;
-    let options = IngestOptions {
-        prefix: args.prefix.clone(),
-    };
-    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
-
-    let mut failed = 0usize;
-    let mut damaged = 0u64;
-    let mut tally = Tally::default();
-    for source in &sources {
-        match input::recognize(source) {
-            Ok(Recognized::AuditLog(compression)) => {
-                match load_audit(&mut store, source, compression) {
-                    Ok(d) => {
-                        damaged += d;
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        report_error(&e);
-                    }
-                }
-                continue;
-            }
-            Ok(Recognized::Directory(files)) => {
-                let files = without_database(files, &[&args.db.db, store.working_file()]);
-                load_directory(&mut store, source, &files, &options, &mut tally);
-                continue;
-            }
-            // Snapshots, and what is not recognized: the snapshot reader
-            // says what is wrong with it.
-            Ok(Recognized::Etcd) | Err(_) => {}
-        }
-        let bar = show_progress.then(|| spinner(source.display().to_string()));
-        let started = Instant::now();
-        let progress = |n: u64| {
-            if let Some(bar) = &bar {
-                bar.set_position(n);
-            }
-        };
-        let outcome = ingest_source(&mut store, source, &options, &progress);
-        if let Some(bar) = &bar {
-            bar.finish_and_clear();
-        }
-        match outcome {
-            Ok(SourceOutcome::Loaded(loaded)) => {
-                damaged += loaded.summary.damaged_records;
-                print_summary(source, &loaded, started.elapsed());
-            }
-            Ok(SourceOutcome::AlreadyLoaded { source_id, sha256 }) => {
-                println!(
-                    "{}: already loaded as source {source_id} (sha256 {sha256}); nothing added",
-                    source.display()
-                );
-            }
-            Err(e) => {
-                failed += 1;
-                report_error(&e);
-            }
-        }
-    }
-    failed += tally.failed;
-    damaged += tally.damaged;
+    let mut store = Store::open(database)
+        .with_context(|| format!("opening database {}", database.display()))?;
+    let mut printer = Printer::new(show_progress);
+    let totals = ingest_files(&mut store, &files, &plan.options, &mut printer);
     // A new database exists once a source was loaded into it; a run that
     // loaded nothing into a new one leaves nothing behind.
     if store.is_published() {
-        println!("database: {}", args.db.db.display());
+        println!("database: {}", database.display());
     }
     drop(store);
-    Ok(if failed > 0 {
+    Ok(exit_code(totals))
+}
+
+/// The exit code of a run's totals (see [`super`]).
+fn exit_code(totals: Totals) -> i32 {
+    if totals.failed > 0 {
         EXIT_FAILURE
-    } else if damaged > 0 {
+    } else if totals.damaged > 0 {
         EXIT_DAMAGED
     } else {
         EXIT_OK
-    })
+    }
 }
 
 fn spinner(prefix: String) -> ProgressBar {
@@ -366,171 +314,129 @@ fn report_chain(e: live::LiveError) -> anyhow::Error {
 }
 
 /// `ingest --endpoints …`: one live pull, one source.
-fn run_live(args: &IngestArgs, options: &LiveOptions) -> anyhow::Result<i32> {
-    let mut store = Store::open(&args.db.db)
-        .with_context(|| format!("opening database {}", args.db.db.display()))?;
-    let ingest_options = IngestOptions {
-        prefix: args.prefix.clone(),
-    };
-    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+fn run_live(
+    database: &Path,
+    ingest_options: &IngestOptions,
+    options: &LiveOptions,
+    show_progress: bool,
+) -> anyhow::Result<i32> {
+    let mut store = Store::open(database)
+        .with_context(|| format!("opening database {}", database.display()))?;
     let location = options.location();
-    let bar = show_progress.then(|| spinner(location.clone()));
-    let progress = |n: u64| {
-        if let Some(bar) = &bar {
-            bar.set_position(n);
-        }
-    };
+    let mut printer = Printer::new(show_progress);
+    let name = Path::new(&location);
+    printer.reading(name);
     let started = Instant::now();
-    let outcome = ingest_live(&mut store, options, &ingest_options, &progress);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let outcome = ingest_live(&mut store, options, ingest_options, &|n| {
+        printer.progress(n)
+    });
+    printer.done_reading();
     let published = store.is_published();
     drop(store);
     let code = match outcome {
         Ok(SourceOutcome::Loaded(loaded)) => {
-            print_summary(std::path::Path::new(&location), &loaded, started.elapsed());
-            if loaded.summary.damaged_records > 0 {
-                EXIT_DAMAGED
-            } else {
-                EXIT_OK
-            }
+            printer.loaded(name, &loaded, started.elapsed());
+            exit_code(Totals {
+                failed: 0,
+                damaged: loaded.summary.damaged_records,
+            })
         }
-        Ok(SourceOutcome::AlreadyLoaded { source_id, sha256 }) => {
+        Ok(SourceOutcome::AlreadyLoaded(already)) => {
             println!(
-                "{location}: nothing changed since source {source_id} (same pulled content, sha256 {sha256}); nothing added"
+                "{location}: nothing changed since source {} (same pulled content, sha256 {}); nothing added",
+                already.source_id, already.sha256
             );
             EXIT_OK
         }
         Err(e) => {
-            report_error(&e);
+            printer.failed(name, &e);
             return Ok(EXIT_FAILURE);
         }
     };
     if published {
-        println!("database: {}", args.db.db.display());
+        println!("database: {}", database.display());
     }
     Ok(code)
 }
 
-/// The output database (or the temp file a new one is built in) may sit in
-/// the directory being read: it is not evidence.
-fn without_database(files: Vec<PathBuf>, databases: &[&Path]) -> Vec<PathBuf> {
-    let databases: Vec<PathBuf> = databases
-        .iter()
-        .filter_map(|d| std::fs::canonicalize(d).ok())
-        .collect();
-    files
-        .into_iter()
-        .filter(|f| std::fs::canonicalize(f).map_or(true, |f| !databases.contains(&f)))
-        .collect()
+/// Prints what a run does: a spinner while an input is read (on a
+/// terminal), then each input's summary.
+struct Printer {
+    show_progress: bool,
+    bar: Option<ProgressBar>,
 }
 
-fn report_error(e: &dyn std::error::Error) {
-    eprintln!("evforensics: error: {e}");
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        eprintln!("  caused by: {c}");
-        cause = c.source();
-    }
-}
-
-/// Totals of the sources loaded from directories.
-#[derive(Default)]
-struct Tally {
-    failed: usize,
-    damaged: u64,
-}
-
-/// Loads one audit file and prints its summary; returns its damaged records.
-fn load_audit(
-    store: &mut Store,
-    path: &Path,
-    compression: Option<Compression>,
-) -> Result<u64, IngestError> {
-    match ingest_audit_file(store, path, compression)? {
-        AuditOutcome::Loaded(loaded) => {
-            print_audit_summary(path, &loaded);
-            Ok(loaded.summary.damaged_records)
-        }
-        AuditOutcome::AlreadyLoaded { source_id, sha256 } => {
-            println!(
-                "{}: already loaded as source {source_id} (sha256 {sha256}); nothing added",
-                path.display()
-            );
-            Ok(0)
+impl Printer {
+    fn new(show_progress: bool) -> Self {
+        Printer {
+            show_progress,
+            bar: None,
         }
     }
 }
 
-/// A directory without etcd data: every regular file inside that is an
-/// audit log or an etcd file is loaded; the others are reported as skipped.
-fn load_directory(
-    store: &mut Store,
-    dir: &Path,
-    files: &[PathBuf],
-    options: &IngestOptions,
-    tally: &mut Tally,
-) {
-    let mut loaded = 0usize;
-    let mut skipped: Vec<String> = Vec::new();
-    let no_progress = |_: u64| {};
-    for file in files {
-        let result = match input::recognize(file) {
-            Ok(Recognized::AuditLog(compression)) => load_audit(store, file, compression),
-            Ok(Recognized::Etcd) => {
-                let started = Instant::now();
-                match ingest_source(store, file, options, &no_progress) {
-                    Ok(SourceOutcome::Loaded(l)) => {
-                        print_summary(file, &l, started.elapsed());
-                        Ok(l.summary.damaged_records)
-                    }
-                    Ok(SourceOutcome::AlreadyLoaded { source_id, sha256 }) => {
-                        println!(
-                            "{}: already loaded as source {source_id} (sha256 {sha256}); nothing added",
-                            file.display()
-                        );
-                        Ok(0)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Ok(Recognized::Directory(_)) => continue,
-            Err(e) => Err(e.into()),
-        };
-        match result {
-            Ok(d) => {
-                loaded += 1;
-                tally.damaged += d;
-            }
-            // Not evidence this tool reads: skipped, said so.
-            Err(
-                e @ (IngestError::NotAuditLog { .. }
-                | IngestError::Input(InputError::Unrecognized { .. })
-                | IngestError::Input(InputError::Empty { .. })),
-            ) => skipped.push(e.to_string()),
-            Err(e) => {
-                tally.failed += 1;
-                report_error(&e);
-            }
+impl IngestReport for Printer {
+    fn reading(&mut self, input: &Path) {
+        if self.show_progress {
+            self.bar = Some(spinner(input.display().to_string()));
         }
     }
-    println!(
-        "{}: {} of {} files loaded, {} skipped",
-        dir.display(),
-        loaded,
-        files.len(),
-        skipped.len()
-    );
-    for s in &skipped {
-        println!("  skipped {s}");
+
+    fn progress(&self, records: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(records);
+        }
     }
-    if loaded == 0 && skipped.len() == files.len() {
-        tally.failed += 1;
-        eprintln!(
-            "evforensics: error: {}: directory holds no etcd data (expected member/snap/db inside an etcd data directory) and no audit log files",
-            dir.display()
+
+    fn done_reading(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn loaded(&mut self, input: &Path, loaded: &LoadedSource, took: Duration) {
+        print_summary(input, loaded, took);
+    }
+
+    fn audit_loaded(&mut self, input: &Path, loaded: &AuditLoaded) {
+        print_audit_summary(input, loaded);
+    }
+
+    fn already_loaded(&mut self, input: &Path, already: &AlreadyLoaded) {
+        println!(
+            "{}: already loaded as source {} (sha256 {}); nothing added",
+            input.display(),
+            already.source_id,
+            already.sha256
         );
+    }
+
+    fn failed(&mut self, _input: &Path, error: &IngestError) {
+        eprintln!("evforensics: error: {error}");
+        let mut cause = std::error::Error::source(error);
+        while let Some(c) = cause {
+            eprintln!("  caused by: {c}");
+            cause = c.source();
+        }
+    }
+
+    fn directory_read(&mut self, directory: &Path, listing: &DirectoryListing) {
+        println!(
+            "{}: {} of {} files loaded, {} skipped",
+            directory.display(),
+            listing.loaded,
+            listing.files,
+            listing.skipped.len()
+        );
+        for s in &listing.skipped {
+            println!("  skipped {s}");
+        }
+        if listing.holds_no_evidence() {
+            eprintln!(
+                "evforensics: error: {}: directory holds no etcd data (expected member/snap/db inside an etcd data directory) and no audit log files",
+                directory.display()
+            );
+        }
     }
 }
 

@@ -6,8 +6,9 @@ use std::hash::{Hash, Hasher};
 
 use super::bolt::{BoltDb, ReadAt};
 use super::mvcc::{self, MvccMeta, Revision};
+use super::registry::{key_resource, registry_root};
 
-/// Counts for one resource (`/registry/pods`, `/registry/events`, …).
+/// Counts for one resource (`pods`, `events`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceCounts {
     /// Distinct keys with at least one stored revision.
@@ -27,7 +28,7 @@ pub struct Survey {
     pub oldest_revision: Option<i64>,
     pub meta: MvccMeta,
     pub leases: u64,
-    /// Keyed by the first two path segments of the key (`/registry/pods`).
+    /// Keyed by the resource of the key (`pods`; see `resource_of`).
     pub resources: BTreeMap<String, ResourceCounts>,
     /// Counts for keys under the Event prefix.
     pub events: ResourceCounts,
@@ -39,6 +40,7 @@ pub struct Survey {
 /// and a flag per distinct key, not the keys themselves.
 pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
     let mut s = Survey::default();
+    let root = registry_root(prefix);
     if let Ok(Some(b)) = db.bucket(b"meta") {
         let mut meta = MvccMeta::default();
         let report = db.for_each(&b, |k, v| meta.add_entry(k, v));
@@ -86,7 +88,7 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
                 return;
             }
         };
-        let resource = resource_of(&kv.key);
+        let resource = resource_of(&kv.key, root);
         let id = *resource_ids.entry(resource.clone()).or_insert_with(|| {
             resource_names.push(resource);
             per_resource.push(ResourceCounts::default());
@@ -125,10 +127,15 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
     s
 }
 
-/// `/registry/pods/ns/name` → `/registry/pods`; keys outside a path layout
-/// (e.g. `compact_rev_key`) stand for themselves.
-fn resource_of(key: &[u8]) -> String {
+/// The resource a key is counted under: its resource under the registry
+/// root (`/registry/pods/ns/name` → `pods`, as `objects.resource` names
+/// it); a key outside the root stands for its first two path segments, or
+/// for itself when it has no path layout (`compact_rev_key`).
+fn resource_of(key: &[u8], root: &str) -> String {
     let key = String::from_utf8_lossy(key);
+    if let Some(resource) = key_resource(&key, root) {
+        return resource;
+    }
     if !key.starts_with('/') {
         return key.into_owned();
     }
@@ -151,13 +158,13 @@ mod tests {
     use super::resource_of;
 
     #[test]
-    fn resources_are_two_segments() {
-        assert_eq!(resource_of(b"/registry/pods/ns/a"), "/registry/pods");
-        assert_eq!(
-            resource_of(b"/registry/namespaces/ns"),
-            "/registry/namespaces"
-        );
-        assert_eq!(resource_of(b"/registry/ranges"), "/registry/ranges");
-        assert_eq!(resource_of(b"compact_rev_key"), "compact_rev_key");
+    fn resources_are_named_as_objects_names_them() {
+        let r = |k: &[u8]| resource_of(k, "/registry/");
+        assert_eq!(r(b"/registry/pods/ns/a"), "pods");
+        assert_eq!(r(b"/registry/namespaces/ns"), "namespaces");
+        assert_eq!(r(b"/registry/services/specs/ns/a"), "services");
+        assert_eq!(r(b"/registry/ranges"), "ranges");
+        assert_eq!(r(b"/other/things/x"), "/other/things");
+        assert_eq!(r(b"compact_rev_key"), "compact_rev_key");
     }
 }

@@ -1,41 +1,17 @@
-//! Kubernetes audit logs: recognizing their records and turning each audit
-//! event into an [`AuditRow`].
-//!
-//! What is read (all of it JSON, one record per line or one pretty-printed
-//! document per file):
-//! - `audit.k8s.io/v1` and `v1beta1` `Event`s, one per line, as the log
-//!   backend writes them (older traces without `apiVersion` are accepted: an
-//!   object with `auditID` and `stage` is an audit event);
-//! - `EventList` batches, as the webhook backend sends them (`items`);
-//! - managed-cluster wrappers: an Azure diagnostic-log record (AKS, category
-//!   `kube-audit`/`kube-audit-admin`) holds the event in `properties.log`,
-//!   as a JSON string or as an object; a `{"records": [...]}` envelope holds
-//!   many such records; a JSON array holds records too;
-//! - a document pretty-printed over many lines: a record that is incomplete
-//!   at the end of its line continues on the next lines until it is whole.
-//!
-//! A line that cannot be read (not JSON, cut short, an object that is not an
-//! audit event) becomes a [`Record::Damaged`] with its line number; the rest
-//! of the file still loads. JSON that is recognizably another Kubernetes
-//! type (an `AdmissionReview`, a `v1` `Event` object) is a
-//! [`Record::Foreign`]: a file made only of those is not an audit log.
+//! Reading an audit log: lines, multi-line documents and wrappers →
+//! [`Record`]s, streaming, with every line and document bounded.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead};
 
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
-use crate::decode::time::format_micro_time;
-pub use crate::store::AuditRow;
-
-mod load;
-pub use load::{ingest_audit_file, AuditLoaded, AuditOutcome, AUDIT_SOURCE_KIND};
+use super::row::{audit_row, kind_of};
+use crate::store::AuditRow;
 
 /// The largest record spread over several lines that is put together
 /// (a pretty-printed event with big request and response objects).
-const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+pub(super) const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 
 /// How deep wrappers may nest (records → record → properties.log → list).
 const MAX_DEPTH: usize = 8;
@@ -309,91 +285,6 @@ impl<R: BufRead> Iterator for AuditReader<R> {
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Normalizes an RFC 3339 time to UTC with exactly six fractional digits
-/// (truncated, as Kubernetes prints `MicroTime`).
-pub fn normalize_timestamp(s: &str) -> Option<String> {
-    let t = OffsetDateTime::parse(s.trim(), &Rfc3339).ok()?;
-    format_micro_time(t.unix_timestamp(), t.nanosecond() as i32)
-}
-
-/// One audit event object → its row. Fails (the record is damaged) when the
-/// identity is missing or a timestamp is not RFC 3339.
-pub fn audit_row(line: u64, o: &Map<String, Value>, raw: String) -> Result<AuditRow, String> {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    let json = |v: Option<&Value>| v.filter(|v| !v.is_null()).map(Value::to_string);
-    let audit_id = text(o.get("auditID"))
-        .filter(|s| !s.is_empty())
-        .ok_or("audit event: auditID is not a non-empty string")?;
-    let stage = text(o.get("stage"))
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("audit event {audit_id}: no stage"))?;
-    let time = |field: &str| -> Result<Option<String>, String> {
-        match o.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => normalize_timestamp(s).map(Some).ok_or_else(|| {
-                format!("audit event {audit_id}: {field} {s:?} is not an RFC 3339 time")
-            }),
-            Some(other) => Err(format!(
-                "audit event {audit_id}: {field} is JSON {}, expected a time",
-                kind_of(other)
-            )),
-        }
-    };
-    // `timestamp` (v1alpha1, deprecated in v1beta1) is when the request was
-    // received: it stands in when requestReceivedTimestamp is absent.
-    let request_received_timestamp = match time("requestReceivedTimestamp")? {
-        Some(t) => Some(t),
-        None => time("timestamp")?,
-    };
-    let stage_timestamp = time("stageTimestamp")?;
-    let user = o.get("user");
-    let object = o.get("objectRef");
-    let status = o.get("responseStatus");
-    let obj = |k: &str| text(object.and_then(|r| r.get(k)));
-    Ok(AuditRow {
-        line: line as i64,
-        audit_id,
-        stage,
-        api_version: text(o.get("apiVersion")),
-        level: text(o.get("level")),
-        verb: text(o.get("verb")),
-        request_uri: text(o.get("requestURI")),
-        username: text(user.and_then(|u| u.get("username"))),
-        user_groups: json(user.and_then(|u| u.get("groups"))),
-        impersonated_user: text(o.get("impersonatedUser").and_then(|u| u.get("username"))),
-        source_ips: json(o.get("sourceIPs")),
-        user_agent: text(o.get("userAgent")),
-        object_resource: obj("resource"),
-        object_subresource: obj("subresource"),
-        object_namespace: obj("namespace"),
-        object_name: obj("name"),
-        object_uid: obj("uid"),
-        object_api_group: obj("apiGroup"),
-        object_api_version: obj("apiVersion"),
-        object_resource_version: obj("resourceVersion"),
-        response_code: status.and_then(|s| s.get("code")).and_then(Value::as_i64),
-        response_reason: text(status.and_then(|s| s.get("reason"))),
-        response_message: text(status.and_then(|s| s.get("message"))),
-        request_received_timestamp,
-        stage_timestamp,
-        annotations: json(o.get("annotations")),
-        request_object: json(o.get("requestObject")),
-        response_object: json(o.get("responseObject")),
-        raw,
-    })
-}
-
 /// Reads all records of a text (tests and small inputs).
 pub fn read_all(text: &[u8]) -> Vec<Record> {
     AuditReader::new(text)
@@ -476,6 +367,3 @@ impl JsonDepth {
         self.in_string || self.depth < 0
     }
 }
-
-#[cfg(test)]
-mod tests;

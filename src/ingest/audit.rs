@@ -6,11 +6,12 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::{AuditReader, Record};
+use super::error::IngestError;
+use super::outcome::{AlreadyLoaded, AuditLoaded, AuditOutcome};
 use crate::helpers::{absolute, hex};
-use crate::ingest::IngestError;
+use crate::source::audit::{AuditReader, Record};
 use crate::source::input::{self, Compression};
-use crate::store::{AuditRow, AuditSummary, DamageRow, SourceRecord, Store};
+use crate::store::{AuditRow, DamageRow, SourceRecord, Store};
 
 /// `sources.kind` of an audit log file.
 pub const AUDIT_SOURCE_KIND: &str = "audit-log";
@@ -20,29 +21,6 @@ const BATCH: usize = 512;
 
 /// How many damaged lines the summary names.
 const EXAMPLES: usize = 5;
-
-/// What happened to one audit file.
-#[derive(Debug)]
-pub enum AuditOutcome {
-    Loaded(AuditLoaded),
-    /// A file with the same SHA-256 was loaded before.
-    AlreadyLoaded {
-        source_id: i64,
-        sha256: String,
-    },
-}
-
-/// The closing summary of a loaded audit file.
-#[derive(Debug)]
-pub struct AuditLoaded {
-    pub summary: AuditSummary,
-    pub sha256: String,
-    pub compression: Option<&'static str>,
-    /// Records of other kinds skipped (e.g. an AKS record of another category).
-    pub foreign: u64,
-    /// The first damaged lines, as `file:line: reason`.
-    pub damage_examples: Vec<String>,
-}
 
 /// Loads one audit log file (plain, gzip or zstd). Loading the same file
 /// (same SHA-256) again adds nothing; events already in the database (same
@@ -56,7 +34,10 @@ pub fn ingest_audit_file(
 ) -> Result<AuditOutcome, IngestError> {
     let sha256 = input::sha256_file(path)?;
     if let Some(source_id) = store.source_by_content(&sha256, "")? {
-        return Ok(AuditOutcome::AlreadyLoaded { source_id, sha256 });
+        return Ok(AuditOutcome::AlreadyLoaded(AlreadyLoaded {
+            source_id,
+            sha256,
+        }));
     }
     load_file(store, path, compression, sha256)
 }

@@ -1,4 +1,6 @@
+use super::reader::MAX_DOCUMENT_BYTES;
 use super::*;
+use serde_json::Value;
 
 const V1: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods/web","verb":"delete","user":{"username":"alice","groups":["dev","system:authenticated"]},"impersonatedUser":{"username":"bob"},"sourceIPs":["10.0.0.1"],"userAgent":"kubectl/v1.31","objectRef":{"resource":"pods","namespace":"shop","name":"web","apiVersion":"v1","uid":"u-1","resourceVersion":"42"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-20T09:40:00.1Z","stageTimestamp":"2026-11-20T10:40:00.123456789+01:00","annotations":{"authorization.k8s.io/decision":"allow"}}"#;
 

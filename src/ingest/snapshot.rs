@@ -1,0 +1,139 @@
+//! Loading an etcd file or data directory: hashed while a first pass
+//! gathers each key's history (a new database), then read into the
+//! pipeline as one source.
+
+use std::path::Path;
+
+use super::error::IngestError;
+use super::history::{self, Fates, KeyHistories};
+use super::outcome::{AlreadyLoaded, LoadedSource, SourceOutcome};
+use super::pipeline::{load_source, Loading, SourceLoad};
+use super::plan::IngestOptions;
+use crate::helpers::absolute;
+use crate::source::bolt::{BoltDb, Bucket, ReadAt};
+use crate::source::free_pages::FreePageScan;
+use crate::source::input::{self, InputKind};
+use crate::source::mvcc::{self, leading_key};
+use crate::source::registry::registry_root;
+use crate::source::snapshot::{
+    check_unchanged, for_each_key_record, meta_note, KeyRecord, Snapshot,
+};
+use crate::store::{SourceRecord, Store};
+
+/// Loads one etcd file (a snapshot, a copy of `member/snap/db`, either
+/// compressed) or data directory.
+pub fn ingest_source(
+    store: &mut Store,
+    path: &Path,
+    options: &IngestOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<SourceOutcome, IngestError> {
+    // While the input is hashed: the first pass over its revisions, when
+    // the database holds no etcd rows yet (see `history`).
+    let gather = !store.holds_etcd_rows()?;
+    let root = registry_root(&options.prefix).as_bytes();
+    let (input, histories) = input::prepare_with(path, |file, bolt_len| {
+        if !gather {
+            return None;
+        }
+        let db = BoltDb::open_with_len(file, bolt_len).ok()?;
+        let key_bucket = db.bucket(b"key").ok().flatten();
+        gather_histories(&db, key_bucket.as_ref(), root)
+    })?;
+    if let Some(source_id) = store.source_by_content(&input.sha256, &options.prefix)? {
+        return Ok(SourceOutcome::AlreadyLoaded(AlreadyLoaded {
+            source_id,
+            sha256: input.sha256,
+        }));
+    }
+    let snapshot = Snapshot::open(&input)?;
+    let db = snapshot.db();
+    let meta_note = meta_note(db);
+    let record = SourceRecord {
+        kind: input.kind.as_str().to_string(),
+        location: absolute(&input.given),
+        sha256: input.sha256.clone(),
+        size_bytes: input.size_bytes,
+        compression: input.compression.map(|c| c.as_str().to_string()),
+        content_sha256: input.content_sha256.clone(),
+        trailer: input.trailer.as_str().to_string(),
+        trailer_sha256: input.trailer.stored().map(str::to_string),
+        prefix: options.prefix.clone(),
+        bolt_page_size: Some(i64::from(db.page_size())),
+        bolt_txid: i64::try_from(db.meta().txid).ok(),
+        bolt_meta_page: Some(db.meta().page_id as i64),
+        bolt_meta_note: meta_note.clone(),
+    };
+
+    // A rough guess (etcd values of Events are about 1 KB with their keys)
+    // that lets the writer choose how to maintain its indexes.
+    let expected_rows = input.bolt_len / 1024;
+    let mut free_scan = FreePageScan::default();
+    let SourceLoad { summary, facts } = load_source(
+        store,
+        &record,
+        Loading {
+            prefix: &options.prefix,
+            expected_rows,
+            fates: histories.as_ref().map(Fates::History),
+        },
+        progress,
+        |sink| {
+            let read = snapshot.read_into(sink);
+            free_scan = read.free_scan;
+            if input.kind == InputKind::DataDir && input.compression.is_none() {
+                check_unchanged(&input, sink);
+            }
+            read.facts
+        },
+    )?;
+    let damage_examples = if summary.damaged_records > 0 {
+        store.damage_examples(summary.source_id, 5)?
+    } else {
+        Vec::new()
+    };
+
+    Ok(SourceOutcome::Loaded(Box::new(LoadedSource {
+        summary,
+        sha256: input.sha256.clone(),
+        trailer: input.trailer.clone(),
+        kind: input.kind.as_str(),
+        compression: input.compression.map(|c| c.as_str()),
+        head_revision: facts.head_revision,
+        compact_revision: facts.compact_revision,
+        meta_note,
+        damage_examples,
+        free_scan,
+        live: None,
+    })))
+}
+
+/// The first pass: the history of every key under the registry root, read
+/// exactly as the load will read the revisions (damage is left for the load
+/// to report). `None` when the source has more keys than
+/// [`history::KEY_LIMIT`].
+fn gather_histories<R: ReadAt>(
+    db: &BoltDb<R>,
+    key_bucket: Option<&Bucket>,
+    root: &[u8],
+) -> Option<KeyHistories> {
+    // A guess from the file's size (an Event revision is about 1 KB).
+    let expected_keys = usize::try_from(db.file_len() / 1024).unwrap_or(usize::MAX);
+    let mut histories = KeyHistories::new(history::KEY_LIMIT, expected_keys);
+    let mut complete = true;
+    for_each_key_record(db, key_bucket, |record| {
+        let KeyRecord::Revision(rev, value, from) = record else {
+            return;
+        };
+        if !complete || leading_key(value).is_some_and(|k| !k.starts_with(root)) {
+            return;
+        }
+        // The load skips what does not decode; so does the history.
+        if let Ok(kv) = mvcc::decode_key_value(&rev, value) {
+            if kv.key.starts_with(root) {
+                complete &= histories.record(&kv.key, rev, from);
+            }
+        }
+    });
+    complete.then_some(histories)
+}

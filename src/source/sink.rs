@@ -1,0 +1,23 @@
+//! Where a source hands what it reads: the seam between a reader of etcd
+//! records (a snapshot, a running etcd, later the WAL) and the load that
+//! decodes and writes them.
+
+use super::mvcc::Revision;
+use crate::store::{DamageRow, LeaseRow, RecoveredFrom};
+
+/// Receives one source's records in the order the source reads them.
+pub trait RecordSink {
+    /// One revision of a key: `key_value` is an encoded `mvccpb.KeyValue`.
+    fn push(&mut self, revision: Revision, key_value: &[u8], from: RecoveredFrom);
+
+    /// [`push`](Self::push) for a record the source already owns (no copy).
+    fn push_owned(&mut self, revision: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
+        self.push(revision, &key_value, from);
+    }
+
+    /// A record or page that could not be read.
+    fn damage(&mut self, row: DamageRow);
+
+    /// The source's leases.
+    fn leases(&mut self, rows: Vec<LeaseRow>);
+}
