@@ -5,13 +5,13 @@
 //! ```
 //!
 //! Starts a private etcd (loopback, temp data dir), writes the standard
-//! scenario (tests/common/scenario.rs) through the apiserver's txn
+//! scenario (tests/common/scenario/standard.rs) through the apiserver's txn
 //! patterns, then writes into the output directory:
 //! * `snapshot.db`       — `etcdctl snapshot save` (bbolt + SHA-256 trailer)
 //! * `snapshot.db.zst`   — the same, zstd
 //! * `snapshot.db.gz`    — the same, gzip
 //! * `member-snap-db`    — `member/snap/db` of the cleanly stopped etcd (no trailer)
-//! * `ledger.json`       — what was written and what etcd kept (scenario::Ledger)
+//! * `ledger.json`       — what was written and what etcd kept (scenario::ledger::Ledger)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,8 +19,8 @@ mod common;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use common::etcd::EtcdServer;
-use common::scenario;
+use common::etcd::server::EtcdServer;
+use common::scenario::standard::write_standard_scenario;
 use sha2::{Digest, Sha256};
 
 fn main() {
@@ -39,7 +39,7 @@ fn main() {
         .expect("tokio runtime");
     let ledger = rt.block_on(async {
         let client = server.client().await;
-        scenario::write_standard_scenario(&client).await
+        write_standard_scenario(&client).await
     });
 
     let snap = out.join("snapshot.db");

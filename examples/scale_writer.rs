@@ -19,8 +19,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::etcd::{EtcdOptions, EtcdServer};
-use common::scenario::{self, BulkOptions};
+use common::etcd::server::{EtcdOptions, EtcdServer};
+use common::scenario::bulk::{write_bulk, BulkOptions};
 
 fn usage() -> ! {
     eprintln!(
@@ -77,7 +77,7 @@ fn main() {
         .expect("tokio runtime");
     let summary = rt.block_on(async {
         let client = server.client().await;
-        scenario::write_bulk(&client, revisions, &opts).await
+        write_bulk(&client, revisions, &opts).await
     });
     let secs = summary.elapsed.as_secs_f64();
     eprintln!(

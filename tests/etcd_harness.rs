@@ -8,10 +8,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::etcd::EtcdServer;
-use common::scenario::{
-    self, BulkOptions, DeleteCause, KeyBucketEntry, Ledger, ValueKind, COMPACT_REV_KEY,
-};
+use common::etcd::server::EtcdServer;
+use common::scenario::bulk::{write_bulk, BulkOptions};
+use common::scenario::ledger::{DeleteCause, ExpectedPut, KeyBucketEntry, Ledger, ValueKind};
+use common::scenario::objects::k8s_envelope;
+use common::scenario::standard::write_standard_scenario;
+use common::scenario::writer::COMPACT_REV_KEY;
 use etcd_client::GetOptions;
 use evforensics::proto::etcd::{KeyValue, Lease};
 use prost::Message as _;
@@ -218,7 +220,7 @@ fn standard_scenario_ledger_matches_etcd_and_snapshot() {
     let rt = rt();
     let ledger = rt.block_on(async {
         let client = server.client().await;
-        let ledger = scenario::write_standard_scenario(&client).await;
+        let ledger = write_standard_scenario(&client).await;
         check_against_etcd(client, &ledger).await;
         ledger
     });
@@ -277,10 +279,7 @@ fn standard_scenario_ledger_matches_etcd_and_snapshot() {
         .filter(|p| p.kind == ValueKind::ProtobufEvent)
     {
         let ev = p.event.as_ref().expect("event");
-        assert_eq!(
-            p.value,
-            scenario::k8s_envelope("v1", "Event", ev.encode_to_vec())
-        );
+        assert_eq!(p.value, k8s_envelope("v1", "Event", ev.encode_to_vec()));
     }
     // Keys with two generations, one whose first tombstone is compacted away.
     let gens = |key: &str| {
@@ -367,23 +366,22 @@ async fn check_against_etcd(mut client: etcd_client::Client, ledger: &Ledger) {
                 })
                 .collect()
         };
-    let from_ledger =
-        |v: Vec<&scenario::ExpectedPut>| -> BTreeMap<String, (Vec<u8>, i64, i64, i64, i64)> {
-            v.into_iter()
-                .map(|p| {
+    let from_ledger = |v: Vec<&ExpectedPut>| -> BTreeMap<String, (Vec<u8>, i64, i64, i64, i64)> {
+        v.into_iter()
+            .map(|p| {
+                (
+                    p.key.clone(),
                     (
-                        p.key.clone(),
-                        (
-                            p.value.clone(),
-                            p.create_revision,
-                            p.revision,
-                            p.version,
-                            p.lease,
-                        ),
-                    )
-                })
-                .collect()
-        };
+                        p.value.clone(),
+                        p.create_revision,
+                        p.revision,
+                        p.version,
+                        p.lease,
+                    ),
+                )
+            })
+            .collect()
+    };
 
     // Head: etcd's live keys are the ledger's live puts.
     let head = client.get("", Some(all())).await.unwrap();
@@ -492,7 +490,7 @@ fn bulk_writer_ledger_matches_snapshot() {
             revisions_per_lease: 1000,
             ..Default::default()
         };
-        scenario::write_bulk(&client, n, &opts).await
+        write_bulk(&client, n, &opts).await
     });
     assert_eq!(summary.revisions, n);
     assert_eq!(summary.creates + summary.updates, n);
@@ -582,13 +580,13 @@ fn shipped_sample_fixture_matches_its_ledger() {
 #[test]
 #[should_panic(expected = "apt-get install etcd-server etcd-client")]
 fn missing_binary_fails_loudly() {
-    common::etcd::check_binary("evf-no-such-etcd-binary");
+    common::etcd::process::check_binary("evf-no-such-etcd-binary");
 }
 
 #[test]
 #[should_panic(expected = "no-such-flag")]
 fn etcd_start_failure_reports_its_log() {
-    EtcdServer::start_with(common::etcd::EtcdOptions {
+    EtcdServer::start_with(common::etcd::server::EtcdOptions {
         extra_args: vec!["--no-such-flag".into()],
         ..Default::default()
     });

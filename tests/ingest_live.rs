@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::etcd::{EtcdOptions, EtcdServer};
-use common::scenario::{self, Ledger};
+use common::etcd::server::{EtcdOptions, EtcdServer};
+use common::scenario::bulk::{write_bulk, BulkOptions};
+use common::scenario::ledger::Ledger;
+use common::scenario::standard::write_standard_scenario;
 use rusqlite::{Connection, OpenFlags};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -144,7 +146,7 @@ fn tls_etcd_with_standard_scenario() -> (EtcdServer, Ledger) {
     });
     let ledger = rt().block_on(async {
         let client = etcd.client().await;
-        scenario::write_standard_scenario(&client).await
+        write_standard_scenario(&client).await
     });
     (etcd, ledger)
 }
@@ -339,7 +341,7 @@ fn tls_and_connection_errors_say_what_was_wrong() {
     assert_eq!(code, 1, "{err}");
 
     // Nothing listening.
-    let port = common::etcd::free_port();
+    let port = common::etcd::server::free_port();
     let (code, _, err) = evforensics(&[
         "ingest".into(),
         "--db".into(),
@@ -400,7 +402,7 @@ fn login_errors_and_password_from_the_environment() {
     let etcd = EtcdServer::start();
     rt().block_on(async {
         let client = etcd.client().await;
-        scenario::write_standard_scenario(&client).await;
+        write_standard_scenario(&client).await;
     });
     etcd.etcdctl(&["user", "add", "root:s3cret-pw"]);
     etcd.etcdctl(&["auth", "enable"]);
@@ -457,10 +459,10 @@ fn writes_during_the_pull_do_not_mix_two_points_in_time() {
     let runtime = rt();
     runtime.block_on(async {
         let client = etcd.client().await;
-        scenario::write_bulk(
+        write_bulk(
             &client,
             4000,
-            &scenario::BulkOptions {
+            &BulkOptions {
                 concurrency: 64,
                 ..Default::default()
             },
@@ -655,10 +657,10 @@ fn a_compaction_overtaking_the_pull_is_survived_and_reported() {
     let runtime = rt();
     let bulk = runtime.block_on(async {
         let client = etcd.client().await;
-        scenario::write_bulk(
+        write_bulk(
             &client,
             20_000,
-            &scenario::BulkOptions {
+            &BulkOptions {
                 concurrency: 128,
                 ..Default::default()
             },

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::etcd::EtcdServer;
-use common::scenario::{self, DeleteCause, Ledger, ValueKind};
+use common::etcd::server::EtcdServer;
+use common::scenario::ledger::{DeleteCause, Ledger, ValueKind};
+use common::scenario::standard::write_standard_scenario;
+use common::scenario::writer::EVENT_LEASE_TTL;
 
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
@@ -358,7 +360,7 @@ fn run_standard_scenario() -> Scenario {
     let etcd = EtcdServer::start();
     let ledger = rt().block_on(async {
         let client = etcd.client().await;
-        scenario::write_standard_scenario(&client).await
+        write_standard_scenario(&client).await
     });
     Scenario {
         etcd,
@@ -438,7 +440,7 @@ fn snapshot_of_real_etcd_loads_every_revision_and_tombstone() {
         .ledger
         .live_leases()
         .into_iter()
-        .map(|id| (id, scenario::EVENT_LEASE_TTL))
+        .map(|id| (id, EVENT_LEASE_TTL))
         .collect();
     want.sort();
     assert_eq!(leases, want);

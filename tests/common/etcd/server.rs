@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::process::{check_binary, etcd_bin, etcdctl_bin, run_bounded, INSTALL_HINT};
+use super::tls::TlsFiles;
+
 /// How long `start` waits for etcd to report healthy.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long `stop` waits for etcd to exit after SIGTERM before SIGKILL.
@@ -34,99 +37,6 @@ pub struct EtcdOptions {
     /// etcd does), with certificates generated for this server.
     pub tls: bool,
 }
-
-/// Certificates generated for a TLS etcd (PEM files in its temp dir).
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// The CA that signed the server and client certificates.
-    pub ca: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-    /// A CA that signed nothing here (a "wrong CA").
-    pub other_ca: PathBuf,
-    /// A client certificate and key signed by `other_ca`.
-    pub foreign_client_cert: PathBuf,
-    pub foreign_client_key: PathBuf,
-}
-
-impl TlsFiles {
-    /// A CA, a server certificate for 127.0.0.1/localhost and a client
-    /// certificate, written into `dir`; plus an unrelated CA and a client
-    /// certificate it signed.
-    pub fn generate(dir: &Path) -> (TlsFiles, PathBuf, PathBuf) {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-            IsCa, KeyPair,
-        };
-        let ca = |name: &str| {
-            let mut p = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p.distinguished_name.push(DnType::CommonName, name);
-            CertifiedIssuer::self_signed(p, KeyPair::generate().expect("ca key"))
-                .expect("self-signed CA")
-        };
-        let leaf = |sans: Vec<String>, cn: &str, usage: Vec<ExtendedKeyUsagePurpose>, issuer| {
-            let mut p = CertificateParams::new(sans).expect("leaf params");
-            p.distinguished_name.push(DnType::CommonName, cn);
-            p.extended_key_usages = usage;
-            let key = KeyPair::generate().expect("leaf key");
-            let cert = p.signed_by(&key, issuer).expect("signing");
-            (cert.pem(), key.serialize_pem())
-        };
-        let write = |name: &str, text: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).expect("writing a PEM file");
-            path
-        };
-        let main_ca = ca("evforensics test etcd CA");
-        let other = ca("some other CA");
-        let (server_cert, server_key) = leaf(
-            vec!["127.0.0.1".into(), "localhost".into()],
-            "etcd-server",
-            vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-            &main_ca,
-        );
-        let (client_cert, client_key) = leaf(
-            vec![],
-            "evforensics",
-            vec![ExtendedKeyUsagePurpose::ClientAuth],
-            &main_ca,
-        );
-        let (foreign_cert, foreign_key) = leaf(
-            vec![],
-            "intruder",
-            vec![ExtendedKeyUsagePurpose::ClientAuth],
-            &other,
-        );
-        let files = TlsFiles {
-            ca: write("ca.crt", &main_ca.pem()),
-            client_cert: write("client.crt", &client_cert),
-            client_key: write("client.key", &client_key),
-            other_ca: write("other-ca.crt", &other.pem()),
-            foreign_client_cert: write("foreign-client.crt", &foreign_cert),
-            foreign_client_key: write("foreign-client.key", &foreign_key),
-        };
-        let server_cert = write("server.crt", &server_cert);
-        let server_key = write("server.key", &server_key);
-        (files, server_cert, server_key)
-    }
-}
-
-/// The `etcd` binary to run: `$EVF_ETCD_BIN` or `etcd` on `PATH`.
-pub fn etcd_bin() -> String {
-    std::env::var("EVF_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string())
-}
-
-/// The `etcdctl` binary to run: `$EVF_ETCDCTL_BIN` or `etcdctl` on `PATH`.
-pub fn etcdctl_bin() -> String {
-    std::env::var("EVF_ETCDCTL_BIN").unwrap_or_else(|_| "etcdctl".to_string())
-}
-
-const INSTALL_HINT: &str = "these tests run a real etcd server: install etcd 3.4 \
-     (`apt-get install etcd-server etcd-client`) or point EVF_ETCD_BIN / EVF_ETCDCTL_BIN at the binaries";
 
 /// A running etcd server owned by the test. Dropping it kills the process
 /// (SIGKILL), waits for it, and deletes its data directory.
@@ -514,20 +424,6 @@ enum StartError {
     Timeout,
 }
 
-/// Panics, with install instructions, unless `bin` is a file or on `PATH`.
-pub fn check_binary(bin: &str) {
-    let found = if bin.contains('/') {
-        Path::new(bin).is_file()
-    } else {
-        std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|p| p.join(bin).is_file()))
-            .unwrap_or(false)
-    };
-    if !found {
-        panic!("`{bin}` not found; {INSTALL_HINT}");
-    }
-}
-
 /// A loopback TCP port that was free a moment ago (bind :0, read, drop).
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -550,47 +446,6 @@ fn health_ok(addr: SocketAddr) -> bool {
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     buf.starts_with("HTTP/1.") && buf.contains("\"health\":\"true\"")
-}
-
-/// Runs `cmd` to completion with captured output, killing it and panicking
-/// if it takes longer than `timeout`.
-pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
-    let desc = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {desc}: {e}; {INSTALL_HINT}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait().expect("polling child") {
-            Some(s) => break s,
-            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{desc} did not finish within {timeout:?}");
-            }
-        }
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap_or_default(),
-        stderr: t_err.join().unwrap_or_default(),
-    }
 }
 
 fn tail(s: &str, lines: usize) -> String {

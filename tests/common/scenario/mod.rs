@@ -1,0 +1,20 @@
+//! Writes Kubernetes Events into a real etcd exactly the way kube-apiserver
+//! does, and keeps a [`Ledger`](ledger::Ledger) of what etcd did with every write.
+//!
+//! * [`ledger`]: what etcd stored, and what a snapshot must hold.
+//! * [`writer`]: the apiserver's txn patterns, one request at a time.
+//! * [`standard`]: the standard scenario (the sample fixtures' story).
+//! * [`bulk`]: many writes in flight, for scale tests.
+//! * [`objects`], [`events`], [`event_json`]: Kubernetes objects and
+//!   Events as their components build and the apiserver stores them.
+//! * [`rng`]: deterministic randomness; [`b64`]: base64 helpers.
+
+pub mod b64;
+pub mod bulk;
+pub mod event_json;
+pub mod events;
+pub mod ledger;
+pub mod objects;
+pub mod rng;
+pub mod standard;
+pub mod writer;
