@@ -195,8 +195,8 @@ fn info_on_the_sample_matches_the_golden_file() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }
 
-/// Regression: arguments that parse but make no sense used to exit with 1
-/// (failure) instead of 2 (usage error).
+/// Arguments that parse but make no sense exit with 2 (usage error), not 1
+/// (failure).
 #[test]
 fn senseless_arguments_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();

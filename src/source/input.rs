@@ -734,8 +734,8 @@ mod tests {
         assert_eq!(recognize(dir.path()).unwrap(), Recognized::Etcd);
     }
 
-    /// Regression: a small zstd file of zeros used to expand without bound
-    /// into the temp directory.
+    /// A small zstd file that expands past the decompression limit is
+    /// refused instead of filling the temp directory.
     #[test]
     fn decompression_bombs_are_refused() {
         let zeros = vec![0u8; (MIN_DECOMPRESSED_LIMIT + (1 << 20)) as usize];

@@ -191,9 +191,8 @@ fn damaged_input_never_panics_and_the_next_line_loads() {
     }
 }
 
-/// Regression: a line with no newline was read into memory whole, however
-/// long (a small .zst could expand to gigabytes). Now it is skipped past the
-/// document limit and reported, and the next line loads.
+/// A line longer than the document limit is skipped and reported without
+/// being held in memory whole, and the next line loads.
 #[test]
 fn an_over_long_line_is_skipped_and_reported() {
     let mut data = vec![b'x'; MAX_DOCUMENT_BYTES + 10];
@@ -208,9 +207,8 @@ fn an_over_long_line_is_skipped_and_reported() {
     )));
 }
 
-/// Regression: a multi-line document whose records each start at column 0
-/// was parsed again at every line (quadratic: hours for tens of MB). Now it
-/// is parsed where its brackets balance.
+/// A long multi-line document whose records each start at column 0 is
+/// parsed once, where its brackets balance, not again at every line.
 #[test]
 fn a_long_multi_line_document_is_parsed_once() {
     let n = 20_000;
