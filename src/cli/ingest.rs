@@ -258,7 +258,10 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
                 options.location(),
                 file.display()
             );
-            let (sha, size) = live::save_snapshot(&options, &file).map_err(report_chain)?;
+            let live::SavedSnapshot {
+                sha256: sha,
+                bytes: size,
+            } = live::save_snapshot(&options, &file).map_err(report_chain)?;
             println!(
                 "snapshot of {} saved to {} ({size} bytes, sha256 {sha})",
                 options.location(),

@@ -1,5 +1,5 @@
 //! Records a live pull holds back until every key range has read past them
-//! (see [`live`](super::live)): one queue per range, in the order received
+//! (see [`pull`](super::pull)): one queue per range, in the order received
 //! (revision order), holding a memory budget's worth of records in memory
 //! all told (plus, while they are merged, one chunk read back per range) and
 //! the rest in one unlinked temp file; and their merge, in revision order,
@@ -194,9 +194,14 @@ impl HeldStore {
     }
 }
 
-/// A record passed on from a key range: the range's index, its revision,
-/// the record.
-pub type Ready = (usize, Revision, Vec<u8>);
+/// A record passed on from a key range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// The index of the key range that read it.
+    pub range: usize,
+    pub rev: Revision,
+    pub record: Vec<u8>,
+}
 
 /// Merges what the queues hold up to a revision into pages in (revision,
 /// range, sub revision) order — each range's records are in (revision, sub
@@ -235,7 +240,7 @@ impl ReadyMerge {
     ) -> io::Result<Vec<Ready>> {
         let mut page: Vec<Ready> = Vec::new();
         while let Some(&Reverse((main, i))) = self.fronts.peek() {
-            if page.len() >= page_len && page.last().is_some_and(|(_, rev, _)| rev.main != main) {
+            if page.len() >= page_len && page.last().is_some_and(|r| r.rev.main != main) {
                 break;
             }
             self.fronts.pop();
@@ -243,7 +248,11 @@ impl ReadyMerge {
                 continue;
             };
             if let Some((rev, record)) = store.pop(queue)? {
-                page.push((i, rev, record));
+                page.push(Ready {
+                    range: i,
+                    rev,
+                    record,
+                });
             }
             if let Some(m) = queue.front_main().filter(|&m| m <= self.read_to) {
                 self.fronts.push(Reverse((m, i)));
@@ -345,7 +354,11 @@ mod tests {
                     };
                     let record = format!("{main}/{i}/{sub}").into_bytes();
                     per_range[i].push((rev, record.clone()));
-                    all.push((i, rev, record));
+                    all.push(Ready {
+                        range: i,
+                        rev,
+                        record,
+                    });
                 }
             }
         }
@@ -356,11 +369,8 @@ mod tests {
         }
         assert!(store.spilled_bytes() > 0);
         let read_to = 3000;
-        let mut expect: Vec<Ready> = all
-            .into_iter()
-            .filter(|(_, rev, _)| rev.main <= read_to)
-            .collect();
-        expect.sort_by_key(|(i, rev, _)| (rev.main, *i, rev.sub));
+        let mut expect: Vec<Ready> = all.into_iter().filter(|r| r.rev.main <= read_to).collect();
+        expect.sort_by_key(|r| (r.rev.main, r.range, r.rev.sub));
 
         let mut refs: Vec<&mut HeldQueue> = queues.iter_mut().collect();
         let mut merge = ReadyMerge::new(&refs, read_to);
@@ -371,9 +381,9 @@ mod tests {
             if page.is_empty() {
                 break;
             }
-            let first = page[0].1.main;
+            let first = page[0].rev.main;
             assert!(first > last_main, "revision {first} split between pages");
-            last_main = page[page.len() - 1].1.main;
+            last_main = page[page.len() - 1].rev.main;
             let whole = got.len() + page.len() == expect.len();
             assert!(page.len() >= 1000 || whole, "short page of {}", page.len());
             longer += usize::from(page.len() > 1000);
