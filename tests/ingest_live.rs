@@ -153,7 +153,7 @@ fn tls_etcd_with_standard_scenario() -> (EtcdServer, Ledger) {
 
 /// Puts at or before the compaction revision that share their main
 /// revision with another surviving put: the API gives no order for them
-/// (see src/source/live.rs), so their sub revisions are compared as a set.
+/// (see src/source/live/transactions.rs), so their sub revisions are compared as a set.
 fn unordered_at_or_before(ledger: &Ledger) -> BTreeSet<(String, i64)> {
     let mut by_rev: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for p in ledger.surviving_puts() {

@@ -70,8 +70,8 @@ pub fn ingest_live(
                 let reader = scope
                     .spawn(|| etcd::pull(live, &options.prefix, head, &sample, read_ahead_dir, tx));
                 for page in rx {
-                    for (rev, kv) in page {
-                        sink.push_owned(rev, kv, RecoveredFrom::Live);
+                    for record in page {
+                        sink.push_owned(record.revision, record.key_value, RecoveredFrom::Live);
                     }
                 }
                 reader.join().map_err(|_| LiveError::ReaderGone)

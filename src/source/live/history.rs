@@ -61,7 +61,7 @@ use super::held::{HeldQueue, HeldStore, Ready, ReadyMerge};
 use super::key_sample::{prefix_end, KeySample, KeySpan};
 use super::options::LiveOptions;
 use super::record_hash::RecordHasher;
-use super::records::{encode_put, encode_tombstone};
+use super::records::{encode_put, encode_tombstone, PulledRecord};
 use super::trace::trace;
 use super::transactions::{number_transactions, transaction_orders};
 use crate::source::mvcc::Revision;
@@ -90,7 +90,7 @@ pub struct PullFacts {
 }
 
 /// One page of records, as the `key` bucket would hold them.
-pub type Page = Vec<(Revision, Vec<u8>)>;
+pub type Page = Vec<PulledRecord>;
 
 /// Pulls every Event revision under `prefix` up to the revision `head`
 /// (see [`head_keys`]) and sends it, page by page, into `out`. What the
@@ -222,8 +222,8 @@ impl<'a> Puller<'a> {
         if page.is_empty() {
             return Ok(());
         }
-        for (rev, kv) in &page {
-            self.hasher.add(rev, kv);
+        for record in &page {
+            self.hasher.add(&record.revision, &record.key_value);
         }
         self.out.send(page).map_err(|_| LiveError::ReaderGone)
     }
@@ -351,7 +351,10 @@ impl<'a> Puller<'a> {
                 };
                 *sub += 1;
                 self.note_newest(kv.key(), m, false);
-                page.push((rev, encode_put(kv)));
+                page.push(PulledRecord {
+                    revision: rev,
+                    key_value: encode_put(kv),
+                });
             }
             self.send(page).map_err(RangeFail::Other)?;
             if !more {
@@ -601,7 +604,10 @@ impl<'a> Puller<'a> {
             if let Some(key) = crate::source::mvcc::leading_key(&record) {
                 self.note_newest(key, rev.main, rev.tombstone);
             }
-            page.push((rev, record));
+            page.push(PulledRecord {
+                revision: rev,
+                key_value: record,
+            });
         }
         self.send(page)
     }

@@ -35,5 +35,6 @@ pub use history::{head_keys, pull, Page, PullFacts};
 pub use key_sample::{prefix_end, KeySample, KeySpan};
 pub use options::{LiveOptions, DEFAULT_PAGE_SIZE, DEFAULT_WATCHERS, HELD_MEMORY_BUDGET};
 pub use record_hash::{RecordHasher, StreamDigest};
+pub use records::PulledRecord;
 pub use snapshot::{save_snapshot, SavedSnapshot};
 pub use trace::trace;

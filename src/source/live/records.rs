@@ -5,6 +5,15 @@
 use prost::Message;
 
 use crate::proto::etcd::KeyValue;
+use crate::source::mvcc::Revision;
+
+/// One record of the pull, as a snapshot's `key` bucket would hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledRecord {
+    pub revision: Revision,
+    /// An encoded `mvccpb.KeyValue` (a tombstone's holds its key only).
+    pub key_value: Vec<u8>,
+}
 
 /// A put: the key-value as the API gives it, re-encoded.
 pub(super) fn encode_put(kv: &etcd_client::KeyValue) -> Vec<u8> {
