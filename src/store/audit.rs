@@ -7,58 +7,19 @@
 
 use rusqlite::params;
 
-use super::writer::{insert_damage, insert_source};
-use super::{DamageRow, Load, SourceRecord, StoreError};
+use super::database::{Load, Store};
+use super::error::StoreError;
+use super::rows::{AuditRow, AuditSummary, DamageRow, SourceRecord};
+use super::sources::{insert_damage, insert_source};
 
-/// One audit event, as stored in `audit_events` (see `docs/schema.md`).
-/// Timestamps are RFC 3339 UTC with six fractional digits; the JSON columns
-/// hold JSON text.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AuditRow {
-    /// 1-based line of the file where the record starts.
-    pub line: i64,
-    pub audit_id: String,
-    pub stage: String,
-    pub api_version: Option<String>,
-    pub level: Option<String>,
-    pub verb: Option<String>,
-    pub request_uri: Option<String>,
-    pub username: Option<String>,
-    pub user_groups: Option<String>,
-    pub impersonated_user: Option<String>,
-    pub source_ips: Option<String>,
-    pub user_agent: Option<String>,
-    pub object_resource: Option<String>,
-    pub object_subresource: Option<String>,
-    pub object_namespace: Option<String>,
-    pub object_name: Option<String>,
-    pub object_uid: Option<String>,
-    pub object_api_group: Option<String>,
-    pub object_api_version: Option<String>,
-    pub object_resource_version: Option<String>,
-    pub response_code: Option<i64>,
-    pub response_reason: Option<String>,
-    pub response_message: Option<String>,
-    pub request_received_timestamp: Option<String>,
-    pub stage_timestamp: Option<String>,
-    pub annotations: Option<String>,
-    pub request_object: Option<String>,
-    pub response_object: Option<String>,
-    /// The record's text: the line, or for an event inside a batch or a
-    /// managed-cluster wrapper, that event's JSON.
-    pub raw: String,
-}
-
-/// Counts for the closing summary of one audit file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditSummary {
-    pub source_id: i64,
-    /// Audit events read from the file.
-    pub audit_events: u64,
-    /// Of those, how many were not in the database yet (by auditID and stage).
-    pub new_audit_events: u64,
-    /// Lines or records that could not be read.
-    pub damaged_records: u64,
+impl Store {
+    /// Starts loading one audit log file: opens its transaction and records it.
+    pub fn begin_audit_source(
+        &mut self,
+        source: &SourceRecord,
+    ) -> Result<AuditWriter<'_>, StoreError> {
+        AuditWriter::begin(self.begin_load()?, source)
+    }
 }
 
 const INSERT_AUDIT: &str = "INSERT INTO audit_events (
@@ -101,36 +62,35 @@ const CONTENT_COLUMNS: [&str; 23] = [
     "request_object",
 ];
 
-impl AuditRow {
-    /// The values of [`CONTENT_COLUMNS`] (and `response_object`), as text.
-    fn content(&self) -> Vec<Option<String>> {
-        vec![
-            self.level.clone(),
-            self.verb.clone(),
-            self.request_uri.clone(),
-            self.username.clone(),
-            self.user_groups.clone(),
-            self.impersonated_user.clone(),
-            self.source_ips.clone(),
-            self.user_agent.clone(),
-            self.object_resource.clone(),
-            self.object_subresource.clone(),
-            self.object_namespace.clone(),
-            self.object_name.clone(),
-            self.object_uid.clone(),
-            self.object_api_group.clone(),
-            self.object_api_version.clone(),
-            self.object_resource_version.clone(),
-            self.response_code.map(|c| c.to_string()),
-            self.response_reason.clone(),
-            self.response_message.clone(),
-            self.request_received_timestamp.clone(),
-            self.stage_timestamp.clone(),
-            self.annotations.clone(),
-            self.request_object.clone(),
-            self.response_object.clone(),
-        ]
-    }
+/// The values of [`CONTENT_COLUMNS`] (and `response_object`) of a row, as
+/// text.
+fn content(r: &AuditRow) -> Vec<Option<String>> {
+    vec![
+        r.level.clone(),
+        r.verb.clone(),
+        r.request_uri.clone(),
+        r.username.clone(),
+        r.user_groups.clone(),
+        r.impersonated_user.clone(),
+        r.source_ips.clone(),
+        r.user_agent.clone(),
+        r.object_resource.clone(),
+        r.object_subresource.clone(),
+        r.object_namespace.clone(),
+        r.object_name.clone(),
+        r.object_uid.clone(),
+        r.object_api_group.clone(),
+        r.object_api_version.clone(),
+        r.object_resource_version.clone(),
+        r.response_code.map(|c| c.to_string()),
+        r.response_reason.clone(),
+        r.response_message.clone(),
+        r.request_received_timestamp.clone(),
+        r.stage_timestamp.clone(),
+        r.annotations.clone(),
+        r.request_object.clone(),
+        r.response_object.clone(),
+    ]
 }
 
 /// Loads one audit file inside one transaction. Dropping it without
@@ -142,7 +102,7 @@ pub struct AuditWriter<'c> {
 }
 
 impl<'c> AuditWriter<'c> {
-    pub(super) fn begin(load: Load<'c>, source: &SourceRecord) -> Result<Self, StoreError> {
+    fn begin(load: Load<'c>, source: &SourceRecord) -> Result<Self, StoreError> {
         let source_id = insert_source(load.conn(), source)?;
         Ok(AuditWriter {
             load,
@@ -242,7 +202,7 @@ impl<'c> AuditWriter<'c> {
             .iter()
             .copied()
             .chain(["response_object"])
-            .zip(stored.iter().zip(r.content()))
+            .zip(stored.iter().zip(content(r)))
             .filter(|(_, (a, b))| **a != *b)
             .map(|(c, _)| c)
             .collect();

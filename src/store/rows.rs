@@ -1,6 +1,11 @@
-//! The vocabulary of rows handed to the store by the layers above.
+//! The vocabulary of rows handed to the store by the layers above, and of
+//! the counts it hands back: what a source is, its Event and object
+//! revisions, tombstones, leases and damaged records (in [`Batch`]es), its
+//! audit events, and the closing summaries.
 
 use rusqlite::types::{ToSql, ToSqlOutput};
+
+use crate::decode::DecodedEvent;
 
 /// Where a record was found: the `recovered_from` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,4 +35,266 @@ impl ToSql for RecoveredFrom {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(self.as_str()))
     }
+}
+
+/// What is known about a source before its records are read.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRecord {
+    /// `etcd-snapshot` (has the etcdctl trailer), `etcd-db` (plain bbolt
+    /// copy), `etcd-data-dir`.
+    pub kind: String,
+    pub location: String,
+    /// SHA-256 of the input file exactly as given (compressed if it was).
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub compression: Option<String>,
+    /// SHA-256 of the decompressed content, for compressed inputs.
+    pub content_sha256: Option<String>,
+    /// `verified`, `mismatch` or `absent`.
+    pub trailer: String,
+    /// The SHA-256 the trailer claims, when there is one.
+    pub trailer_sha256: Option<String>,
+    pub prefix: String,
+    pub bolt_page_size: Option<i64>,
+    pub bolt_txid: Option<i64>,
+    pub bolt_meta_page: Option<i64>,
+    pub bolt_meta_note: Option<String>,
+}
+
+/// What is known about a source once its records were read.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFacts {
+    pub head_revision: Option<i64>,
+    pub compact_revision: Option<i64>,
+    pub scheduled_compact_revision: Option<i64>,
+    pub consistent_index: Option<i64>,
+    /// Replaces `sources.sha256` / `size_bytes` when known only at the end
+    /// (a live pull hashes what it read).
+    pub sha256: Option<String>,
+    pub size_bytes: Option<u64>,
+}
+
+/// How a load derives `live` and `deleted_revision`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// A rough estimate of the Event revisions the source holds; it decides
+    /// whether rebuilding the query indexes at the end is cheaper than
+    /// maintaining them. 0 when unknown.
+    pub expected_rows: u64,
+    /// What the rows' [`Fate`] says. Honoured only while the database holds
+    /// no etcd rows (a single source is then the whole history); otherwise
+    /// the writer derives everything in SQL.
+    pub fates: RowFates,
+}
+
+/// How much of their [`Fate`] the rows of a load bring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowFates {
+    /// Nothing: the writer derives `live` and `deleted_revision`.
+    #[default]
+    Derived,
+    /// `live` and `deleted_revision` (a snapshot's key histories).
+    Complete,
+    /// `live` (the keys of a running etcd at the pulled head); the writer
+    /// derives `deleted_revision` for the keys that have tombstones.
+    LiveOnly,
+}
+
+/// What a revision's key did later in the source: computed by the loader
+/// when [`LoadPlan::fates`] says so, ignored otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fate {
+    /// This revision is its key's current value at the source's head: no
+    /// later revision of the key (put or tombstone), and read from the tree
+    /// (or the API), not from a free page.
+    pub live: bool,
+    /// The key's first tombstone after this revision.
+    pub deleted_revision: Option<i64>,
+}
+
+/// One stored revision of an Event key.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub key: String,
+    pub mod_revision: i64,
+    pub sub_revision: i64,
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub recovered_from: RecoveredFrom,
+    pub decoded: DecodedEvent,
+    /// The Event's JSON text, `decoded.object` taken out of `decoded` (it is
+    /// written in the parallel decode stage).
+    pub object_json: Option<String>,
+    /// The stored value, exactly.
+    pub raw: Vec<u8>,
+    pub fate: Fate,
+    /// When the Event happened, see
+    /// [`crate::decode::EventFields::occurred_at`] (computed in the decode
+    /// stage, off the writer thread).
+    pub occurred_at: Option<String>,
+}
+
+/// One stored revision of an object that is not an Event (any kind under
+/// the registry root): its metadata only, never its content.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectRow {
+    pub key: String,
+    /// The resource named by the key (`pods`, `deployments`, …).
+    pub resource: Option<String>,
+    pub mod_revision: i64,
+    pub sub_revision: i64,
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub recovered_from: RecoveredFrom,
+    /// `protobuf`, `json`, `encrypted`, `unknown`.
+    pub encoding: &'static str,
+    pub decode_note: Option<String>,
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub uid: Option<String>,
+    pub creation_timestamp: Option<String>,
+    pub deletion_timestamp: Option<String>,
+    /// JSON object, `None` when the object has no labels.
+    pub labels: Option<String>,
+    /// JSON array of `{kind, name, uid, controller}` (and `apiVersion`),
+    /// `None` when the object has no owners.
+    pub owner_references: Option<String>,
+    pub fate: Fate,
+}
+
+/// A tombstone.
+#[derive(Debug, Clone)]
+pub struct DeletionRow {
+    pub key: String,
+    pub revision: i64,
+    pub sub_revision: i64,
+    /// `tree` or `free-page`, as for events.
+    pub recovered_from: RecoveredFrom,
+}
+
+/// A record that could not be read, with where it was.
+#[derive(Debug, Clone, Default)]
+pub struct DamageRow {
+    pub page: Option<i64>,
+    pub offset: Option<i64>,
+    pub revision: Option<i64>,
+    pub sub_revision: Option<i64>,
+    pub key: Option<String>,
+    /// The file, for damage in a text input (an audit log).
+    pub file: Option<String>,
+    /// The line number (1-based) in that file.
+    pub line: Option<i64>,
+    pub reason: String,
+}
+
+/// An entry of etcd's `lease` bucket.
+#[derive(Debug, Clone)]
+pub struct LeaseRow {
+    pub lease: i64,
+    pub ttl_seconds: Option<i64>,
+    pub remaining_ttl_seconds: Option<i64>,
+}
+
+/// Rows travel from the decode stage to the writer in batches.
+#[derive(Debug)]
+pub enum Batch {
+    Events(Vec<EventRow>),
+    Deletions(Vec<DeletionRow>),
+    Damage(Vec<DamageRow>),
+    Leases(Vec<LeaseRow>),
+    /// Revisions of other objects under the registry root.
+    Objects(Vec<ObjectRow>),
+    /// Tombstones of other objects' keys.
+    ObjectDeletions(Vec<DeletionRow>),
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Batch::Events(v) => v.is_empty(),
+            Batch::Deletions(v) => v.is_empty(),
+            Batch::Damage(v) => v.is_empty(),
+            Batch::Leases(v) => v.is_empty(),
+            Batch::Objects(v) => v.is_empty(),
+            Batch::ObjectDeletions(v) => v.is_empty(),
+        }
+    }
+}
+
+/// Counts for the closing summary of one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub source_id: i64,
+    /// Event revisions the source holds.
+    pub event_revisions: u64,
+    /// Of those, revisions found only in free pages, not in the tree.
+    pub free_page_event_revisions: u64,
+    /// Of those, revisions no earlier source had loaded.
+    pub new_event_revisions: u64,
+    /// Event revisions that are the current value of their key at the
+    /// source's head revision.
+    pub live_event_revisions: u64,
+    pub tombstones: u64,
+    /// Of the tombstones, those found only in free pages.
+    pub free_page_tombstones: u64,
+    pub damaged_records: u64,
+    /// Revisions of other objects (not Events) under the registry root.
+    pub object_revisions: u64,
+    /// Tombstones of other objects' keys.
+    pub object_tombstones: u64,
+}
+
+/// One audit event, as stored in `audit_events` (see `docs/schema.md`).
+/// Timestamps are RFC 3339 UTC with six fractional digits; the JSON columns
+/// hold JSON text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditRow {
+    /// 1-based line of the file where the record starts.
+    pub line: i64,
+    pub audit_id: String,
+    pub stage: String,
+    pub api_version: Option<String>,
+    pub level: Option<String>,
+    pub verb: Option<String>,
+    pub request_uri: Option<String>,
+    pub username: Option<String>,
+    pub user_groups: Option<String>,
+    pub impersonated_user: Option<String>,
+    pub source_ips: Option<String>,
+    pub user_agent: Option<String>,
+    pub object_resource: Option<String>,
+    pub object_subresource: Option<String>,
+    pub object_namespace: Option<String>,
+    pub object_name: Option<String>,
+    pub object_uid: Option<String>,
+    pub object_api_group: Option<String>,
+    pub object_api_version: Option<String>,
+    pub object_resource_version: Option<String>,
+    pub response_code: Option<i64>,
+    pub response_reason: Option<String>,
+    pub response_message: Option<String>,
+    pub request_received_timestamp: Option<String>,
+    pub stage_timestamp: Option<String>,
+    pub annotations: Option<String>,
+    pub request_object: Option<String>,
+    pub response_object: Option<String>,
+    /// The record's text: the line, or for an event inside a batch or a
+    /// managed-cluster wrapper, that event's JSON.
+    pub raw: String,
+}
+
+/// Counts for the closing summary of one audit file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSummary {
+    pub source_id: i64,
+    /// Audit events read from the file.
+    pub audit_events: u64,
+    /// Of those, how many were not in the database yet (by auditID and stage).
+    pub new_audit_events: u64,
+    /// Lines or records that could not be read.
+    pub damaged_records: u64,
 }

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// The indexed columns as they arrive, and `events_fts` as created by the
 /// schema under another name, its content in that table.
@@ -51,9 +51,14 @@ struct Built {
     _file: tempfile::TempPath,
 }
 
-/// One indexed row: rowid (`event_revisions.id`), reason, message,
-/// involved_name.
-pub(super) type TextRow = (i64, Option<String>, Option<String>, Option<String>);
+/// One indexed row.
+pub(super) struct TextRow {
+    /// Its rowid: `event_revisions.id`.
+    pub(super) id: i64,
+    pub(super) reason: Option<String>,
+    pub(super) message: Option<String>,
+    pub(super) involved_name: Option<String>,
+}
 
 /// The builder thread and the channel feeding it.
 pub(super) struct TextIndexBuilder {
@@ -96,12 +101,12 @@ impl TextIndexBuilder {
                          VALUES (?1, ?2, ?3, ?4)",
                     )?;
                     for batch in rx {
-                        for (id, reason, message, involved_name) in batch {
+                        for row in batch {
                             insert.execute(rusqlite::params![
-                                id,
-                                reason,
-                                message,
-                                involved_name
+                                row.id,
+                                row.reason,
+                                row.message,
+                                row.involved_name
                             ])?;
                         }
                     }
