@@ -3,7 +3,7 @@
 //! its `live` and `deleted_revision` already known (rather than inserting
 //! the rows and rewriting most of them afterwards).
 //!
-//! The rules are those of the SQL derivation in [`crate::store::writer`]:
+//! The rules are those of the store's SQL derivation (`src/store/liveness.rs`):
 //! - a revision is live when it is its key's newest revision in the source
 //!   (puts and tombstones alike, the tree's and the free pages'), is a put,
 //!   and was read from the tree or the API (not a free page);
