@@ -11,11 +11,14 @@
 //! Being test tooling, it panics on misuse (an edit outside the image, a
 //! page size below 512).
 
-use super::meta::{meta_checksum, MAGIC, NO_FREELIST, VERSION};
-use super::page::{
-    PageKind, BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG, ELEMENT_SIZE, FREELIST_PAGE_FLAG, LEAF_PAGE_FLAG,
-    META_PAGE_FLAG, PAGE_HEADER_SIZE,
+use super::layout::{
+    PageKind, BRANCH_PAGE_FLAG, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, ELEMENT_SIZE,
+    FREELIST_PAGE_FLAG, LEAF_PAGE_FLAG, MAGIC, META_CHECKSUM_AT, META_FREELIST_AT, META_MAGIC_AT,
+    META_PAGE_FLAG, META_PAGE_SIZE_AT, META_PGID_AT, META_ROOT_AT, META_STRUCT_AT, META_STRUCT_LEN,
+    META_TXID_AT, META_VERSION_AT, NO_FREELIST, PAGE_COUNT_AT, PAGE_FLAGS_AT, PAGE_HEADER_SIZE,
+    PAGE_ID_AT, PAGE_OVERFLOW_AT, PGID_SIZE, VERSION,
 };
+use super::meta::meta_checksum;
 
 /// A value in a [`BucketSpec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,11 +198,11 @@ impl Image {
 
     /// Recompute the checksum of meta page `page_id`.
     pub fn reseal_meta(&mut self, page_id: u64) {
-        let at = self.page_offset(page_id) + PAGE_HEADER_SIZE;
-        let mut raw = [0u8; 64];
-        raw.copy_from_slice(&self.bytes[at..at + 64]);
+        let at = self.page_offset(page_id) + META_STRUCT_AT;
+        let mut raw = [0u8; META_STRUCT_LEN];
+        raw.copy_from_slice(&self.bytes[at..at + META_STRUCT_LEN]);
         let sum = meta_checksum(&raw);
-        self.put_u64(at + 56, sum);
+        self.put_u64(at + META_CHECKSUM_AT, sum);
     }
 }
 
@@ -225,13 +228,22 @@ impl Element<'_> {
     }
 }
 
+/// Copy `bytes` into `buf` at `at`.
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
 /// Encode a page (header, elements, data) with bbolt's element-relative `pos`.
 fn encode_page(id: u64, flags: u16, elements: &[Element<'_>]) -> Vec<u8> {
     let data: usize = elements.iter().map(Element::data_len).sum();
     let mut page = vec![0u8; PAGE_HEADER_SIZE + ELEMENT_SIZE * elements.len() + data];
-    page[0..8].copy_from_slice(&id.to_le_bytes());
-    page[8..10].copy_from_slice(&flags.to_le_bytes());
-    page[10..12].copy_from_slice(&(elements.len() as u16).to_le_bytes());
+    put(&mut page, PAGE_ID_AT, &id.to_le_bytes());
+    put(&mut page, PAGE_FLAGS_AT, &flags.to_le_bytes());
+    put(
+        &mut page,
+        PAGE_COUNT_AT,
+        &(elements.len() as u16).to_le_bytes(),
+    );
     let mut data_at = PAGE_HEADER_SIZE + ELEMENT_SIZE * elements.len();
     for (i, element) in elements.iter().enumerate() {
         let at = PAGE_HEADER_SIZE + ELEMENT_SIZE * i;
@@ -274,8 +286,8 @@ impl Layout<'_> {
         let pages = bytes.len().div_ceil(self.page_size()).max(1);
         let id = self.next_id;
         let overflow = (pages - 1) as u32;
-        bytes[0..8].copy_from_slice(&id.to_le_bytes());
-        bytes[12..16].copy_from_slice(&overflow.to_le_bytes());
+        put(&mut bytes, PAGE_ID_AT, &id.to_le_bytes());
+        put(&mut bytes, PAGE_OVERFLOW_AT, &overflow.to_le_bytes());
         bytes.resize(pages * self.page_size(), 0);
         self.next_id += pages as u64;
         self.written.push((id, bytes));
@@ -345,7 +357,7 @@ impl Layout<'_> {
             && leaf_size <= self.page_size() / 4
             && elements.len() <= self.options.max_leaf_elements
         {
-            let mut value = vec![0u8; 16];
+            let mut value = vec![0u8; BUCKET_HEADER_SIZE];
             value.extend(encode_page(0, LEAF_PAGE_FLAG, &elements));
             return value;
         }
@@ -452,12 +464,19 @@ impl ImageBuilder {
 
         let mut freelist = None;
         if self.persist_freelist {
-            let mut page = vec![0u8; PAGE_HEADER_SIZE + 8 * stale.len()];
-            page[8..10].copy_from_slice(&FREELIST_PAGE_FLAG.to_le_bytes());
-            page[10..12].copy_from_slice(&(stale.len() as u16).to_le_bytes());
+            let mut page = vec![0u8; PAGE_HEADER_SIZE + PGID_SIZE * stale.len()];
+            put(&mut page, PAGE_FLAGS_AT, &FREELIST_PAGE_FLAG.to_le_bytes());
+            put(
+                &mut page,
+                PAGE_COUNT_AT,
+                &(stale.len() as u16).to_le_bytes(),
+            );
             for (i, id) in stale.iter().enumerate() {
-                page[PAGE_HEADER_SIZE + 8 * i..PAGE_HEADER_SIZE + 8 * i + 8]
-                    .copy_from_slice(&id.to_le_bytes());
+                put(
+                    &mut page,
+                    PAGE_HEADER_SIZE + PGID_SIZE * i,
+                    &id.to_le_bytes(),
+                );
             }
             freelist = Some(layout.place(page).0);
         }
@@ -485,15 +504,16 @@ impl ImageBuilder {
                 self.txid.saturating_sub(1)
             };
             let at = image.page_offset(page_id);
-            image.put_u64(at, page_id);
-            image.put_u16(at + 8, META_PAGE_FLAG);
-            image.put_u32(at + 16, MAGIC);
-            image.put_u32(at + 20, VERSION);
-            image.put_u32(at + 24, self.page_size);
-            image.put_u64(at + 32, root_page);
-            image.put_u64(at + 48, freelist.unwrap_or(NO_FREELIST));
-            image.put_u64(at + 56, hwm);
-            image.put_u64(at + 64, txid);
+            image.put_u64(at + PAGE_ID_AT, page_id);
+            image.put_u16(at + PAGE_FLAGS_AT, META_PAGE_FLAG);
+            let meta = at + META_STRUCT_AT;
+            image.put_u32(meta + META_MAGIC_AT, MAGIC);
+            image.put_u32(meta + META_VERSION_AT, VERSION);
+            image.put_u32(meta + META_PAGE_SIZE_AT, self.page_size);
+            image.put_u64(meta + META_ROOT_AT, root_page);
+            image.put_u64(meta + META_FREELIST_AT, freelist.unwrap_or(NO_FREELIST));
+            image.put_u64(meta + META_PGID_AT, hwm);
+            image.put_u64(meta + META_TXID_AT, txid);
             image.reseal_meta(page_id);
         }
         image

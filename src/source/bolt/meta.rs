@@ -3,35 +3,28 @@
 //!
 //! Layout and rules follow etcd-io/bbolt `internal/common/meta.go` (struct,
 //! `Validate`, `Sum64`) and `db.go` (`getPageSize`, `getPageSizeFromSecondMeta`,
-//! `meta()`); see the table in the parent module's documentation. Beyond
-//! bbolt's own checks (magic, version, checksum) a meta is rejected when its
-//! page size is not a power of two in [512 B, 64 MiB], when its root or
-//! freelist page is outside `[2, pgid)` (bbolt's `Meta.Write` refuses to write
-//! such a meta), or when its page size disagrees with where it was found.
+//! `meta()`); see the table in the parent module's documentation, and
+//! [`super::layout`] for the field offsets. Beyond bbolt's own checks (magic,
+//! version, checksum) a meta is rejected when its page size is not a power of
+//! two in [512 B, 64 MiB], when its root or freelist page is outside
+//! `[2, pgid)` (bbolt's `Meta.Write` refuses to write such a meta), or when
+//! its page size disagrees with where it was found.
 
 use std::fmt;
 
+use super::damage::MetaProblem;
 use super::error::BoltError;
+use super::layout::{
+    MAGIC, META_CHECKSUMMED_LEN, META_CHECKSUM_AT, META_FLAGS_AT, META_FREELIST_AT, META_MAGIC_AT,
+    META_PAGE_SIZE_AT, META_PGID_AT, META_ROOT_AT, META_SEQUENCE_AT, META_STRUCT_AT,
+    META_STRUCT_LEN, META_TXID_AT, META_VERSION_AT, NO_FREELIST, VERSION,
+};
 use super::read_at::ReadAt;
 
-/// `Magic` in `internal/common/types.go`.
-pub const MAGIC: u32 = 0xED0C_DAED;
-/// `Version` in `internal/common/types.go`: the only on-disk version.
-pub const VERSION: u32 = 2;
-/// `PgidNoFreelist`: the freelist is not persisted (`NoFreelistSync`, as etcd
-/// runs bbolt on Linux).
-pub const NO_FREELIST: u64 = u64::MAX;
 /// Smallest page size accepted.
 pub const MIN_PAGE_SIZE: u32 = 512;
 /// Largest page size accepted (64 MiB).
 pub const MAX_PAGE_SIZE: u32 = 64 << 20;
-
-/// Offset of the meta struct inside its page (right after the page header).
-const META_STRUCT_AT: u64 = 16;
-/// Size of the meta struct: 4×u32 + 6×u64.
-const META_STRUCT_LEN: usize = 64;
-/// The checksum covers the struct bytes before the checksum field.
-const CHECKSUMMED_LEN: usize = 56;
 
 /// A valid meta page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,87 +50,6 @@ pub struct Meta {
     pub txid: u64,
     /// Stored FNV-1a-64 checksum.
     pub checksum: u64,
-}
-
-/// Why a meta page is not usable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetaProblem {
-    /// The file ends before the meta struct.
-    #[error("file too short: meta at offset {offset} needs {needed} bytes, file has {file_len}")]
-    Truncated {
-        /// Page offset probed.
-        offset: u64,
-        /// End offset the meta struct needs.
-        needed: u64,
-        /// Readable length of the file.
-        file_len: u64,
-    },
-    /// The read itself failed.
-    #[error("read failed at offset {offset}: {message}")]
-    Read {
-        /// Page offset probed.
-        offset: u64,
-        /// I/O error text.
-        message: String,
-    },
-    /// Meta 0 was invalid, so meta 1 was searched at every page size and not
-    /// found anywhere.
-    #[error("no meta page found at any probed page size (512 B to 64 MiB)")]
-    NotFound,
-    /// Magic number wrong: not a bbolt meta page (or overwritten).
-    #[error("bad magic 0x{found:08x} (expected 0xED0CDAED)")]
-    BadMagic {
-        /// Magic read as little-endian.
-        found: u32,
-    },
-    /// Magic is byte-swapped: written by a big-endian machine.
-    #[error("magic is stored big-endian: big-endian bbolt file is not supported")]
-    BigEndian,
-    /// Version is not 2.
-    #[error("unsupported version {found} (expected 2)")]
-    BadVersion {
-        /// Version field.
-        found: u32,
-    },
-    /// FNV-1a-64 over bytes 16..72 of the page does not match.
-    #[error("checksum mismatch (stored 0x{stored:016x}, computed 0x{computed:016x})")]
-    ChecksumMismatch {
-        /// Checksum field.
-        stored: u64,
-        /// Checksum computed from the bytes.
-        computed: u64,
-    },
-    /// Page size not a power of two in [512 B, 64 MiB].
-    #[error("page size {found} is not a power of two between 512 and 64 MiB")]
-    BadPageSize {
-        /// Page size field.
-        found: u32,
-    },
-    /// Page size disagrees with the file's page size (meta 0's, or the
-    /// offset meta 1 was found at).
-    #[error("page size {found} does not match the file's page size {expected}")]
-    PageSizeMismatch {
-        /// Page size field.
-        found: u32,
-        /// Page size it should have.
-        expected: u32,
-    },
-    /// Root page id not in `[2, hwm)`.
-    #[error("root page {root} is not in [2, high-water mark {hwm})")]
-    RootOutOfRange {
-        /// Root page id.
-        root: u64,
-        /// High-water mark.
-        hwm: u64,
-    },
-    /// Freelist page id not in `[2, hwm)` (and not `PgidNoFreelist`).
-    #[error("freelist page {freelist} is not in [2, high-water mark {hwm})")]
-    FreelistOutOfRange {
-        /// Freelist page id.
-        freelist: u64,
-        /// High-water mark.
-        hwm: u64,
-    },
 }
 
 /// What was found for one of the two meta pages.
@@ -191,8 +103,8 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// Checksum of a meta struct (the 64 bytes at page offset 16): FNV-1a over
 /// its first 56 bytes. Exposed so test images can be resealed after editing.
-pub fn meta_checksum(meta_struct: &[u8; 64]) -> u64 {
-    fnv1a64(&meta_struct[..CHECKSUMMED_LEN])
+pub fn meta_checksum(meta_struct: &[u8; META_STRUCT_LEN]) -> u64 {
+    fnv1a64(&meta_struct[..META_CHECKSUMMED_LEN])
 }
 
 fn u32_at(b: &[u8; META_STRUCT_LEN], at: usize) -> u32 {
@@ -217,7 +129,7 @@ fn parse_meta(
     page_id: u64,
     page_offset: u64,
 ) -> Result<Meta, MetaProblem> {
-    let magic = u32_at(raw, 0);
+    let magic = u32_at(raw, META_MAGIC_AT);
     if magic != MAGIC {
         return Err(if magic.swap_bytes() == MAGIC {
             MetaProblem::BigEndian
@@ -225,22 +137,22 @@ fn parse_meta(
             MetaProblem::BadMagic { found: magic }
         });
     }
-    let version = u32_at(raw, 4);
+    let version = u32_at(raw, META_VERSION_AT);
     if version != VERSION {
         return Err(MetaProblem::BadVersion { found: version });
     }
-    let stored = u64_at(raw, 56);
+    let stored = u64_at(raw, META_CHECKSUM_AT);
     let computed = meta_checksum(raw);
     if stored != computed {
         return Err(MetaProblem::ChecksumMismatch { stored, computed });
     }
-    let page_size = u32_at(raw, 8);
+    let page_size = u32_at(raw, META_PAGE_SIZE_AT);
     if !sane_page_size(page_size) {
         return Err(MetaProblem::BadPageSize { found: page_size });
     }
-    let root = u64_at(raw, 16);
-    let freelist = u64_at(raw, 32);
-    let hwm = u64_at(raw, 40);
+    let root = u64_at(raw, META_ROOT_AT);
+    let freelist = u64_at(raw, META_FREELIST_AT);
+    let hwm = u64_at(raw, META_PGID_AT);
     if root < 2 || root >= hwm {
         return Err(MetaProblem::RootOutOfRange { root, hwm });
     }
@@ -251,12 +163,12 @@ fn parse_meta(
         page_id,
         offset: page_offset,
         page_size,
-        flags: u32_at(raw, 12),
+        flags: u32_at(raw, META_FLAGS_AT),
         root,
-        root_sequence: u64_at(raw, 24),
+        root_sequence: u64_at(raw, META_SEQUENCE_AT),
         freelist: (freelist != NO_FREELIST).then_some(freelist),
         hwm,
-        txid: u64_at(raw, 48),
+        txid: u64_at(raw, META_TXID_AT),
         checksum: stored,
     })
 }
@@ -268,7 +180,7 @@ fn read_meta<R: ReadAt + ?Sized>(
     page_id: u64,
     page_offset: u64,
 ) -> Result<Meta, MetaProblem> {
-    let struct_at = page_offset.saturating_add(META_STRUCT_AT);
+    let struct_at = page_offset.saturating_add(META_STRUCT_AT as u64);
     let needed = struct_at.saturating_add(META_STRUCT_LEN as u64);
     if needed > file_len {
         return Err(MetaProblem::Truncated {
@@ -344,7 +256,7 @@ pub(crate) fn discover<R: ReadAt + ?Sized>(
                 .find(|r| r.problem() == Some(&MetaProblem::BigEndian))
             {
                 return Err(BoltError::BigEndian {
-                    offset: report.offset.unwrap_or(0) + META_STRUCT_AT,
+                    offset: report.offset.unwrap_or(0) + META_STRUCT_AT as u64,
                 });
             }
             return Err(BoltError::NoValidMeta {
@@ -366,7 +278,7 @@ pub(crate) fn discover<R: ReadAt + ?Sized>(
 fn search_meta1<R: ReadAt + ?Sized>(src: &R, file_len: u64) -> MetaReport {
     let mut first_telling: Option<(u64, MetaProblem)> = None;
     for offset in meta1_probe_offsets() {
-        if offset.saturating_add(META_STRUCT_AT + META_STRUCT_LEN as u64) > file_len {
+        if offset.saturating_add((META_STRUCT_AT + META_STRUCT_LEN) as u64) > file_len {
             break;
         }
         let outcome = read_meta(src, file_len, 1, offset).and_then(|m| {

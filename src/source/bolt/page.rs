@@ -1,76 +1,18 @@
-//! bbolt pages: header, kinds, and bounds-checked access to branch/leaf
+//! bbolt pages: the parsed header, and bounds-checked access to branch/leaf
 //! elements and freelist ids.
 //!
-//! Layout per etcd-io/bbolt `internal/common/page.go` (`Page`,
-//! `branchPageElement`, `leafPageElement`, `FreelistPageCount`/`Ids`) and
-//! `internal/common/inode.go` (`WriteInodeToPage`: `pos` is relative to the
-//! element's own address). Every offset here is computed in `u64` from `u32`
-//! fields, so no sum can overflow, and compared against the page span before
-//! any slice is taken.
+//! Layout (named in [`super::layout`]) per etcd-io/bbolt
+//! `internal/common/page.go` (`Page`, `branchPageElement`, `leafPageElement`,
+//! `FreelistPageCount`/`Ids`) and `internal/common/inode.go`
+//! (`WriteInodeToPage`: `pos` is relative to the element's own address).
+//! Every offset here is computed in `u64` from `u32` fields, so no sum can
+//! overflow, and compared against the page span before any slice is taken.
 
-use std::fmt;
-
-use super::error::DamageReason;
-
-/// Size of the page header (`id u64, flags u16, count u16, overflow u32`).
-pub const PAGE_HEADER_SIZE: usize = 16;
-/// Size of a branch or leaf element.
-pub const ELEMENT_SIZE: usize = 16;
-/// Page flag of a branch page.
-pub const BRANCH_PAGE_FLAG: u16 = 0x01;
-/// Page flag of a leaf page.
-pub const LEAF_PAGE_FLAG: u16 = 0x02;
-/// Page flag of a meta page.
-pub const META_PAGE_FLAG: u16 = 0x04;
-/// Page flag of a freelist page.
-pub const FREELIST_PAGE_FLAG: u16 = 0x10;
-/// Leaf element flag: the value is a nested bucket (`BucketLeafFlag`).
-pub const BUCKET_LEAF_FLAG: u32 = 0x01;
-/// Freelist `count` value meaning "the real count is the first u64".
-const FREELIST_COUNT_OVERFLOW: u16 = 0xFFFF;
-
-/// The four page kinds; a page's flags must be exactly one of them
-/// (`IsValidPage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PageKind {
-    /// Interior B+tree node: keys and child page ids.
-    Branch,
-    /// B+tree leaf: keys and values (or nested bucket headers).
-    Leaf,
-    /// Meta page (pages 0 and 1).
-    Meta,
-    /// Persisted freelist.
-    Freelist,
-}
-
-impl PageKind {
-    /// Kind for exactly one known flag, else `None`.
-    pub fn from_flags(flags: u16) -> Option<Self> {
-        match flags {
-            BRANCH_PAGE_FLAG => Some(Self::Branch),
-            LEAF_PAGE_FLAG => Some(Self::Leaf),
-            META_PAGE_FLAG => Some(Self::Meta),
-            FREELIST_PAGE_FLAG => Some(Self::Freelist),
-            _ => None,
-        }
-    }
-
-    /// Lower-case name as bbolt's `Typ()` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Branch => "branch",
-            Self::Leaf => "leaf",
-            Self::Meta => "meta",
-            Self::Freelist => "freelist",
-        }
-    }
-}
-
-impl fmt::Display for PageKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use super::damage::DamageReason;
+use super::layout::{
+    element_offset, PageKind, BUCKET_LEAF_FLAG, ELEMENT_SIZE, FREELIST_COUNT_OVERFLOW,
+    PAGE_COUNT_AT, PAGE_FLAGS_AT, PAGE_HEADER_SIZE, PAGE_ID_AT, PAGE_OVERFLOW_AT, PGID_SIZE,
+};
 
 /// The 16-byte page header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +28,14 @@ pub struct PageHeader {
 }
 
 impl PageHeader {
-    /// Parse the header at the start of `bytes`; `None` if shorter than 16.
+    /// Parse the header at the start of `bytes`; `None` if shorter than
+    /// [`PAGE_HEADER_SIZE`].
     pub fn parse(bytes: &[u8]) -> Option<Self> {
         Some(Self {
-            id: le_u64(bytes, 0)?,
-            flags: le_u16(bytes, 8)?,
-            count: le_u16(bytes, 10)?,
-            overflow: le_u32(bytes, 12)?,
+            id: le_u64(bytes, PAGE_ID_AT)?,
+            flags: le_u16(bytes, PAGE_FLAGS_AT)?,
+            count: le_u16(bytes, PAGE_COUNT_AT)?,
+            overflow: le_u32(bytes, PAGE_OVERFLOW_AT)?,
         })
     }
 
@@ -215,7 +158,7 @@ impl<'a> PageView<'a> {
 
     /// Page offset where the element array ends.
     fn elements_end(&self) -> u64 {
-        PAGE_HEADER_SIZE as u64 + ELEMENT_SIZE as u64 * u64::from(self.header.count)
+        element_offset(self.header.count)
     }
 
     /// Check that `count` elements fit in the span. Walkers call this once
@@ -235,7 +178,7 @@ impl<'a> PageView<'a> {
     /// Read element `index`'s raw fields: (`u32` at +0, `u32` at +4, `u32` at
     /// +8, `u32` at +12) plus the element offset.
     fn element_words(&self, index: u16) -> Result<([u32; 4], u64), DamageReason> {
-        let element_at = PAGE_HEADER_SIZE as u64 + ELEMENT_SIZE as u64 * u64::from(index);
+        let element_at = element_offset(index);
         let fits = element_at + ELEMENT_SIZE as u64 <= self.span() && index < self.header.count;
         if !fits {
             return Err(DamageReason::ElementsExceedPage {
@@ -333,7 +276,7 @@ impl<'a> PageView<'a> {
             let count =
                 le_u64(self.bytes, PAGE_HEADER_SIZE).ok_or(DamageReason::FreelistExceedsPage {
                     count: u64::from(FREELIST_COUNT_OVERFLOW),
-                    needed: PAGE_HEADER_SIZE as u64 + 8,
+                    needed: (PAGE_HEADER_SIZE + PGID_SIZE) as u64,
                     span: self.span(),
                 })?;
             (1u64, count)
@@ -342,12 +285,12 @@ impl<'a> PageView<'a> {
         };
         let needed = first
             .checked_add(count)
-            .and_then(|n| n.checked_mul(8))
+            .and_then(|n| n.checked_mul(PGID_SIZE as u64))
             .and_then(|n| n.checked_add(PAGE_HEADER_SIZE as u64));
         match needed {
             Some(needed) if needed <= self.span() => {
                 // needed <= span, a slice length: the casts are lossless.
-                let start = PAGE_HEADER_SIZE + 8 * first as usize;
+                let start = PAGE_HEADER_SIZE + PGID_SIZE * first as usize;
                 let ids = self.bytes.get(start..needed as usize).unwrap_or_default();
                 Ok(FreelistIds { ids })
             }
@@ -369,7 +312,7 @@ pub struct FreelistIds<'a> {
 impl FreelistIds<'_> {
     /// Number of ids.
     pub fn count(&self) -> usize {
-        self.ids.len() / 8
+        self.ids.len() / PGID_SIZE
     }
 }
 
@@ -378,12 +321,12 @@ impl Iterator for FreelistIds<'_> {
 
     fn next(&mut self) -> Option<u64> {
         let id = le_u64(self.ids, 0)?;
-        self.ids = self.ids.get(8..).unwrap_or_default();
+        self.ids = self.ids.get(PGID_SIZE..).unwrap_or_default();
         Some(id)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.ids.len() / 8;
+        let n = self.ids.len() / PGID_SIZE;
         (n, Some(n))
     }
 }
@@ -454,6 +397,7 @@ impl Page {
 
 #[cfg(test)]
 mod tests {
+    use super::super::layout::{FREELIST_PAGE_FLAG, LEAF_PAGE_FLAG};
     use super::*;
 
     /// A leaf page of `span` bytes with the given elements laid out as bbolt does.

@@ -12,75 +12,13 @@
 //! When a walk hits damage, the subtree below the damaged pointer is not
 //! reached, so its pages count as free: `free` is then an upper bound.
 
-use super::error::{Damage, DamageReason};
-use super::page::PageKind;
+use super::damage::{Damage, DamageReason};
+use super::error::BoltError;
+use super::layout::{PageKind, FREELIST_COUNT_OVERFLOW, PAGE_HEADER_SIZE, PGID_SIZE};
+use super::page_set::PageSet;
 use super::read_at::ReadAt;
+use super::reader::PageReader;
 use super::tree::{Bucket, Walk};
-use super::{BoltDb, MAX_DAMAGE_RECORDS};
-
-/// A set of page ids below a limit, one bit per page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PageSet {
-    words: Vec<u64>,
-    limit: u64,
-}
-
-impl PageSet {
-    /// An empty set for ids `< limit`. The caller bounds `limit` by the
-    /// number of pages in the file, so the allocation is file size / 32768.
-    pub fn new(limit: u64) -> Self {
-        let words = usize::try_from(limit.div_ceil(64)).unwrap_or(0);
-        Self {
-            words: vec![0; words],
-            limit: if words == 0 { 0 } else { limit },
-        }
-    }
-
-    /// Ids must be below this to be stored.
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-
-    fn slot(&self, id: u64) -> Option<(usize, u64)> {
-        if id >= self.limit {
-            return None;
-        }
-        let word = usize::try_from(id / 64).ok()?;
-        Some((word, 1u64 << (id % 64)))
-    }
-
-    /// Whether `id` is in the set (always false for ids at or past the limit).
-    pub fn contains(&self, id: u64) -> bool {
-        self.slot(id)
-            .and_then(|(w, bit)| self.words.get(w).map(|word| word & bit != 0))
-            .unwrap_or(false)
-    }
-
-    /// Insert `id`; `true` if it was not there before. Ids at or past the
-    /// limit are not stored and return `false`.
-    pub fn insert(&mut self, id: u64) -> bool {
-        let Some((w, bit)) = self.slot(id) else {
-            return false;
-        };
-        match self.words.get_mut(w) {
-            Some(word) if *word & bit == 0 => {
-                *word |= bit;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Number of ids in the set.
-    pub fn len(&self) -> u64 {
-        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|&w| w == 0)
-    }
-}
 
 /// Page counts of the tree in use (see the module docs for how free pages
 /// are computed). Counts cover ids below `min(hwm, file_pages)`.
@@ -143,32 +81,26 @@ pub struct PageMap {
 
 impl PageMap {
     /// Walk every bucket from the meta's root and the persisted freelist.
-    pub(crate) fn build<R: ReadAt>(db: &BoltDb<R>) -> Self {
-        let meta = *db.meta();
-        let limit = db.page_limit();
-        let mut walk = Walk::new(db, true);
+    pub(crate) fn build<R: ReadAt>(pages: &PageReader<R>) -> Self {
+        let meta = *pages.meta();
+        let limit = pages.page_limit();
+        let mut walk = Walk::new(pages, true);
         walk.walk_bucket(&Bucket::root_of(&meta), &mut |_| {});
-        let (report, counts, mut in_use) = walk.into_parts();
-        let mut damage = report.damage;
-        let mut damage_suppressed = report.damage_suppressed;
+        let (mut report, counts, mut in_use) = walk.into_parts();
         let mut record = |page: u64, offset: u64, reason: DamageReason| {
-            if damage.len() < MAX_DAMAGE_RECORDS {
-                damage.push(Damage {
-                    page,
-                    offset,
-                    reason,
-                });
-            } else {
-                damage_suppressed += 1;
-            }
+            report.record(Damage {
+                page,
+                offset,
+                reason,
+            });
         };
 
         let mut listed = PageSet::new(limit);
         let mut freelist_pages = 0u64;
         let mut freelist_listed = None;
         if let Some(freelist_id) = meta.freelist {
-            let offset = db.page_offset(freelist_id);
-            match db.read_page(freelist_id) {
+            let offset = pages.page_offset(freelist_id);
+            match pages.read_page(freelist_id) {
                 Err(error) => record(freelist_id, offset, page_error_reason(error)),
                 Ok(page) if page.kind() != PageKind::Freelist => record(
                     freelist_id,
@@ -191,10 +123,10 @@ impl PageMap {
                         }
                     }
                     // With count 0xFFFF the ids start after the real count.
-                    let id_offset = if page.header().count == 0xFFFF {
-                        24
+                    let id_offset = if page.header().count == FREELIST_COUNT_OVERFLOW {
+                        (PAGE_HEADER_SIZE + PGID_SIZE) as u64
                     } else {
-                        16
+                        PAGE_HEADER_SIZE as u64
                     };
                     match page.view().freelist_ids() {
                         Err(reason) => record(freelist_id, offset, reason),
@@ -217,7 +149,8 @@ impl PageMap {
                                 } else {
                                     continue;
                                 };
-                                record(freelist_id, offset + id_offset + 8 * index, reason);
+                                let at = offset + id_offset + PGID_SIZE as u64 * index;
+                                record(freelist_id, at, reason);
                             }
                             freelist_listed = Some(count);
                         }
@@ -242,7 +175,7 @@ impl PageMap {
             }
         }
 
-        let file_pages = db.file_len() / u64::from(meta.page_size);
+        let file_pages = pages.file_len() / u64::from(meta.page_size);
         let stats = PageStats {
             page_size: meta.page_size,
             hwm: meta.hwm,
@@ -262,8 +195,8 @@ impl PageMap {
             buckets: counts.buckets,
             inline_buckets: counts.inline_buckets,
             entries: report.entries,
-            damage,
-            damage_suppressed,
+            damage: report.damage,
+            damage_suppressed: report.damage_suppressed,
         };
         Self {
             stats,
@@ -298,30 +231,9 @@ impl PageMap {
     }
 }
 
-fn page_error_reason(error: super::BoltError) -> DamageReason {
+fn page_error_reason(error: BoltError) -> DamageReason {
     match error {
-        super::BoltError::Page { reason, .. } => reason,
+        BoltError::Page { reason, .. } => reason,
         other => DamageReason::Read(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_set_bounds() {
-        let mut set = PageSet::new(130);
-        assert!(set.insert(0));
-        assert!(!set.insert(0));
-        assert!(set.insert(129));
-        assert!(!set.insert(130));
-        assert!(!set.contains(130));
-        assert!(!set.contains(u64::MAX));
-        assert!(set.contains(129));
-        assert_eq!(set.len(), 2);
-        let empty = PageSet::new(0);
-        assert!(empty.is_empty());
-        assert!(!empty.contains(0));
     }
 }

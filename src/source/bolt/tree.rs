@@ -12,15 +12,23 @@
 //! naming the page and byte offset, the bad element or subtree is skipped,
 //! and the walk goes on with its siblings.
 
-use super::error::{Damage, DamageReason};
-use super::page::{PageKind, PageView, BUCKET_LEAF_FLAG};
+use super::damage::{Damage, DamageReason};
+use super::layout::{
+    element_offset, PageKind, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, BUCKET_ROOT_AT,
+    BUCKET_SEQUENCE_AT, META_ROOT_AT, META_STRUCT_AT,
+};
+use super::meta::Meta;
+use super::page::{le_u64, PageView};
+use super::page_set::PageSet;
 use super::read_at::ReadAt;
-use super::stats::PageSet;
-use super::{BoltDb, MAX_DAMAGE_RECORDS, MAX_DEPTH};
+use super::reader::{PageReader, PageSpan};
 
-/// Size of the bucket header (`InBucket { root u64, sequence u64 }`) at the
-/// start of a bucket entry's value.
-pub const BUCKET_HEADER_SIZE: usize = 16;
+/// Deepest page nesting a walk follows (B+tree levels plus nested buckets);
+/// real trees are under 10 levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// Damage records kept per walk; further ones are only counted.
+pub const MAX_DAMAGE_RECORDS: usize = 10_000;
 
 /// A bucket: where its tree starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,11 +73,11 @@ impl Bucket {
         self.pointer.page
     }
 
-    pub(crate) fn root_of(meta: &super::Meta) -> Self {
-        // The root field is at page offset 16 (header) + 16 (magic..flags).
+    pub(crate) fn root_of(meta: &Meta) -> Self {
+        // The pointer is the meta struct's root field.
         let pointer = Pointer {
             page: meta.page_id,
-            offset: meta.offset + 32,
+            offset: meta.offset + (META_STRUCT_AT + META_ROOT_AT) as u64,
             index: 0,
         };
         Self {
@@ -109,10 +117,9 @@ struct BucketHeader<'a> {
 }
 
 fn parse_bucket_value(value: &[u8]) -> Option<BucketHeader<'_>> {
-    use super::page::le_u64;
     Some(BucketHeader {
-        root: le_u64(value, 0)?,
-        sequence: le_u64(value, 8)?,
+        root: le_u64(value, BUCKET_ROOT_AT)?,
+        sequence: le_u64(value, BUCKET_SEQUENCE_AT)?,
         inline_page: value.get(BUCKET_HEADER_SIZE..)?,
     })
 }
@@ -181,6 +188,15 @@ impl WalkReport {
     pub fn is_clean(&self) -> bool {
         self.damage.is_empty() && self.damage_suppressed == 0
     }
+
+    /// Keep `damage`, or only count it once [`MAX_DAMAGE_RECORDS`] are kept.
+    pub(crate) fn record(&mut self, damage: Damage) {
+        if self.damage.len() < MAX_DAMAGE_RECORDS {
+            self.damage.push(damage);
+        } else {
+            self.damage_suppressed += 1;
+        }
+    }
 }
 
 /// Page counts gathered by a walk, for page statistics.
@@ -238,8 +254,8 @@ impl LeafPlace {
 }
 
 /// State of one walk.
-pub(crate) struct Walk<'db, R: ReadAt> {
-    db: &'db BoltDb<R>,
+pub(crate) struct Walk<'a, R: ReadAt> {
+    pages: &'a PageReader<R>,
     reached: PageSet,
     /// Descend into nested buckets (page statistics) instead of only
     /// reporting their entries.
@@ -248,11 +264,11 @@ pub(crate) struct Walk<'db, R: ReadAt> {
     pub counts: PageCounts,
 }
 
-impl<'db, R: ReadAt> Walk<'db, R> {
-    pub fn new(db: &'db BoltDb<R>, recurse_nested: bool) -> Self {
+impl<'a, R: ReadAt> Walk<'a, R> {
+    pub fn new(pages: &'a PageReader<R>, recurse_nested: bool) -> Self {
         Self {
-            db,
-            reached: PageSet::new(db.page_limit()),
+            pages,
+            reached: PageSet::new(pages.page_limit()),
             recurse_nested,
             report: WalkReport::default(),
             counts: PageCounts::default(),
@@ -264,15 +280,11 @@ impl<'db, R: ReadAt> Walk<'db, R> {
     }
 
     fn damage(&mut self, page: u64, offset: u64, reason: DamageReason) {
-        if self.report.damage.len() < MAX_DAMAGE_RECORDS {
-            self.report.damage.push(Damage {
-                page,
-                offset,
-                reason,
-            });
-        } else {
-            self.report.damage_suppressed += 1;
-        }
+        self.report.record(Damage {
+            page,
+            offset,
+            reason,
+        });
     }
 
     /// Walk a bucket's tree, handing every leaf entry to `sink` in key order.
@@ -302,7 +314,7 @@ impl<'db, R: ReadAt> Walk<'db, R> {
     /// Check a child pointer; `false` (after recording why) if it must not be
     /// followed.
     fn check_child(&mut self, child: u64, from: Pointer) -> bool {
-        let hwm = self.db.meta().hwm;
+        let hwm = self.pages.meta().hwm;
         let reason = if child < 2 {
             DamageReason::ChildIsMeta {
                 index: from.index,
@@ -351,9 +363,9 @@ impl<'db, R: ReadAt> Walk<'db, R> {
             return;
         }
         let newly_reached = self.reached.insert(id);
-        let page_offset = self.db.page_offset(id);
-        let (header, kind, span) = match self.db.read_page_into(id, buf) {
-            Ok(ok) => ok,
+        let page_offset = self.pages.page_offset(id);
+        let PageSpan { header, kind, len } = match self.pages.read_page_into(id, buf) {
+            Ok(span) => span,
             Err(reason) => {
                 self.counts.unreadable += u64::from(newly_reached);
                 self.damage(id, page_offset, reason);
@@ -361,7 +373,7 @@ impl<'db, R: ReadAt> Walk<'db, R> {
             }
         };
         self.report.pages_read += 1;
-        self.report.bytes_read += span as u64;
+        self.report.bytes_read += len as u64;
         if kind != PageKind::Branch && kind != PageKind::Leaf {
             self.counts.unreadable += u64::from(newly_reached);
             self.damage(
@@ -380,7 +392,7 @@ impl<'db, R: ReadAt> Walk<'db, R> {
         }
         self.mark_overflow(id, header.overflow, page_offset);
 
-        let Some(bytes) = buf.get(..span) else { return };
+        let Some(bytes) = buf.get(..len) else { return };
         let view = match PageView::new(bytes) {
             Ok(view) => view,
             Err(reason) => return self.damage(id, page_offset, reason),
@@ -441,8 +453,7 @@ impl<'db, R: ReadAt> Walk<'db, R> {
                     self.visit_page(deeper, element.child, from, order, sink);
                 }
                 Err(reason) => {
-                    let element_at = 16 + 16 * u64::from(index);
-                    self.damage(id, page_offset + element_at, reason);
+                    self.damage(id, page_offset + element_offset(index), reason);
                 }
             }
         }
@@ -460,7 +471,7 @@ impl<'db, R: ReadAt> Walk<'db, R> {
             let element = match view.leaf_element(index) {
                 Ok(element) => element,
                 Err(reason) => {
-                    let at = place.base_offset.saturating_add(16 + 16 * u64::from(index));
+                    let at = place.base_offset.saturating_add(element_offset(index));
                     self.damage(place.page, at, place.wrap(reason));
                     continue;
                 }
@@ -566,10 +577,10 @@ impl<'db, R: ReadAt> Walk<'db, R> {
 
 /// List the buckets directly inside `parent`, with the walk's report.
 pub(crate) fn child_buckets<R: ReadAt>(
-    db: &BoltDb<R>,
+    pages: &PageReader<R>,
     parent: &Bucket,
 ) -> (Vec<(Vec<u8>, Bucket)>, WalkReport) {
-    let mut walk = Walk::new(db, false);
+    let mut walk = Walk::new(pages, false);
     let mut found = Vec::new();
     let mut collect = |entry: &Entry<'_>| {
         // Entries whose value is too short were reported as damage and never
