@@ -21,14 +21,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::bolt::layout::{MAGIC, META_MAGIC_AT, META_STRUCT_AT};
 use crate::helpers::hex;
 
 /// Magic numbers of the recognized containers.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 const GZIP_MAGIC: [u8; 2] = [0x1F, 0x8B];
-/// bbolt's meta magic 0xED0CDAED, little-endian, at offset 16 of a meta page.
-const BOLT_MAGIC_LE: [u8; 4] = [0xED, 0xDA, 0x0C, 0xED];
-const BOLT_MAGIC_BE: [u8; 4] = [0xED, 0x0C, 0xDA, 0xED];
+/// Where bbolt's meta magic sits in a meta page.
+const BOLT_MAGIC_AT: usize = META_STRUCT_AT + META_MAGIC_AT;
 const TRAILER_LEN: u64 = 32;
 /// Bound on decompressed size relative to the compressed file.
 const MAX_DECOMPRESSION_RATIO: u64 = 256;
@@ -427,12 +427,16 @@ fn read_head(file: &File, path: &Path) -> Result<Vec<u8>, InputError> {
 /// of meta page 1 at any page size bbolt allows (it searches the same way).
 fn looks_like_bolt(file: &File, head: &[u8], len: u64) -> bool {
     use std::os::unix::fs::FileExt;
-    let is_magic = |b: &[u8]| b == BOLT_MAGIC_LE || b == BOLT_MAGIC_BE;
-    if head.get(16..20).is_some_and(is_magic) {
+    // bbolt writes the magic in its machine's byte order: either is etcd's.
+    let is_magic = |b: &[u8]| {
+        <[u8; 4]>::try_from(b)
+            .is_ok_and(|b| u32::from_le_bytes(b) == MAGIC || u32::from_be_bytes(b) == MAGIC)
+    };
+    if head.get(BOLT_MAGIC_AT..BOLT_MAGIC_AT + 4).is_some_and(is_magic) {
         return true;
     }
     (0..15).any(|i| {
-        let offset = (1024u64 << i) + 16;
+        let offset = (1024u64 << i) + BOLT_MAGIC_AT as u64;
         let mut buf = [0u8; 4];
         offset + 4 <= len && file.read_exact_at(&mut buf, offset).is_ok() && is_magic(&buf)
     })
@@ -610,7 +614,7 @@ mod tests {
 
     fn bolt_like(pages: usize, trailer: bool) -> Vec<u8> {
         let mut data = vec![0u8; pages * 4096];
-        data[16..20].copy_from_slice(&BOLT_MAGIC_LE);
+        data[BOLT_MAGIC_AT..BOLT_MAGIC_AT + 4].copy_from_slice(&MAGIC.to_le_bytes());
         if trailer {
             let sum = Sha256::digest(&data);
             data.extend_from_slice(&sum);
