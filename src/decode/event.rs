@@ -14,9 +14,9 @@
 //! Columns follow what the JSON shows: an empty string, a zero count or a
 //! `null` timestamp is `None`. `series_count` is set whenever a series is.
 
+use super::decoded::EventFields;
 use super::json::{event_source, object_meta, object_reference, ObjectWriter, Remarks};
 use super::time::{micro_time_text, time_text};
-use super::EventFields;
 use crate::proto::core::v1 as core;
 use crate::proto::events::v1 as events;
 use crate::proto::meta::v1::{MicroTime, ObjectMeta};

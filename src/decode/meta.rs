@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::decoded::Encoding;
 use super::envelope::{self, Framing};
 use super::json::Remarks;
 use super::stored_json::parse_object;
 use super::time::time_text;
 use super::wire::{self, Message, MessageError, WireError};
-use super::Encoding;
 use crate::proto::meta::v1::ObjectMeta;
 
 /// The identity and ownership of a stored object.

@@ -6,9 +6,9 @@
 
 use serde_json::{Map, Value};
 
+use super::decoded::{DecodedEvent, Encoding, EventFields};
 use super::event::EventSchema;
 use super::json::{Remarks, FIELDS_BEFORE_RESOURCE_VERSION};
-use super::{DecodedEvent, Encoding, EventFields};
 
 /// Decodes a JSON-encoded stored value.
 pub(crate) fn decode_json_event(value: &[u8], resource_version: Option<i64>) -> DecodedEvent {

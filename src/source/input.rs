@@ -432,7 +432,10 @@ fn looks_like_bolt(file: &File, head: &[u8], len: u64) -> bool {
         <[u8; 4]>::try_from(b)
             .is_ok_and(|b| u32::from_le_bytes(b) == MAGIC || u32::from_be_bytes(b) == MAGIC)
     };
-    if head.get(BOLT_MAGIC_AT..BOLT_MAGIC_AT + 4).is_some_and(is_magic) {
+    if head
+        .get(BOLT_MAGIC_AT..BOLT_MAGIC_AT + 4)
+        .is_some_and(is_magic)
+    {
         return true;
     }
     (0..15).any(|i| {
