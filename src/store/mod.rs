@@ -10,6 +10,7 @@ pub mod audit;
 pub mod rows;
 pub mod schema;
 mod text_index;
+pub mod timeline;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::helpers::directory_of;
 pub use audit::{AuditRow, AuditSummary, AuditWriter};
 pub use rows::RecoveredFrom;
 pub use schema::SCHEMA_VERSION;
+pub use timeline::{ObjectSpec, Timeline, TimelineError, TimelineLine, TimelineQuery};
 pub use writer::{
     Batch, DamageRow, DeletionRow, EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow,
     RowFates, SourceFacts, SourceRecord, SourceWriter,
