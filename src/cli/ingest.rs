@@ -9,6 +9,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{DbArg, EXIT_DAMAGED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::helpers::parse_duration;
 use crate::ingest::{
     ingest_files, ingest_live, AlreadyLoaded, AuditLoaded, DirectoryListing, IngestError,
     IngestOptions, IngestPlan, IngestReport, Inputs, LoadedSource, SourceOutcome, Totals,
@@ -114,45 +115,6 @@ impl std::str::FromStr for Secret {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Secret(s.to_string()))
     }
-}
-
-/// Go-style durations as etcdctl takes them: `5s`, `500ms`, `1m30s`; a bare
-/// number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = t.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
-    }
-    let mut total = 0f64;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("{text}: missing unit (ms, s, m, h)"))?;
-        let (num, tail) = rest.split_at(num_len);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("{text}: not a duration (e.g. 5s, 500ms, 1m30s)"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(format!("{text}: unknown unit {unit:?} (ms, s, m, h)")),
-        };
-        total += value * scale;
-        rest = next;
-    }
-    Duration::try_from_secs_f64(total).map_err(|e| e.to_string())
 }
 
 /// Checks the arguments once and makes them a plan: every flag combination
@@ -546,17 +508,6 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_as_etcdctl_takes_them() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("s").is_err());
-    }
 
     #[test]
     fn secrets_are_not_printed() {

@@ -53,6 +53,25 @@ pub fn format_time(seconds: i64) -> Option<String> {
 /// `nanos` outside `0..1e9` carries into the seconds. `None` means Kubernetes
 /// prints `null` (the value is Go's zero time).
 pub fn format_micro_time(seconds: i64, nanos: i32) -> Option<String> {
+    let (days, second_of_day, nanos) = normalise(seconds, nanos);
+    let zero_days = GO_ZERO_TIME_UNIX.div_euclid(SECONDS_PER_DAY);
+    if days == zero_days && second_of_day == 0 && nanos == 0 {
+        return None;
+    }
+    Some(micro_text(days, second_of_day, nanos))
+}
+
+/// The text every time in the database has, for any instant: what
+/// [`format_micro_time`] prints, Go's zero time included (a time the user
+/// names, such as a query bound, is a time, not a null).
+pub fn format_micro(seconds: i64, nanos: i32) -> String {
+    let (days, second_of_day, nanos) = normalise(seconds, nanos);
+    micro_text(days, second_of_day, nanos)
+}
+
+/// (days since 1970-01-01, second of the day, nanoseconds 0..1e9) of
+/// `seconds` and `nanos`, the nanos' overflow carried into the seconds.
+fn normalise(seconds: i64, nanos: i32) -> (i64, i64, i32) {
     let carry = i64::from(nanos.div_euclid(NANOS_PER_SECOND));
     let nanos = nanos.rem_euclid(NANOS_PER_SECOND);
     // Split before adding the carry so that extreme seconds cannot overflow.
@@ -65,17 +84,18 @@ pub fn format_micro_time(seconds: i64, nanos: i32) -> Option<String> {
         days += 1;
         second_of_day -= SECONDS_PER_DAY;
     }
-    let zero_days = GO_ZERO_TIME_UNIX.div_euclid(SECONDS_PER_DAY);
-    if days == zero_days && second_of_day == 0 && nanos == 0 {
-        return None;
-    }
+    (days, second_of_day, nanos)
+}
+
+/// `YYYY-MM-DDThh:mm:ss.ffffffZ`, the microseconds truncated.
+fn micro_text(days: i64, second_of_day: i64, nanos: i32) -> String {
     let mut out = String::with_capacity(27);
     write_date_time(&mut out, days, second_of_day);
     out.push('.');
     let micros = nanos / 1_000;
     push_digits(&mut out, micros.unsigned_abs(), 6);
     out.push('Z');
-    Some(out)
+    out
 }
 
 /// JSON text of a decoded `metav1.Time`; `None` where Kubernetes prints
@@ -222,6 +242,30 @@ mod tests {
         assert_eq!(
             format_micro_time(0, i32::MIN).as_deref(),
             Some("1969-12-31T23:59:57.852516Z")
+        );
+    }
+
+    /// `format_micro` prints what `format_micro_time` prints, and the zero
+    /// time too.
+    #[test]
+    fn database_time_text_of_any_instant() {
+        assert_eq!(
+            format_micro(GO_ZERO_TIME_UNIX, 0),
+            "0001-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            format_micro(GO_ZERO_TIME_UNIX - 1, 1_000_000_000),
+            "0001-01-01T00:00:00.000000Z"
+        );
+        for (seconds, nanos) in [(1_795_167_000, 250_000_999), (0, -1_000), (-1, 5)] {
+            assert_eq!(
+                Some(format_micro(seconds, nanos)),
+                format_micro_time(seconds, nanos)
+            );
+        }
+        assert_eq!(
+            format_micro(1_795_167_000, 123_456_789),
+            "2026-11-20T09:30:00.123456Z"
         );
     }
 

@@ -1,7 +1,9 @@
 //! Small helpers every layer may use: nothing here imports the rest of the
 //! crate.
+pub mod duration;
 pub mod hex;
 pub mod paths;
 
+pub use duration::{parse_duration, DurationError};
 pub use hex::hex;
 pub use paths::{absolute, directory_of};

@@ -133,6 +133,11 @@ impl Store {
         Ok((temp, conn))
     }
 
+    /// The database path the user named.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The file loads write to now: the temp file of a new database not
     /// yet published, else the database itself.
     pub fn working_file(&self) -> &Path {

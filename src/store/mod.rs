@@ -17,6 +17,7 @@ pub mod schema;
 mod sources;
 mod sql;
 mod text_index;
+pub mod timeline;
 pub mod writer;
 
 #[cfg(test)]
@@ -30,4 +31,5 @@ pub use rows::{
     LoadSummary, ObjectRow, RecoveredFrom, RowFates, SourceFacts, SourceRecord,
 };
 pub use schema::SCHEMA_VERSION;
+pub use timeline::{ObjectSpec, Timeline, TimelineError, TimelineLine, TimelineQuery};
 pub use writer::SourceWriter;

@@ -1,0 +1,761 @@
+//! The timeline query: the `timeline` view's merged, time-ordered story of
+//! Event occurrences and audit entries, filtered by what a
+//! [`TimelineQuery`] names, optionally following an object's ownership
+//! downward through `objects` (a Deployment → its ReplicaSets → their
+//! Pods, deleted ones included).
+//!
+//! A query is one SQL statement: each filter brings its clause and its
+//! named parameter together. What needs the database to be understood — a
+//! kind as the user typed it, a time relative to the newest line — is
+//! resolved here too, so that callers pass plain values.
+
+use std::time::Duration;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, Value, ValueRef};
+use rusqlite::{Row, ToSql};
+use time::OffsetDateTime;
+
+use super::Store;
+use crate::decode::time::format_micro;
+
+/// The first schema version with `objects` and the `timeline` view.
+pub const TIMELINE_SCHEMA_VERSION: i64 = 3;
+
+/// Errors of the timeline query.
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    #[error("the database has schema version {version}, the timeline needs version {TIMELINE_SCHEMA_VERSION}: load any source into it with `evforensics ingest --db {path}` to migrate it")]
+    SchemaTooOld { version: i64, path: String },
+    #[error("preparing the timeline query")]
+    Prepare(#[source] rusqlite::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// An object named by kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSpec {
+    /// As the user typed it: case-insensitive, singular or plural
+    /// (`deployment`, `Deployments`, `pods`); resolved against the database.
+    pub kind: String,
+    /// `None` matches the name in any namespace (and cluster-scoped objects).
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// Which lines a timeline shows; every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelineQuery {
+    /// This object and everything it owns.
+    pub object: Option<ObjectSpec>,
+    /// The object with this uid and everything it owns (with `object`: the
+    /// objects either names, and what they own).
+    pub uid: Option<String>,
+    /// Lines about objects in this namespace.
+    pub namespace: Option<String>,
+    /// From this time (inclusive).
+    pub since: Option<OffsetDateTime>,
+    /// Up to this time (inclusive).
+    pub until: Option<OffsetDateTime>,
+    /// Events with this reason.
+    pub reason: Option<String>,
+    /// Events of this type (`Normal`, `Warning`; case-insensitive).
+    pub event_type: Option<String>,
+    /// Audit entries of this user (username or impersonated user).
+    pub user: Option<String>,
+}
+
+/// Where a line comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An Event revision: one occurrence.
+    Event,
+    /// An audited request.
+    Audit,
+}
+
+impl Source {
+    /// As the `timeline` view's `source` column says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Event => "event",
+            Source::Audit => "audit",
+        }
+    }
+}
+
+impl FromSql for Source {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "event" => Ok(Source::Event),
+            "audit" => Ok(Source::Audit),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+/// The names of a line's fields, in output order (see
+/// [`TimelineLine::fields`]).
+pub const COLUMNS: &[&str] = &[
+    "time",
+    "source",
+    "object",
+    "object_kind",
+    "object_namespace",
+    "object_name",
+    "object_uid",
+    "reason",
+    "verb",
+    "type",
+    "count",
+    "message",
+    "component",
+    "username",
+    "source_ip",
+    "user_agent",
+    "response_code",
+    "denied",
+    "write",
+    "revision",
+    "sub_revision",
+    "file",
+    "line",
+    "key",
+    "live",
+];
+
+/// One line of the timeline: a row of the `timeline` view. The view's
+/// columns have no declared types, so the cells are kept as SQLite holds
+/// them and printed as they are stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineLine {
+    pub time: Value,
+    pub source: Source,
+    /// `KIND/[NAMESPACE/]NAME`, `?` for what the line does not say.
+    pub object: String,
+    pub object_kind: Value,
+    pub object_namespace: Value,
+    pub object_name: Value,
+    pub object_uid: Value,
+    pub reason: Value,
+    pub verb: Value,
+    /// The Event's type (column `type`).
+    pub event_type: Value,
+    pub count: Value,
+    pub message: Value,
+    pub component: Value,
+    pub username: Value,
+    pub source_ip: Value,
+    pub user_agent: Value,
+    pub response_code: Value,
+    pub denied: Value,
+    pub write: Value,
+    pub revision: Value,
+    pub sub_revision: Value,
+    pub file: Value,
+    pub line: Value,
+    pub key: Value,
+    pub live: Value,
+}
+
+impl TimelineLine {
+    /// The fields, named as in [`COLUMNS`] and in that order.
+    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 25] {
+        [
+            ("time", (&self.time).into()),
+            ("source", ValueRef::Text(self.source.as_str().as_bytes())),
+            ("object", ValueRef::Text(self.object.as_bytes())),
+            ("object_kind", (&self.object_kind).into()),
+            ("object_namespace", (&self.object_namespace).into()),
+            ("object_name", (&self.object_name).into()),
+            ("object_uid", (&self.object_uid).into()),
+            ("reason", (&self.reason).into()),
+            ("verb", (&self.verb).into()),
+            ("type", (&self.event_type).into()),
+            ("count", (&self.count).into()),
+            ("message", (&self.message).into()),
+            ("component", (&self.component).into()),
+            ("username", (&self.username).into()),
+            ("source_ip", (&self.source_ip).into()),
+            ("user_agent", (&self.user_agent).into()),
+            ("response_code", (&self.response_code).into()),
+            ("denied", (&self.denied).into()),
+            ("write", (&self.write).into()),
+            ("revision", (&self.revision).into()),
+            ("sub_revision", (&self.sub_revision).into()),
+            ("file", (&self.file).into()),
+            ("line", (&self.line).into()),
+            ("key", (&self.key).into()),
+            ("live", (&self.live).into()),
+        ]
+    }
+
+    /// A line of `source` at `time` with every other cell NULL (for tests
+    /// of what prints lines).
+    #[cfg(test)]
+    pub(crate) fn blank(source: Source, time: &str) -> TimelineLine {
+        TimelineLine {
+            time: text(time),
+            source,
+            object: String::new(),
+            object_kind: Value::Null,
+            object_namespace: Value::Null,
+            object_name: Value::Null,
+            object_uid: Value::Null,
+            reason: Value::Null,
+            verb: Value::Null,
+            event_type: Value::Null,
+            count: Value::Null,
+            message: Value::Null,
+            component: Value::Null,
+            username: Value::Null,
+            source_ip: Value::Null,
+            user_agent: Value::Null,
+            response_code: Value::Null,
+            denied: Value::Null,
+            write: Value::Null,
+            revision: Value::Null,
+            sub_revision: Value::Null,
+            file: Value::Null,
+            line: Value::Null,
+            key: Value::Null,
+            live: Value::Null,
+        }
+    }
+
+    /// A row of [`SELECT_LINES`].
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<TimelineLine> {
+        Ok(TimelineLine {
+            time: r.get(0)?,
+            source: r.get(1)?,
+            object: r.get(2)?,
+            object_kind: r.get(3)?,
+            object_namespace: r.get(4)?,
+            object_name: r.get(5)?,
+            object_uid: r.get(6)?,
+            reason: r.get(7)?,
+            verb: r.get(8)?,
+            event_type: r.get(9)?,
+            count: r.get(10)?,
+            message: r.get(11)?,
+            component: r.get(12)?,
+            username: r.get(13)?,
+            source_ip: r.get(14)?,
+            user_agent: r.get(15)?,
+            response_code: r.get(16)?,
+            denied: r.get(17)?,
+            write: r.get(18)?,
+            revision: r.get(19)?,
+            sub_revision: r.get(20)?,
+            file: r.get(21)?,
+            line: r.get(22)?,
+            key: r.get(23)?,
+            live: r.get(24)?,
+        })
+    }
+}
+
+/// The recursive closure of an object: itself (by uid, or by kind, name and
+/// namespace) and every object whose ownerReferences name one in the set
+/// (by uid; by kind and name when the reference has no uid).
+const TREE_CTE: &str = "WITH RECURSIVE
+  roots(kind, namespace, name, uid) AS (SELECT :root_kind, :root_namespace, :root_name, :root_uid),
+  tree(kind, namespace, name, uid, depth) AS (
+    SELECT r.kind, r.namespace, r.name, r.uid, 0 FROM roots r
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, 0 FROM objects o, roots r
+      WHERE (r.uid IS NOT NULL AND o.uid = r.uid)
+         OR (r.uid IS NULL AND o.name = r.name AND o.kind = r.kind
+             AND (r.namespace IS NULL OR o.namespace IS r.namespace))
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, t.depth + 1
+      FROM tree t JOIN objects o ON o.owner_references IS NOT NULL
+      JOIN json_each(o.owner_references) w
+      WHERE t.depth < 16
+        AND ((t.uid IS NOT NULL AND json_extract(w.value, '$.uid') = t.uid)
+          OR (coalesce(json_extract(w.value, '$.uid'), '') = ''
+              AND json_extract(w.value, '$.kind') = t.kind
+              AND json_extract(w.value, '$.name') = t.name
+              AND (t.namespace IS NULL OR o.namespace IS t.namespace))))
+";
+
+/// A line is about an object of the tree: by uid, or by kind and name.
+const IN_TREE: &str =
+    "EXISTS (SELECT 1 FROM tree t WHERE (t.uid IS NOT NULL AND tl.object_uid = t.uid)
+               OR (t.name IS NOT NULL AND tl.object_kind = t.kind AND tl.object_name = t.name
+                   AND (t.namespace IS NULL OR tl.object_namespace IS t.namespace)))";
+
+/// The columns of [`TimelineLine`], in its order.
+const SELECT_LINES: &str = "SELECT tl.time, tl.source,
+            coalesce(tl.object_kind, '?') || '/' || coalesce(tl.object_namespace || '/', '')
+                || coalesce(tl.object_name, '?') AS object,
+            tl.object_kind, tl.object_namespace, tl.object_name, tl.object_uid,
+            tl.reason, tl.verb, tl.type, tl.count, tl.message, tl.component,
+            tl.username, tl.source_ip, tl.user_agent, tl.response_code, tl.denied, tl.write,
+            tl.revision, tl.sub_revision, tl.file, tl.line, tl.key, tl.live
+         FROM timeline tl";
+
+/// Time order; lines of one time in the order they were written.
+const ORDER_LINES: &str = "\n ORDER BY tl.time, tl.revision IS NULL, tl.revision, tl.sub_revision, tl.line, tl.source, tl.file, tl.event_id, tl.audit_event_id";
+
+/// The Julian day number of 1970-01-01T00:00:00Z, in milliseconds.
+const UNIX_EPOCH_JULIAN_MS: i64 = 210_866_760_000_000;
+
+/// One statement being built: clauses and the parameters they name.
+#[derive(Default)]
+struct Statement {
+    with: Option<&'static str>,
+    conditions: Vec<&'static str>,
+    params: Vec<(&'static str, Value)>,
+}
+
+impl Statement {
+    fn filter<const N: usize>(
+        &mut self,
+        condition: &'static str,
+        params: [(&'static str, Value); N],
+    ) {
+        self.conditions.push(condition);
+        self.params.extend(params);
+    }
+
+    fn sql(&self) -> String {
+        let mut sql = String::new();
+        if let Some(with) = self.with {
+            sql.push_str(with);
+        }
+        sql.push_str(SELECT_LINES);
+        if !self.conditions.is_empty() {
+            sql.push_str("\n WHERE ");
+            sql.push_str(&self.conditions.join("\n   AND "));
+        }
+        sql.push_str(ORDER_LINES);
+        sql
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn optional_text(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, text)
+}
+
+/// A time bound as the database's times are written.
+fn time_text(t: OffsetDateTime) -> Value {
+    Value::Text(format_micro(t.unix_timestamp(), t.nanosecond() as i32))
+}
+
+/// The timeline of a database whose schema has it (see [`Store::timeline`]).
+pub struct Timeline<'s> {
+    store: &'s Store,
+}
+
+impl Store {
+    /// The timeline; an error for a database from before it (version 3).
+    pub fn timeline(&self) -> Result<Timeline<'_>, TimelineError> {
+        let version: i64 = self
+            .connection()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < TIMELINE_SCHEMA_VERSION {
+            return Err(TimelineError::SchemaTooOld {
+                version,
+                path: self.path().display().to_string(),
+            });
+        }
+        Ok(Timeline { store: self })
+    }
+}
+
+impl Timeline<'_> {
+    /// The kind as stored (`Deployment`) for what the user typed
+    /// (`deployment`, `Deployments`, a plural resource name): the resource
+    /// names first, then the kinds of objects and of Events' objects. What
+    /// the database cannot tell is kept as typed.
+    pub fn resolve_kind(&self, typed: &str) -> String {
+        let lower = typed.to_ascii_lowercase();
+        self.store
+            .connection()
+            .query_row(
+                "SELECT kind FROM (
+                    SELECT kind, resource, 0 AS pref FROM resource_kinds
+                    UNION ALL
+                    SELECT DISTINCT kind, NULL, 1 FROM objects WHERE kind IS NOT NULL
+                    UNION ALL
+                    SELECT DISTINCT involved_kind, NULL, 2 FROM events WHERE involved_kind IS NOT NULL)
+                 WHERE lower(kind) = ?1 OR lower(kind) || 's' = ?1 OR lower(kind) || 'es' = ?1
+                    OR resource = ?1
+                 ORDER BY lower(kind) = ?1 DESC, pref LIMIT 1",
+                [&lower],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|_| typed.to_string())
+    }
+
+    /// The time `before` the newest line, as SQLite computes it (the newest
+    /// time read to the millisecond). `None` when there is no line, or no
+    /// such time (before Julian day 0, in 4714 BC): then no line is that
+    /// recent.
+    pub fn before_newest(&self, before: Duration) -> Result<Option<OffsetDateTime>, TimelineError> {
+        let modifier = if before.subsec_nanos() == 0 {
+            format!("-{} seconds", before.as_secs())
+        } else {
+            format!("-{}.{:09} seconds", before.as_secs(), before.subsec_nanos())
+        };
+        let julian_ms: Option<i64> = self.store.connection().query_row(
+            "SELECT CAST(round(julianday((SELECT max(time) FROM timeline), ?1) * 86400000.0) AS INTEGER)",
+            [&modifier],
+            |r| r.get(0),
+        )?;
+        Ok(julian_ms.and_then(|ms| {
+            let unix_ms = i128::from(ms) - i128::from(UNIX_EPOCH_JULIAN_MS);
+            OffsetDateTime::from_unix_timestamp_nanos(unix_ms * 1_000_000).ok()
+        }))
+    }
+
+    /// Calls `each` with every line `query` selects, in time order.
+    pub fn for_each<E: From<TimelineError>>(
+        &self,
+        query: &TimelineQuery,
+        mut each: impl FnMut(TimelineLine) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let statement = self.statement(query);
+        let mut stmt = self
+            .store
+            .connection()
+            .prepare(&statement.sql())
+            .map_err(TimelineError::Prepare)?;
+        let params: Vec<(&str, &dyn ToSql)> = statement
+            .params
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn ToSql))
+            .collect();
+        let mut rows = stmt.query(params.as_slice()).map_err(TimelineError::from)?;
+        while let Some(row) = rows.next().map_err(TimelineError::from)? {
+            each(TimelineLine::from_row(row).map_err(TimelineError::from)?)?;
+        }
+        Ok(())
+    }
+
+    /// Every line `query` selects, in time order.
+    pub fn lines(&self, query: &TimelineQuery) -> Result<Vec<TimelineLine>, TimelineError> {
+        let mut lines = Vec::new();
+        self.for_each(query, |l| {
+            lines.push(l);
+            Ok::<_, TimelineError>(())
+        })?;
+        Ok(lines)
+    }
+
+    fn statement(&self, q: &TimelineQuery) -> Statement {
+        let mut s = Statement::default();
+        if q.object.is_some() || q.uid.is_some() {
+            let object = q.object.as_ref();
+            s.with = Some(TREE_CTE);
+            s.filter(
+                IN_TREE,
+                [
+                    (
+                        ":root_kind",
+                        object.map_or(Value::Null, |o| Value::Text(self.resolve_kind(&o.kind))),
+                    ),
+                    (
+                        ":root_namespace",
+                        optional_text(object.and_then(|o| o.namespace.as_deref())),
+                    ),
+                    (":root_name", optional_text(object.map(|o| o.name.as_str()))),
+                    (":root_uid", optional_text(q.uid.as_deref())),
+                ],
+            );
+        }
+        if let Some(ns) = &q.namespace {
+            s.filter(
+                "tl.object_namespace = :namespace",
+                [(":namespace", text(ns))],
+            );
+        }
+        if let Some(r) = &q.reason {
+            s.filter("tl.reason = :reason", [(":reason", text(r))]);
+        }
+        if let Some(t) = &q.event_type {
+            s.filter("lower(tl.type) = lower(:type)", [(":type", text(t))]);
+        }
+        if let Some(u) = &q.user {
+            s.filter(
+                "tl.audit_event_id IN (SELECT id FROM audit_events WHERE username = :user OR impersonated_user = :user)",
+                [(":user", text(u))],
+            );
+        }
+        if let Some(t) = q.since {
+            s.filter("tl.time >= :since", [(":since", time_text(t))]);
+        }
+        if let Some(t) = q.until {
+            s.filter("tl.time <= :until", [(":until", time_text(t))]);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use time::macros::datetime;
+
+    /// A database with two Deployments' stories: `web` (ReplicaSet owned
+    /// by uid, its Pod owned by name only) and `api`, plus a Node's Event.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        store
+            .connection()
+            .execute_batch(
+                "INSERT INTO sources (id, kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+                   VALUES (1, 'etcd-db', '/e/db', 'aa', 1, 'absent', '/registry/', 'now', 'test');
+                 INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from,
+                     encoding, kind, namespace, name, uid, owner_references) VALUES
+                   (1, 'd/web', 'deployments', 1, 0, 'tree', 'protobuf', 'Deployment', 'shop', 'web', 'u-web', NULL),
+                   (1, 'rs/web-1', 'replicasets', 2, 0, 'tree', 'protobuf', 'ReplicaSet', 'shop', 'web-1', 'u-rs',
+                     '[{\"kind\":\"Deployment\",\"name\":\"web\",\"uid\":\"u-web\"}]'),
+                   (1, 'p/web-1-a', 'pods', 3, 0, 'tree', 'protobuf', 'Pod', 'shop', 'web-1-a', 'u-pod',
+                     '[{\"kind\":\"ReplicaSet\",\"name\":\"web-1\"}]'),
+                   (1, 'd/api', 'deployments', 4, 0, 'tree', 'protobuf', 'Deployment', 'shop', 'api', 'u-api', NULL);
+                 INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+                     reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, involved_uid) VALUES
+                   (1, 'e/1', 10, 0, 'tree', 'protobuf', 'ScalingReplicaSet', 'Normal', 1,
+                     '2026-11-20T09:30:01.000000Z', 'Deployment', 'shop', 'web', 'u-web'),
+                   (1, 'e/2', 11, 0, 'tree', 'protobuf', 'BackOff', 'Warning', 2,
+                     '2026-11-20T09:30:02.000000Z', 'Pod', 'shop', 'web-1-a', NULL),
+                   (1, 'e/3', 12, 0, 'tree', 'protobuf', 'Unhealthy', 'Warning', 1,
+                     '2026-11-20T09:30:03.000000Z', 'Pod', 'shop', 'api-1-b', NULL),
+                   (1, 'e/4', 13, 0, 'tree', 'protobuf', 'NodeReady', 'Normal', 1,
+                     '2026-11-20T11:30:04.500000Z', 'Node', NULL, 'n1', NULL);
+                 INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+                     object_namespace, object_name, username, impersonated_user, response_code, stage_timestamp, raw) VALUES
+                   (1, 'audit.log', 1, 'a-1', 'ResponseComplete', 'patch', 'deployments', 'shop', 'web',
+                     'alice', NULL, 200, '2026-11-20T09:30:00.000000Z', '{}'),
+                   (1, 'audit.log', 2, 'a-2', 'ResponseComplete', 'delete', 'pods', 'shop', 'api-1-b',
+                     'admin', 'bob', 403, '2026-11-20T09:30:05.000000Z', '{}');",
+            )
+            .unwrap();
+        (dir, store)
+    }
+
+    /// `(object, reason or verb)` of each line.
+    fn story(store: &Store, q: &TimelineQuery) -> Vec<(String, String)> {
+        let lines = store.timeline().unwrap().lines(q).unwrap();
+        lines
+            .into_iter()
+            .map(|l| {
+                let what = match (l.source, l.reason, l.verb) {
+                    (Source::Event, Value::Text(r), _) => r,
+                    (Source::Audit, _, Value::Text(v)) => v,
+                    other => panic!("{other:?}"),
+                };
+                (l.object, what)
+            })
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    /// Without filters every line comes, in time order, with its fields.
+    #[test]
+    fn all_lines_in_time_order() {
+        let (_dir, store) = store();
+        assert_eq!(
+            story(&store, &TimelineQuery::default()),
+            pairs(&[
+                ("Deployment/shop/web", "patch"),
+                ("Deployment/shop/web", "ScalingReplicaSet"),
+                ("Pod/shop/web-1-a", "BackOff"),
+                ("Pod/shop/api-1-b", "Unhealthy"),
+                ("Pod/shop/api-1-b", "delete"),
+                ("Node/n1", "NodeReady"),
+            ])
+        );
+        let lines = store
+            .timeline()
+            .unwrap()
+            .lines(&TimelineQuery::default())
+            .unwrap();
+        let denied = &lines[4];
+        assert_eq!(denied.denied, Value::Integer(1));
+        assert_eq!(denied.username, text("admin as bob"));
+        assert_eq!(denied.response_code, Value::Integer(403));
+        assert_eq!(lines[2].count, Value::Integer(2));
+        assert_eq!(lines[2].event_type, text("Warning"));
+        let names: Vec<&str> = lines[0].fields().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, COLUMNS);
+        assert_eq!(lines[0].fields()[1].1, ValueRef::Text(b"audit"));
+    }
+
+    /// An object's timeline holds what it owns, followed by uid and by
+    /// name, and nothing of its neighbour; the kind may be typed loosely.
+    #[test]
+    fn object_and_what_it_owns() {
+        let (_dir, store) = store();
+        let web = pairs(&[
+            ("Deployment/shop/web", "patch"),
+            ("Deployment/shop/web", "ScalingReplicaSet"),
+            ("Pod/shop/web-1-a", "BackOff"),
+        ]);
+        for kind in ["deployment", "Deployments", "DEPLOYMENT"] {
+            let q = TimelineQuery {
+                object: Some(ObjectSpec {
+                    kind: kind.into(),
+                    namespace: Some("shop".into()),
+                    name: "web".into(),
+                }),
+                ..TimelineQuery::default()
+            };
+            assert_eq!(story(&store, &q), web, "{kind}");
+        }
+        let any_namespace = TimelineQuery {
+            object: Some(ObjectSpec {
+                kind: "deployment".into(),
+                namespace: None,
+                name: "web".into(),
+            }),
+            ..TimelineQuery::default()
+        };
+        assert_eq!(story(&store, &any_namespace), web);
+        let by_uid = TimelineQuery {
+            uid: Some("u-rs".into()),
+            ..TimelineQuery::default()
+        };
+        assert_eq!(
+            story(&store, &by_uid),
+            pairs(&[("Pod/shop/web-1-a", "BackOff")])
+        );
+        let unknown = TimelineQuery {
+            uid: Some("nosuch".into()),
+            ..TimelineQuery::default()
+        };
+        assert_eq!(story(&store, &unknown), pairs(&[]));
+    }
+
+    /// Namespace, reason, type (any case) and user (or impersonated user).
+    #[test]
+    fn field_filters() {
+        let (_dir, store) = store();
+        let q = |f: fn(&mut TimelineQuery)| {
+            let mut q = TimelineQuery::default();
+            f(&mut q);
+            story(&store, &q)
+        };
+        assert_eq!(q(|q| q.namespace = Some("shop".into())).len(), 5);
+        assert_eq!(
+            q(|q| q.reason = Some("BackOff".into())),
+            pairs(&[("Pod/shop/web-1-a", "BackOff")])
+        );
+        assert_eq!(
+            q(|q| q.event_type = Some("warning".into())),
+            pairs(&[
+                ("Pod/shop/web-1-a", "BackOff"),
+                ("Pod/shop/api-1-b", "Unhealthy")
+            ])
+        );
+        assert_eq!(
+            q(|q| q.user = Some("alice".into())),
+            pairs(&[("Deployment/shop/web", "patch")])
+        );
+        assert_eq!(
+            q(|q| q.user = Some("bob".into())),
+            pairs(&[("Pod/shop/api-1-b", "delete")])
+        );
+        assert_eq!(
+            q(|q| {
+                q.namespace = Some("shop".into());
+                q.event_type = Some("Warning".into());
+                q.reason = Some("Unhealthy".into());
+            }),
+            pairs(&[("Pod/shop/api-1-b", "Unhealthy")])
+        );
+    }
+
+    /// Time bounds are inclusive, in any offset.
+    #[test]
+    fn time_bounds() {
+        let (_dir, store) = store();
+        let q = TimelineQuery {
+            since: Some(datetime!(2026-11-20 10:30:02 +01:00)),
+            until: Some(datetime!(2026-11-20 09:30:03 UTC)),
+            ..TimelineQuery::default()
+        };
+        assert_eq!(
+            story(&store, &q),
+            pairs(&[
+                ("Pod/shop/web-1-a", "BackOff"),
+                ("Pod/shop/api-1-b", "Unhealthy")
+            ])
+        );
+    }
+
+    /// A duration before the newest line is computed by SQLite, to the
+    /// millisecond; an empty timeline has no such time.
+    #[test]
+    fn times_before_the_newest_line() {
+        let (_dir, store) = store();
+        let timeline = store.timeline().unwrap();
+        assert_eq!(
+            timeline.before_newest(Duration::from_secs(7200)).unwrap(),
+            Some(datetime!(2026-11-20 09:30:04.5 UTC))
+        );
+        assert_eq!(
+            timeline.before_newest(Duration::from_millis(1500)).unwrap(),
+            Some(datetime!(2026-11-20 11:30:03 UTC))
+        );
+        // Before year 0 (the text compares before every ordinary time).
+        assert_eq!(
+            timeline
+                .before_newest(Duration::from_secs(86_400_000_000))
+                .unwrap()
+                .map(|t| t.year()),
+            Some(-712)
+        );
+        assert_eq!(
+            timeline
+                .before_newest(Duration::from_secs(400_000_000_000))
+                .unwrap(),
+            None
+        );
+        store
+            .connection()
+            .execute_batch("DELETE FROM event_revisions; DELETE FROM audit_events;")
+            .unwrap();
+        assert_eq!(timeline.before_newest(Duration::ZERO).unwrap(), None);
+    }
+
+    /// Kinds resolve through resource names, objects and Events' objects.
+    #[test]
+    fn kinds_resolve_as_stored() {
+        let (_dir, store) = store();
+        let timeline = store.timeline().unwrap();
+        assert_eq!(timeline.resolve_kind("deployments"), "Deployment");
+        assert_eq!(timeline.resolve_kind("pod"), "Pod");
+        assert_eq!(timeline.resolve_kind("NODE"), "Node");
+        assert_eq!(timeline.resolve_kind("Gadget"), "Gadget");
+    }
+
+    /// A database from before the timeline is refused, naming its path.
+    #[test]
+    fn needs_schema_version_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(super::super::schema::SCHEMA_V1).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        drop(conn);
+        let store = Store::open_read_only(&path).unwrap();
+        let e = store.timeline().err().unwrap();
+        assert!(matches!(e, TimelineError::SchemaTooOld { version: 1, .. }));
+        assert!(e.to_string().contains("needs version 3"));
+        assert!(e.to_string().contains(&path.display().to_string()));
+    }
+}
