@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::{EXIT_DAMAGED, EXIT_OK};
 use crate::source::free_pages::for_each_free_key_entry;
 use crate::source::input;
-use crate::source::registry::DEFAULT_PREFIX;
+use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
 use crate::source::snapshot::{meta_note, open_bolt};
 use crate::source::survey::survey;
 
@@ -95,6 +95,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
         "events:        under {}: {} revisions of {} keys ({} live keys), {} tombstones",
         args.prefix, s.events.revisions, s.events.keys, s.events.live_keys, s.events.tombstones
     );
+    let share = EtcdShare::of(s.events.revisions + s.events.tombstones, s.object_records);
+    if let Some(note) = share.note(&args.prefix) {
+        println!("  NOTE: {note}");
+    }
     println!();
     println!(
         "{:<44} {:>9} {:>9} {:>10} {:>10}",

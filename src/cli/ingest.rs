@@ -15,7 +15,7 @@ use crate::ingest::{
     IngestOptions, IngestPlan, IngestReport, Inputs, LoadedSource, SourceOutcome, Totals,
 };
 use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
-use crate::source::registry::DEFAULT_PREFIX;
+use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
 use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
@@ -239,7 +239,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<i32> {
     }
     let mut store = Store::open(database)
         .with_context(|| format!("opening database {}", database.display()))?;
-    let mut printer = Printer::new(show_progress);
+    let mut printer = Printer::new(&plan.options.prefix, show_progress);
     let totals = ingest_files(&mut store, &files, &plan.options, &mut printer);
     // A new database exists once a source was loaded into it; a run that
     // loaded nothing into a new one leaves nothing behind.
@@ -288,7 +288,7 @@ fn run_live(
     let mut store = Store::open(database)
         .with_context(|| format!("opening database {}", database.display()))?;
     let location = options.location();
-    let mut printer = Printer::new(show_progress);
+    let mut printer = Printer::new(&ingest_options.prefix, show_progress);
     let name = Path::new(&location);
     printer.reading(name);
     let started = Instant::now();
@@ -327,13 +327,16 @@ fn run_live(
 /// Prints what a run does: a spinner while an input is read (on a
 /// terminal), then each input's summary.
 struct Printer {
+    /// The Event prefix, for the notes of the summary.
+    prefix: String,
     show_progress: bool,
     bar: Option<ProgressBar>,
 }
 
 impl Printer {
-    fn new(show_progress: bool) -> Self {
+    fn new(prefix: &str, show_progress: bool) -> Self {
         Printer {
+            prefix: prefix.to_string(),
             show_progress,
             bar: None,
         }
@@ -360,7 +363,7 @@ impl IngestReport for Printer {
     }
 
     fn loaded(&mut self, input: &Path, loaded: &LoadedSource, took: Duration) {
-        print_summary(input, loaded, took);
+        print_summary(input, loaded, took, &self.prefix);
     }
 
     fn audit_loaded(&mut self, input: &Path, loaded: &AuditLoaded) {
@@ -438,7 +441,7 @@ fn print_audit_summary(path: &Path, s: &AuditLoaded) {
     }
 }
 
-fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
+fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, prefix: &str) {
     let sum = &s.summary;
     let compression = s.compression.map(|c| format!(", {c}")).unwrap_or_default();
     println!(
@@ -486,6 +489,13 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration) {
         "  other objects (metadata): {} revisions, {} tombstones",
         sum.object_revisions, sum.object_tombstones
     );
+    let share = EtcdShare::of(
+        sum.event_revisions + sum.tombstones,
+        sum.object_revisions + sum.object_tombstones,
+    );
+    if let Some(note) = share.note(prefix) {
+        println!("  NOTE: {note}");
+    }
     let scan = &s.free_scan;
     if s.live.is_none() {
         println!(

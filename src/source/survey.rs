@@ -32,6 +32,9 @@ pub struct Survey {
     pub resources: BTreeMap<String, ResourceCounts>,
     /// Counts for keys under the Event prefix.
     pub events: ResourceCounts,
+    /// Records (revisions and tombstones) of the other keys under the
+    /// registry root: Kubernetes objects that are not Events.
+    pub object_records: u64,
     /// Entries or pages that could not be read.
     pub damage: Vec<String>,
 }
@@ -101,6 +104,9 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
             counts.revisions += 1;
         }
         let is_event = kv.key.starts_with(prefix.as_bytes());
+        if !is_event && kv.key.starts_with(root.as_bytes()) {
+            s.object_records += 1;
+        }
         if is_event {
             if rev.tombstone {
                 s.events.tombstones += 1;
