@@ -257,7 +257,7 @@ fn real_etcd_wal_holds_every_proposal_in_order() {
     assert!(indexes.windows(2).all(|w| w[0] < w[1]), "{indexes:?}");
 
     // etcd's own entries are recognized: the member's conf change, a leader
-    // no-op, and the v2 cluster-version request.
+    // no-op, and its v2 requests.
     let entries: Vec<&Payload> = items
         .iter()
         .filter_map(|i| match i {
@@ -268,8 +268,34 @@ fn real_etcd_wal_holds_every_proposal_in_order() {
     assert!(entries.iter().any(|p| matches!(p, Payload::ConfChange(c)
         if c.change == ConfChangeType::AddNode)));
     assert!(entries.iter().any(|p| matches!(p, Payload::LeaderNoop)));
-    assert!(entries.iter().any(|p| matches!(p, Payload::Proposal(r)
-        if matches!(&r.request, Request::Other(OtherRequest::V2(v2)) if v2.path == "/0/version"))));
+    // etcd 3.4 proposes its v2 requests as whole entries (`v2_server.go`):
+    // the cluster version, the member's attributes (`publish`), and a
+    // `QGET` for each `/health` probe of the harness.
+    let v2: Vec<(&str, &str)> = entries
+        .iter()
+        .filter_map(|p| match p {
+            Payload::Proposal(r) => match &r.request {
+                Request::Other(OtherRequest::V2(v2)) => {
+                    assert!(!v2.embedded, "{v2:?}");
+                    Some((v2.method.as_str(), v2.path.as_str()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(v2.contains(&("PUT", "/0/version")), "{v2:?}");
+    assert!(
+        v2.iter().any(|(m, p)| *m == "PUT"
+            && p.starts_with("/0/members/")
+            && p.ends_with("/attributes")),
+        "{v2:?}"
+    );
+    assert!(
+        v2.iter().all(|(m, _)| ["PUT", "QGET"].contains(m)),
+        "{v2:?}"
+    );
+    assert_eq!(summary.entries.v2_requests, v2.len() as u64);
 
     // The chain verifies, nothing is damaged or torn, every byte is hashed,
     // and reading changed none (the hash after reading is the one taken

@@ -115,7 +115,7 @@ impl FrameReader {
     /// [`finish`](Self::finish).
     pub fn next_frame(&mut self) -> FrameStep {
         let offset = self.offset;
-        let remaining = self.size - offset;
+        let remaining = self.size.saturating_sub(offset);
         if remaining == 0 {
             return FrameStep::End(FrameEnd::EndOfFile);
         }
