@@ -1,5 +1,6 @@
 //! Compiles the protobuf messages evforensics reads (Kubernetes Event and
-//! ObjectMeta, the runtime.Unknown envelope, etcd's mvccpb/leasepb) with prost.
+//! ObjectMeta, the runtime.Unknown envelope, etcd's mvccpb/leasepb, and the
+//! WAL's walpb/raftpb/etcdserverpb) with prost.
 fn main() {
     let protos = [
         "proto/runtime.proto",
@@ -7,6 +8,9 @@ fn main() {
         "proto/core_v1.proto",
         "proto/events_v1.proto",
         "proto/etcd.proto",
+        "proto/walpb.proto",
+        "proto/raftpb.proto",
+        "proto/etcdserverpb.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

@@ -22,3 +22,12 @@ pub mod events {
 pub mod etcd {
     include!(concat!(env!("OUT_DIR"), "/etcd.rs"));
 }
+pub mod walpb {
+    include!(concat!(env!("OUT_DIR"), "/walpb.rs"));
+}
+pub mod raftpb {
+    include!(concat!(env!("OUT_DIR"), "/raftpb.rs"));
+}
+pub mod etcdserverpb {
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
+}

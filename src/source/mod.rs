@@ -15,5 +15,6 @@ pub mod registry;
 mod sink;
 pub mod snapshot;
 pub mod survey;
+pub mod wal;
 
 pub use sink::RecordSink;
