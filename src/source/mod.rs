@@ -3,8 +3,8 @@
 //! ([`free_pages`]), an etcd file read for a load ([`snapshot`]), a survey
 //! for `info` ([`survey`]), a running etcd read through its API ([`live`],
 //! with what its history read holds back in [`live::held`]), Kubernetes
-//! audit logs ([`audit`]), and where Kubernetes keeps objects
-//! ([`registry`]). A reader hands what it reads to a [`RecordSink`].
+//! audit logs ([`audit`]), etcd's write-ahead log ([`wal`]), and where
+//! Kubernetes keeps objects ([`registry`]). A reader hands what it reads to a [`RecordSink`].
 pub mod audit;
 pub mod bolt;
 pub mod free_pages;

@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use super::bolt::{BoltDb, ReadAt};
 use super::mvcc::{self, MvccMeta, Revision};
 use super::registry::{key_resource, registry_root};
+use crate::decode::decode_event;
 
 /// Counts for one resource (`pods`, `events`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +19,41 @@ pub struct ResourceCounts {
     /// Stored put revisions.
     pub revisions: u64,
     pub tombstones: u64,
+}
+
+/// The earliest and latest occurrence among Event values (the database's
+/// time text, as `events.occurred_at`): how far back a layer of evidence
+/// reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OccurrenceSpan {
+    /// Event values seen.
+    pub values: u64,
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+}
+
+impl OccurrenceSpan {
+    /// One stored Event value (any encoding the decoder reads).
+    pub fn add_value(&mut self, value: &[u8]) {
+        self.values += 1;
+        let Some(at) = decode_event(value, None).fields.occurred_at() else {
+            return;
+        };
+        if self.oldest.as_ref().map_or(true, |o| at < *o) {
+            self.oldest = Some(at.clone());
+        }
+        if self.newest.as_ref().map_or(true, |n| at > *n) {
+            self.newest = Some(at);
+        }
+    }
+
+    /// `oldest … newest` or `none`.
+    pub fn describe(&self) -> String {
+        match (&self.oldest, &self.newest) {
+            (Some(o), Some(n)) => format!("{o} … {n}"),
+            _ => "none".to_string(),
+        }
+    }
 }
 
 /// What one etcd file holds.
@@ -35,6 +71,8 @@ pub struct Survey {
     /// Records (revisions and tombstones) of the other keys under the
     /// registry root: Kubernetes objects that are not Events.
     pub object_records: u64,
+    /// When the Event revisions the tree holds happened.
+    pub event_span: OccurrenceSpan,
     /// Entries or pages that could not be read.
     pub damage: Vec<String>,
 }
@@ -106,6 +144,9 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
         let is_event = kv.key.starts_with(prefix.as_bytes());
         if !is_event && kv.key.starts_with(root.as_bytes()) {
             s.object_records += 1;
+        }
+        if is_event && !rev.tombstone {
+            s.event_span.add_value(&kv.value);
         }
         if is_event {
             if rev.tombstone {

@@ -18,7 +18,8 @@
 //! frames, hashing), `ops`, `txn`, `request` and `entry` (what records
 //! hold), `damage`, `item` and `summary` (what the reader reports),
 //! `reader` (the stream and the CRC chain), `commit` (raft's log rule),
-//! `builder` (writes WAL bytes for tests).
+//! `builder` (writes WAL bytes for tests), `survey` (what a WAL holds, for
+//! `info`).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,6 +51,7 @@ mod reader;
 mod request;
 mod segment;
 mod summary;
+mod survey;
 mod txn;
 
 #[cfg(test)]
@@ -77,4 +79,5 @@ pub use segment::{Segment, READ_BUFFER_BYTES};
 pub use summary::{
     CrcStart, EntryCounts, FileEnd, FileSummary, RecordCounts, WalSummary, MAX_DAMAGE_KEPT,
 };
+pub use survey::{survey_wal, EventWrites, ProposalCounts, WalSurvey};
 pub use txn::{Compare, CompareResult, CompareTarget, CompareValue, RequestOp, Txn, MAX_TXN_DEPTH};
