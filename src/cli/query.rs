@@ -143,6 +143,17 @@ pub(super) fn open(path: &Path) -> anyhow::Result<Store> {
             path.display()
         );
     }
+    // SQLite takes an empty file for an empty database: say what it is.
+    if std::fs::metadata(path)
+        .map(|m| m.len() == 0)
+        .unwrap_or(false)
+    {
+        bail!(
+            "{}: an empty file (0 bytes), not an evforensics database; create one with `evforensics ingest --db {} SOURCE…`",
+            path.display(),
+            path.display()
+        );
+    }
     let store = Store::open_read_only(path)
         .with_context(|| format!("opening database {} read-only", path.display()))?;
     // Belt and braces: the connection is read-only, and so is the session.
