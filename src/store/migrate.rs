@@ -96,7 +96,7 @@ pub(super) fn check_readable(conn: &Connection) -> Result<i64, StoreError> {
             StoreError::NotOurs
         });
     }
-    if version > SCHEMA_VERSION || version < 0 {
+    if !(1..=SCHEMA_VERSION).contains(&version) {
         return Err(StoreError::UnsupportedVersion(version));
     }
     Ok(version)
