@@ -323,3 +323,52 @@ fn the_database_reads_well_in_sqlite3() {
     assert_eq!(values[2], 0);
     assert!(values[3] > 0);
 }
+
+/// A `--db` that is not an evforensics database says what it is, for
+/// query and timeline alike: an empty file, an SQLite database without
+/// tables, someone else's database (exit 1, nothing written).
+#[test]
+fn a_db_that_is_not_ours_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_file = dir.path().join("empty.sqlite");
+    std::fs::File::create(&empty_file).unwrap();
+    let no_tables = dir.path().join("no-tables.sqlite");
+    Connection::open(&no_tables)
+        .unwrap()
+        .execute_batch("PRAGMA page_size = 4096; VACUUM;")
+        .unwrap();
+    assert!(std::fs::metadata(&no_tables).unwrap().len() > 0);
+    let foreign = dir.path().join("foreign.sqlite");
+    Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE visits (url TEXT)")
+        .unwrap();
+    let cases = [
+        (
+            &empty_file,
+            "an empty file (0 bytes), not an evforensics database",
+        ),
+        (
+            &no_tables,
+            "not an evforensics database: the database is empty (no tables)",
+        ),
+        (
+            &foreign,
+            "not an evforensics database: it has tables but no evforensics schema version",
+        ),
+    ];
+    for (db, message) in cases {
+        let before = std::fs::read(db).unwrap();
+        for args in [&["query", "SELECT 1"][..], &["timeline"][..]] {
+            evforensics()
+                .args(args)
+                .arg("--db")
+                .arg(db)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains(message))
+                .stderr(predicate::str::contains("tables but no schema version").not());
+        }
+        assert_eq!(std::fs::read(db).unwrap(), before, "{}", db.display());
+    }
+}

@@ -1,6 +1,6 @@
 //! `evforensics decode`: one stored value → JSON as kubectl shows it.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -48,6 +48,8 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<i32> {
     // Parsed back to be pretty-printed (keys keep their order: the crate
     // enables serde_json's preserve_order).
     let value = crate::decode::parse_object(&object)?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    out.flush()?;
     Ok(EXIT_OK)
 }

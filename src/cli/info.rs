@@ -1,5 +1,6 @@
 //! `evforensics info`: what a snapshot holds, without loading it.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use super::{EXIT_DAMAGED, EXIT_OK};
@@ -23,60 +24,68 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
     let input = input::prepare(&args.source)?;
     let db = open_bolt(&input)?;
     let opt = |r: Option<i64>| r.map(|r| r.to_string()).unwrap_or_else(|| "none".into());
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
 
-    println!("source:        {}", args.source.display());
+    writeln!(out, "source:        {}", args.source.display())?;
     if input.evidence_file != args.source {
-        println!("bbolt file:    {}", input.evidence_file.display());
+        writeln!(out, "bbolt file:    {}", input.evidence_file.display())?;
     }
-    println!("kind:          {}", input.kind.as_str());
-    println!("size:          {} bytes", input.size_bytes);
-    println!("sha256:        {}", input.sha256);
+    writeln!(out, "kind:          {}", input.kind.as_str())?;
+    writeln!(out, "size:          {} bytes", input.size_bytes)?;
+    writeln!(out, "sha256:        {}", input.sha256)?;
     if let Some(c) = input.compression {
-        println!(
+        writeln!(
+            out,
             "compression:   {} (content sha256 {})",
             c.as_str(),
             input.content_sha256.as_deref().unwrap_or("?")
-        );
+        )?;
     }
-    println!("hash trailer:  {}", input.trailer.describe());
+    writeln!(out, "hash trailer:  {}", input.trailer.describe())?;
     if input.kind == input::InputKind::DataDir {
         let wals = input::wal_files(&input.evidence_file);
         let total: u64 = wals.iter().map(|(_, size)| size).sum();
-        println!(
+        writeln!(
+            out,
             "wal files:     {} in member/wal ({total} bytes; not decoded yet: they may hold revisions newer than the db)",
             wals.len()
-        );
+        )?;
         for (path, size) in &wals {
-            println!("               {} ({size} bytes)", path.display());
+            writeln!(out, "               {} ({size} bytes)", path.display())?;
         }
     }
 
     let meta = db.meta();
-    println!(
+    writeln!(
+        out,
         "bbolt:         page size {}, meta page {} in use (txid {}), {} pages in use (high-water mark)",
         db.page_size(),
         meta.page_id,
         meta.txid,
         meta.hwm
-    );
+    )?;
     if let Some(note) = meta_note(&db) {
-        println!("  WARNING: {note}");
+        writeln!(out, "  WARNING: {note}")?;
     }
     let pages = db.page_stats();
-    println!(
+    writeln!(
+        out,
         "pages:         {} meta, {} branch, {} leaf, {} overflow, {} freelist, {} free (not reachable from the tree: may hold older records)",
         pages.meta, pages.branch, pages.leaf, pages.overflow, pages.freelist, pages.free
-    );
+    )?;
 
     let mut free_entries = 0u64;
     let free = for_each_free_key_entry(&db, |_, _, _| free_entries += 1);
-    println!(
+    writeln!(
+        out,
         "free pages:    {} key-bucket leaves among them, holding {} revision entries (older copies; `ingest` loads those the tree lacks)",
         free.key_leaves, free_entries
-    );
+    )?;
 
     let s = survey(&db, &args.prefix);
-    println!(
+    writeln!(
+        out,
         "etcd:          head revision {}, oldest stored revision {}, compacted at {} (scheduled {}), consistent index {}",
         opt(s.head_revision),
         opt(s.oldest_revision),
@@ -86,29 +95,33 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
             .consistent_index
             .map(|c| c.to_string())
             .unwrap_or_else(|| "none".into())
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "               {} key-bucket entries, {} leases",
         s.entries, s.leases
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "events:        under {}: {} revisions of {} keys ({} live keys), {} tombstones",
         args.prefix, s.events.revisions, s.events.keys, s.events.live_keys, s.events.tombstones
-    );
+    )?;
     let share = EtcdShare::of(s.events.revisions + s.events.tombstones, s.object_records);
     if let Some(note) = share.note(&args.prefix) {
-        println!("  NOTE: {note}");
+        writeln!(out, "  NOTE: {note}")?;
     }
-    println!();
-    println!(
+    writeln!(out)?;
+    writeln!(
+        out,
         "{:<44} {:>9} {:>9} {:>10} {:>10}",
         "resource", "keys", "live", "revisions", "tombstones"
-    );
+    )?;
     for (name, c) in &s.resources {
-        println!(
+        writeln!(
+            out,
             "{:<44} {:>9} {:>9} {:>10} {:>10}",
             name, c.keys, c.live_keys, c.revisions, c.tombstones
-        );
+        )?;
     }
     let damage: Vec<String> = s
         .damage
@@ -117,12 +130,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
         .chain(pages.damage.iter().map(|d| d.to_string()))
         .collect();
     if !damage.is_empty() {
-        println!();
-        println!("damage: {} problems", damage.len());
+        writeln!(out)?;
+        writeln!(out, "damage: {} problems", damage.len())?;
         for d in damage.iter().take(20) {
-            println!("  {d}");
+            writeln!(out, "  {d}")?;
         }
+        out.flush()?;
         return Ok(EXIT_DAMAGED);
     }
+    out.flush()?;
     Ok(EXIT_OK)
 }

@@ -7,6 +7,7 @@
 //! | 1 | failure: an input could not be read, or the database could not be written |
 //! | 2 | usage error (bad arguments) |
 //! | 3 | success, but damaged records were skipped (counted in the summary and in `damaged_records`) |
+//! | 141 | standard output was closed early (`\| head`): nothing more is written, nothing is said |
 
 mod decode;
 mod info;
@@ -14,6 +15,7 @@ mod ingest;
 mod query;
 mod timeline;
 
+use std::io;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,12 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_DAMAGED: i32 = 3;
+/// What the shell reports for a tool that SIGPIPE ended (128 + 13), as
+/// `cat`, `sort` or `grep` end when the reader of their output goes away:
+/// the output was cut short, so it is not success (`set -o pipefail` sees
+/// it), but it is not worth a message either. Rust ignores SIGPIPE, so the
+/// write fails with EPIPE and the command ends with this code.
+pub const EXIT_BROKEN_PIPE: i32 = 141;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,7 +51,8 @@ pub const EXIT_DAMAGED: i32 = 3;
         evforensics query who-deleted-what             run one\n  \
         evforensics timeline --object deployment/shop/web   its Events and audit entries, with its Pods'\n  \
         sqlite3 evforensics.sqlite \"SELECT reason, count(*) FROM events GROUP BY 1\"\n\n\
-        Exit codes: 0 success, 1 failure, 2 usage error, 3 success with damaged records skipped."
+        Exit codes: 0 success, 1 failure, 2 usage error, 3 success with damaged records skipped, \
+        141 standard output closed early (| head)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -123,6 +132,7 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => EXIT_BROKEN_PIPE,
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
             eprintln!("evforensics: usage error: {e:#}");
             EXIT_USAGE
@@ -132,4 +142,26 @@ pub fn main() -> i32 {
             EXIT_FAILURE
         }
     }
+}
+
+/// Whether writing to a closed pipe is what failed: an [`io::Error`] of
+/// kind `BrokenPipe` anywhere in the chain, also inside a JSON writer's
+/// error (serde_json does not give its io error as a source).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .map(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .map(|j| j.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+            })
+            .or_else(|| {
+                cause.downcast_ref::<::csv::Error>().map(|c| {
+                    matches!(c.kind(), ::csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+                })
+            })
+            .unwrap_or(false)
+    })
 }

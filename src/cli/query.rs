@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use rusqlite::types::ValueRef;
 
 use super::{DbArg, EXIT_OK};
-use crate::helpers::hex;
+use crate::helpers::{csv_text_cell, hex};
 use crate::store::Store;
 
 /// The saved questions, from `queries/*.sql`: the first line of each is a
@@ -55,7 +55,8 @@ const TABLE_CELL_MAX: usize = 80;
 pub enum Format {
     /// Aligned columns for reading (long cells cut, NULL shown as NULL).
     Table,
-    /// RFC 4180 CSV with a header row (NULL is an empty field).
+    /// RFC 4180 CSV with a header row (NULL is an empty field; text that
+    /// starts with = + - @ gets a leading ' against spreadsheet formulas).
     Csv,
     /// A JSON array of objects, one per row (NULL is null).
     Json,
@@ -142,6 +143,17 @@ pub(super) fn open(path: &Path) -> anyhow::Result<Store> {
             path.display()
         );
     }
+    // SQLite takes an empty file for an empty database: say what it is.
+    if std::fs::metadata(path)
+        .map(|m| m.len() == 0)
+        .unwrap_or(false)
+    {
+        bail!(
+            "{}: an empty file (0 bytes), not an evforensics database; create one with `evforensics ingest --db {} SOURCE…`",
+            path.display(),
+            path.display()
+        );
+    }
     let store = Store::open_read_only(path)
         .with_context(|| format!("opening database {} read-only", path.display()))?;
     // Belt and braces: the connection is read-only, and so is the session.
@@ -173,7 +185,12 @@ pub fn run_sql(
             while let Some(row) = rows.next()? {
                 let mut record = Vec::with_capacity(columns.len());
                 for i in 0..columns.len() {
-                    record.push(text_of(row.get_ref(i)?).unwrap_or_default());
+                    let v = row.get_ref(i)?;
+                    let cell = text_of(v).unwrap_or_default();
+                    record.push(match v {
+                        ValueRef::Text(_) => csv_text_cell(cell),
+                        _ => cell,
+                    });
                 }
                 w.write_record(&record)?;
             }

@@ -1,9 +1,11 @@
 //! Small helpers every layer may use: nothing here imports the rest of the
 //! crate.
+pub mod csv_cell;
 pub mod duration;
 pub mod hex;
 pub mod paths;
 
+pub use csv_cell::csv_text_cell;
 pub use duration::{parse_duration, DurationError};
 pub use hex::hex;
 pub use paths::{absolute, directory_of};

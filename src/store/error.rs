@@ -10,8 +10,11 @@ use super::schema::SCHEMA_VERSION;
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("the database has tables but no evforensics schema version (PRAGMA user_version = 0); refusing to write into a database that is not ours")]
+    #[error("not an evforensics database: it has tables but no evforensics schema version (PRAGMA user_version = 0); evforensics neither reads nor writes into a database that is not ours")]
     NotOurs,
+    /// Opened to be read, but nothing was ever loaded into it.
+    #[error("not an evforensics database: the database is empty (no tables); `evforensics ingest --db` loads evidence into one")]
+    EmptyDatabase,
     #[error("the database has schema version {0}, this evforensics understands version {SCHEMA_VERSION}; use a newer evforensics or another --db")]
     UnsupportedVersion(i64),
     #[error(

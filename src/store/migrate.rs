@@ -70,17 +70,18 @@ pub(super) fn check_ours(conn: &Connection) -> Result<i64, StoreError> {
     if !(0..=SCHEMA_VERSION).contains(&version) {
         return Err(StoreError::UnsupportedVersion(version));
     }
-    if version == 0 {
-        let tables: i64 = query_one(
-            conn,
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-            [],
-        )?;
-        if tables > 0 {
-            return Err(StoreError::NotOurs);
-        }
+    if version == 0 && table_count(conn)? > 0 {
+        return Err(StoreError::NotOurs);
     }
     Ok(version)
+}
+
+fn table_count(conn: &Connection) -> Result<i64, StoreError> {
+    query_one(
+        conn,
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+    )
 }
 
 /// The schema version of a database opened to be read: any evforensics
@@ -88,12 +89,15 @@ pub(super) fn check_ours(conn: &Connection) -> Result<i64, StoreError> {
 /// newer tables).
 pub(super) fn check_readable(conn: &Connection) -> Result<i64, StoreError> {
     let version = user_version(conn)?;
-    if !(1..=SCHEMA_VERSION).contains(&version) {
-        return Err(if version == 0 {
-            StoreError::NotOurs
+    if version == 0 {
+        return Err(if table_count(conn)? == 0 {
+            StoreError::EmptyDatabase
         } else {
-            StoreError::UnsupportedVersion(version)
+            StoreError::NotOurs
         });
+    }
+    if !(1..=SCHEMA_VERSION).contains(&version) {
+        return Err(StoreError::UnsupportedVersion(version));
     }
     Ok(version)
 }

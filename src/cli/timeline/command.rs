@@ -21,7 +21,8 @@ use crate::store::timeline::{ObjectSpec, Timeline, TimelineQuery};
 pub enum Format {
     /// Aligned columns for a terminal.
     Text,
-    /// RFC 4180 CSV with a header row (NULL is an empty field).
+    /// RFC 4180 CSV with a header row (NULL is an empty field; text that
+    /// starts with = + - @ gets a leading ' against spreadsheet formulas).
     Csv,
     /// One JSON object per line (NULL is null).
     Jsonl,

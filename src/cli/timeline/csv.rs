@@ -1,9 +1,13 @@
 //! RFC 4180 CSV: a header row of the column names, then one record a line
-//! (NULL is an empty field).
+//! (NULL is an empty field; text that starts like a spreadsheet formula
+//! gets a leading `'`, see [`csv_text_cell`]).
 
 use std::io::Write;
 
+use rusqlite::types::ValueRef;
+
 use super::line::{text, LineWriter};
+use crate::helpers::csv_text_cell;
 use crate::store::timeline::{TimelineLine, COLUMNS};
 
 pub struct Csv<W: Write> {
@@ -34,7 +38,10 @@ impl<W: Write> LineWriter for Csv<W> {
     fn line(&mut self, l: &TimelineLine) -> anyhow::Result<()> {
         self.header()?;
         self.out
-            .write_record(l.fields().into_iter().map(|(_, v)| text(v)))?;
+            .write_record(l.fields().into_iter().map(|(_, v)| match v {
+                ValueRef::Text(_) => csv_text_cell(text(v)),
+                _ => text(v),
+            }))?;
         Ok(())
     }
 

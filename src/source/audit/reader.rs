@@ -16,6 +16,11 @@ pub(super) const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 /// How deep wrappers may nest (records → record → properties.log → list).
 const MAX_DEPTH: usize = 8;
 
+/// How deep JSON may nest: serde_json refuses the 128th level anyway, and a
+/// record spread over lines is refused here, before it is put together and
+/// parsed, so that such a document is skipped in one pass.
+pub(super) const MAX_NESTING: i64 = 127;
+
 /// One thing read from an audit log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -121,6 +126,12 @@ impl<R: BufRead> AuditReader<R> {
         let mut doc = first;
         let mut taken: Vec<(u64, Vec<u8>)> = Vec::new();
         let failure = loop {
+            if depth.too_deep() {
+                // Nothing of it is read again: lines taken back would each
+                // start the same deep document over.
+                drop(taken);
+                return self.skip_deep_document(n, depth, doc.len());
+            }
             if depth.broken_at_line_end() {
                 break "cut short: not complete JSON on this line".to_string();
             }
@@ -162,6 +173,36 @@ impl<R: BufRead> AuditReader<R> {
                 self.pushback.push_front(l);
             }
         }
+        Ok(())
+    }
+
+    /// Line `n` starts a document nested deeper than [`MAX_NESTING`]: its
+    /// lines are consumed, not kept, until its brackets balance (or the file
+    /// ends, or [`MAX_DOCUMENT_BYTES`] were skipped), and it is one damaged
+    /// record.
+    fn skip_deep_document(&mut self, n: u64, mut depth: JsonDepth, read: usize) -> io::Result<()> {
+        let mut skipped = read;
+        let mut last = n;
+        let end = loop {
+            if !depth.open() || depth.broken_at_line_end() {
+                break "where its brackets balance".to_string();
+            }
+            if skipped > MAX_DOCUMENT_BYTES {
+                break format!("after {MAX_DOCUMENT_BYTES} bytes");
+            }
+            let Some((m, bytes)) = self.next_line()? else {
+                break "at the end of the file".to_string();
+            };
+            last = m;
+            skipped = skipped.saturating_add(bytes.len());
+            depth.feed(&bytes);
+        };
+        self.damaged(
+            n,
+            format!(
+                "JSON nested deeper than {MAX_NESTING} levels: lines {n}-{last} skipped, {end}"
+            ),
+        );
         Ok(())
     }
 
@@ -330,6 +371,8 @@ fn read_line_bounded<R: BufRead>(
 #[derive(Default)]
 struct JsonDepth {
     depth: i64,
+    /// The deepest `depth` was.
+    deepest: i64,
     in_string: bool,
     escaped: bool,
 }
@@ -348,11 +391,19 @@ impl JsonDepth {
             }
             match b {
                 b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.deepest = self.deepest.max(self.depth);
+                }
                 b'}' | b']' => self.depth -= 1,
                 _ => {}
             }
         }
+    }
+
+    /// Whether the text nests deeper than [`MAX_NESTING`] somewhere.
+    fn too_deep(&self) -> bool {
+        self.deepest > MAX_NESTING
     }
 
     /// Whether a value is still open.

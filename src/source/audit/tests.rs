@@ -1,4 +1,4 @@
-use super::reader::MAX_DOCUMENT_BYTES;
+use super::reader::{MAX_DOCUMENT_BYTES, MAX_NESTING};
 use super::*;
 use serde_json::Value;
 
@@ -221,4 +221,115 @@ fn a_long_multi_line_document_is_parsed_once() {
     doc.push_str("]}\n");
     let records = read_all(doc.as_bytes());
     assert_eq!(events(&records).len(), n);
+}
+
+/// A document nested 100,000 levels deep, one bracket a line (where every
+/// line starts at column 0, so each could start a record): one damaged
+/// record naming the nesting and the lines skipped, read in one pass, and
+/// the record after it loads. Arrays and objects alike.
+#[test]
+fn a_document_nested_100_000_levels_deep_is_skipped_and_the_next_record_loads() {
+    let levels = 100_000;
+    for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+        let mut doc = String::new();
+        for _ in 0..levels {
+            doc.push_str(open);
+            doc.push('\n');
+        }
+        doc.push_str("0\n");
+        for _ in 0..levels {
+            doc.push_str(close);
+            doc.push('\n');
+        }
+        doc.push_str(V1);
+        doc.push('\n');
+        let records = read_all(doc.as_bytes());
+        let last = 2 * levels + 1;
+        assert_eq!(
+            records.len(),
+            2,
+            "{open}: {:?}",
+            &records[..records.len().min(3)]
+        );
+        let Record::Damaged { line: 1, reason } = &records[0] else {
+            panic!("{:?}", records[0])
+        };
+        assert_eq!(
+            reason,
+            &format!("JSON nested deeper than {MAX_NESTING} levels: lines 1-{last} skipped, where its brackets balance")
+        );
+        assert_eq!(events(&records)[0].line, last as i64 + 1);
+    }
+}
+
+/// The same depth on one line, and a deep document that never closes:
+/// refused at once, and what follows a line on its own loads.
+#[test]
+fn deep_nesting_on_one_line_or_never_closed_is_damaged() {
+    let one_line = format!("{}\n{V1}\n", "[".repeat(1_000_000));
+    let records = read_all(one_line.as_bytes());
+    assert!(
+        matches!(&records[0], Record::Damaged { line: 1, reason } if reason.contains("recursion limit")),
+        "{:?}",
+        records[0]
+    );
+    assert_eq!(events(&records).len(), 1);
+
+    let never_closed = "{\n".repeat(200_000);
+    let records = read_all(never_closed.as_bytes());
+    assert_eq!(
+        records,
+        [Record::Damaged {
+            line: 1,
+            reason: format!(
+                "JSON nested deeper than {MAX_NESTING} levels: lines 1-200000 skipped, at the end of the file"
+            )
+        }]
+    );
+}
+
+/// Nesting up to the limit is read: a deep request object is not damage.
+#[test]
+fn nesting_at_the_limit_is_read() {
+    // The event is one level, its requestObject the next: 125 more fit.
+    let inner = MAX_NESTING as usize - 2;
+    let deep = format!("{}{}", "[".repeat(inner), "]".repeat(inner));
+    let event = V1.replacen('{', &format!("{{\"requestObject\":{{\"x\":{deep}}},"), 1);
+    let value = serde_json::from_str::<Value>(&event).unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap() + "\n";
+    let records = read_all(pretty.as_bytes());
+    assert_eq!(events(&records).len(), 1, "{records:?}");
+}
+
+/// Bytes that are not UTF-8: on a line of their own, and inside a
+/// pretty-printed document. Each is damaged at its line; the rest loads.
+#[test]
+fn invalid_utf8_is_damaged_at_its_line() {
+    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(V1).unwrap()).unwrap();
+    let mut data = Vec::new();
+    data.extend_from_slice(b"{\"auditID\":\"\xff\xfe\",\"stage\":\"x\"}\n");
+    data.extend_from_slice(V1.replace("a-1", "a-2").as_bytes());
+    data.push(b'\n');
+    // A pretty-printed document with a broken line in the middle.
+    let (head, tail) = pretty.split_at(pretty.find("\"verb\"").unwrap());
+    data.extend_from_slice(head.as_bytes());
+    data.extend_from_slice(b"\"v\xc3\x28");
+    data.extend_from_slice(tail.as_bytes());
+    data.push(b'\n');
+    data.extend_from_slice(V1.replace("a-1", "a-3").as_bytes());
+    data.push(b'\n');
+    let records = read_all(&data);
+    let ids: Vec<&str> = events(&records)
+        .iter()
+        .map(|r| r.audit_id.as_str())
+        .collect();
+    assert_eq!(ids, ["a-2", "a-3"], "{records:?}");
+    assert!(
+        matches!(&records[0], Record::Damaged { line: 1, reason } if reason.starts_with("not UTF-8 text")),
+        "{:?}",
+        records[0]
+    );
+    assert!(records.iter().any(
+        |r| matches!(r, Record::Damaged { line: 3, reason } if reason.starts_with("cut short"))
+    ));
 }
