@@ -2,11 +2,10 @@
 //! every command that writes there stops quietly with exit code 141 (what
 //! the shell reports for a tool SIGPIPE ended), nothing on stderr.
 //!
-//! The pipe is closed by this test: either before the command writes
-//! anything (the read end is dropped right after the spawn, so the
-//! command's first write fails), or after one line of an output far larger
-//! than a pipe holds (so a later write must fail). Neither depends on
-//! timing.
+//! The pipe is closed by this test: either before the command starts (the
+//! read end is dropped before the spawn, so the command's first write
+//! fails), or after one line of an output far larger than a pipe holds (so
+//! a later write must fail). Neither depends on timing.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -47,6 +46,9 @@ fn database(dir: &Path) -> PathBuf {
 /// Runs `args` with stdout a pipe closed after `lines_read` lines; returns
 /// the exit code and what was said on stderr.
 fn with_pipe_closed(args: &[&std::ffi::OsStr], lines_read: usize) -> (Option<i32>, String) {
+    if lines_read == 0 {
+        return with_pipe_closed_before_start(args);
+    }
     let mut child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
@@ -65,6 +67,25 @@ fn with_pipe_closed(args: &[&std::ffi::OsStr], lines_read: usize) -> (Option<i32
     }
     drop(reader);
     let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The regression: dropping the read end after the spawn let a small
+/// output (decode's) reach the pipe first and exit 0. Here the pipe has no
+/// reader before the command runs.
+fn with_pipe_closed_before_start(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
