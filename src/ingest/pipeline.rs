@@ -21,7 +21,7 @@ use crate::source::registry::registry_root;
 use crate::source::RecordSink;
 use crate::store::{
     Batch, DamageRow, LeaseRow, LoadPlan, LoadSummary, RecoveredFrom, RowFates, SourceFacts,
-    SourceRecord, Store,
+    SourceRecord, Store, UnresolvedWrite, WalOrigin, WalReplayRow,
 };
 
 /// Entries decoded together; large enough to amortize the thread hand-off,
@@ -38,6 +38,8 @@ pub(super) struct PendingRecord {
     pub revision: Revision,
     pub key_value: Vec<u8>,
     pub from: RecoveredFrom,
+    /// For a record replayed from the WAL.
+    pub wal: Option<WalOrigin>,
 }
 
 /// What the decoder thread receives: entries to decode, or a message it
@@ -116,6 +118,7 @@ pub fn try_load_source(
         let mut sink = RevisionSink {
             root: decoding.root,
             pending: Vec::with_capacity(BATCH_SIZE),
+            unresolved: Vec::new(),
             seen: 0,
             tx: &tx,
             writer_gone: false,
@@ -182,7 +185,7 @@ fn decode_stage(
 fn decode_batch(decoding: &Decoding<'_>, entries: Vec<PendingRecord>) -> Vec<WriterMsg> {
     let decoded: Vec<Decoded> = entries
         .into_par_iter()
-        .map(|r| decode_entry(decoding, r.revision, r.key_value, r.from))
+        .map(|r| decode_entry(decoding, r.revision, r.key_value, r.from, r.wal))
         .collect();
     let mut events = Vec::with_capacity(decoded.len());
     let mut deletions = Vec::new();
@@ -219,6 +222,8 @@ fn decode_batch(decoding: &Decoding<'_>, entries: Vec<PendingRecord>) -> Vec<Wri
 pub struct RevisionSink<'a> {
     root: &'a [u8],
     pending: Vec<PendingRecord>,
+    /// WAL writes left unresolved, sent with the next batch.
+    unresolved: Vec<UnresolvedWrite>,
     seen: u64,
     tx: &'a mpsc::SyncSender<DecoderMsg>,
     writer_gone: bool,
@@ -232,11 +237,12 @@ impl RevisionSink<'_> {
         !matches!(leading_key(key_value), Some(k) if !k.starts_with(self.root))
     }
 
-    fn keep(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
+    fn keep(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom, wal: Option<WalOrigin>) {
         self.pending.push(PendingRecord {
             revision: rev,
             key_value,
             from,
+            wal,
         });
         if self.pending.len() >= BATCH_SIZE {
             self.flush();
@@ -244,6 +250,10 @@ impl RevisionSink<'_> {
     }
 
     fn flush(&mut self) {
+        if !self.unresolved.is_empty() {
+            let writes = std::mem::take(&mut self.unresolved);
+            self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Unresolved(writes))));
+        }
         if self.pending.is_empty() {
             return;
         }
@@ -266,15 +276,39 @@ impl RecordSink for RevisionSink<'_> {
         // Cheap look at KeyValue.key (field 1, written first) before
         // copying: most of a snapshot is not Events.
         if self.under_root(key_value) {
-            self.keep(rev, key_value.to_vec(), from);
+            self.keep(rev, key_value.to_vec(), from, None);
         }
     }
 
     /// [`push`](RecordSink::push) for a record already owned (a live pull's).
     fn push_owned(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
         if self.under_root(&key_value) {
-            self.keep(rev, key_value, from);
+            self.keep(rev, key_value, from, None);
         }
+    }
+
+    /// A record replayed from the WAL, with its raft entry.
+    fn push_replayed(&mut self, rev: Revision, key_value: Vec<u8>, origin: WalOrigin) {
+        if self.under_root(&key_value) {
+            self.keep(rev, key_value, RecoveredFrom::Wal, Some(origin));
+        }
+    }
+
+    /// A WAL write whose outcome or revision is unknown (kept when under
+    /// the registry root).
+    fn unresolved(&mut self, write: UnresolvedWrite) {
+        if write.key.as_bytes().starts_with(self.root) {
+            self.unresolved.push(write);
+            if self.unresolved.len() >= BATCH_SIZE {
+                self.flush();
+            }
+        }
+    }
+
+    /// What the WAL replay gave.
+    fn wal_replay(&mut self, row: WalReplayRow) {
+        self.flush();
+        self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::WalReplay(Box::new(row)))));
     }
 
     /// A record that could not be read.

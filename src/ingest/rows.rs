@@ -7,7 +7,7 @@ use crate::decode::{decode_event, decode_object_meta, MetaError};
 use crate::proto::etcd::KeyValue;
 use crate::source::mvcc::{self, Revision};
 use crate::source::registry::key_resource;
-use crate::store::{DamageRow, DeletionRow, EventRow, Fate, ObjectRow, RecoveredFrom};
+use crate::store::{DamageRow, DeletionRow, EventRow, Fate, ObjectRow, RecoveredFrom, WalOrigin};
 
 /// What the decoder thread needs to know.
 #[derive(Clone, Copy)]
@@ -42,6 +42,7 @@ pub(super) fn decode_entry(
     rev: Revision,
     value: Vec<u8>,
     from: RecoveredFrom,
+    wal: Option<WalOrigin>,
 ) -> Decoded {
     let Decoding { prefix, root, .. } = *decoding;
     let damage = |key: Option<String>, reason: String| {
@@ -61,7 +62,7 @@ pub(super) fn decode_entry(
         if !kv.key.starts_with(root) {
             return Decoded::NotUnderPrefix;
         }
-        return decode_object(decoding, rev, kv, from);
+        return decode_object(decoding, rev, kv, from, wal);
     }
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -70,6 +71,7 @@ pub(super) fn decode_entry(
             revision: rev.main,
             sub_revision: rev.sub,
             recovered_from: from,
+            wal,
         });
     }
     let mut decoded = decode_event(&kv.value, Some(kv.mod_revision));
@@ -91,6 +93,7 @@ pub(super) fn decode_entry(
         raw: kv.value,
         fate,
         occurred_at,
+        wal,
     }))
 }
 
@@ -101,6 +104,7 @@ fn decode_object(
     rev: Revision,
     kv: KeyValue,
     from: RecoveredFrom,
+    wal: Option<WalOrigin>,
 ) -> Decoded {
     let key = String::from_utf8_lossy(&kv.key).into_owned();
     if rev.tombstone {
@@ -109,6 +113,7 @@ fn decode_object(
             revision: rev.main,
             sub_revision: rev.sub,
             recovered_from: from,
+            wal,
         });
     }
     let root = String::from_utf8_lossy(decoding.root);

@@ -18,7 +18,9 @@ use crate::source::registry::registry_root;
 use crate::source::snapshot::{
     check_unchanged, for_each_key_record, meta_note, KeyRecord, Snapshot,
 };
-use crate::store::{SourceRecord, Store};
+use crate::source::wal::replay::{replay_into, Recording, StoredHistory};
+use crate::source::RecordSink;
+use crate::store::{DamageRow, SourceRecord, Store};
 
 /// Loads one etcd file (a snapshot, a copy of `member/snap/db`, either
 /// compressed) or data directory.
@@ -28,9 +30,12 @@ pub fn ingest_source(
     options: &IngestOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SourceOutcome, IngestError> {
+    // A data directory's WAL is replayed after its db: the rows' fates then
+    // need the whole history, which the writer derives.
+    let wal_dir = input::wal_dir_of(path);
     // While the input is hashed: the first pass over its revisions, when
     // the database holds no etcd rows yet (see `history`).
-    let gather = !store.holds_etcd_rows()?;
+    let gather = wal_dir.is_none() && !store.holds_etcd_rows()?;
     let root = registry_root(&options.prefix).as_bytes();
     let (input, histories) = input::prepare_with(path, |file, bolt_len| {
         if !gather {
@@ -79,12 +84,36 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
-            let read = snapshot.read_into(sink);
+            let Some(wal_dir) = &wal_dir else {
+                let read = snapshot.read_into(sink);
+                free_scan = read.free_scan;
+                if input.kind == InputKind::DataDir && input.compression.is_none() {
+                    check_unchanged(&input, sink);
+                }
+                return read.facts;
+            };
+            let mut stored = StoredHistory::new(root);
+            let read = snapshot.read_into(&mut Recording {
+                inner: sink,
+                stored: &mut stored,
+                root,
+            });
             free_scan = read.free_scan;
-            if input.kind == InputKind::DataDir && input.compression.is_none() {
+            let facts = read.facts;
+            let compacted = facts.compact_revision.max(facts.scheduled_compact_revision);
+            let consistent_index = facts.consistent_index.and_then(|c| u64::try_from(c).ok());
+            stored.finish(compacted, facts.head_revision, consistent_index);
+            if let Err(e) = replay_into(wal_dir, &stored, sink) {
+                sink.damage(DamageRow {
+                    file: Some(absolute(wal_dir)),
+                    reason: format!("the WAL could not be read: {e}"),
+                    ..DamageRow::default()
+                });
+            }
+            if input.compression.is_none() {
                 check_unchanged(&input, sink);
             }
-            read.facts
+            facts
         },
     )?;
     let damage_examples = if summary.damaged_records > 0 {

@@ -580,7 +580,21 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Lower-case hex.
+/// The WAL directory of an etcd data directory given as `dir` (the data
+/// directory or its `member`), when it holds `.wal` segments.
+pub fn wal_dir_of(dir: &Path) -> Option<PathBuf> {
+    if !dir.is_dir() {
+        return None;
+    }
+    let db = find_db_in_dir(dir).ok()?;
+    let wal = db.parent()?.parent()?.join("wal");
+    let has_segments = std::fs::read_dir(&wal)
+        .ok()?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".wal"));
+    has_segments.then_some(wal)
+}
+
 /// The WAL files of an etcd data directory whose `member/snap/db` is
 /// `db_file`: `member/wal/*.wal` with their sizes, sorted by name. Empty
 /// when there is no WAL directory.

@@ -3,7 +3,7 @@
 //! decodes and writes them.
 
 use super::mvcc::Revision;
-use crate::store::{DamageRow, LeaseRow, RecoveredFrom};
+use crate::store::{DamageRow, LeaseRow, RecoveredFrom, UnresolvedWrite, WalOrigin, WalReplayRow};
 
 /// Receives one source's records in the order the source reads them.
 pub trait RecordSink {
@@ -13,6 +13,23 @@ pub trait RecordSink {
     /// [`push`](Self::push) for a record the source already owns (no copy).
     fn push_owned(&mut self, revision: Revision, key_value: Vec<u8>, from: RecoveredFrom) {
         self.push(revision, &key_value, from);
+    }
+
+    /// A record replayed from the WAL: as [`push_owned`](Self::push_owned),
+    /// with the raft entry it came from.
+    fn push_replayed(&mut self, revision: Revision, key_value: Vec<u8>, origin: WalOrigin) {
+        let _ = origin;
+        self.push_owned(revision, key_value, RecoveredFrom::Wal);
+    }
+
+    /// A WAL write whose outcome or revision is unknown.
+    fn unresolved(&mut self, write: UnresolvedWrite) {
+        let _ = write;
+    }
+
+    /// What the WAL replay gave, once at its end.
+    fn wal_replay(&mut self, row: WalReplayRow) {
+        let _ = row;
     }
 
     /// A record or page that could not be read.

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::error::StoreError;
 use super::schema::{
     QueryIndex, OBJECT_QUERY_INDEXES, QUERY_INDEXES, QUERY_INDEXES_V1, SCHEMA_V1, SCHEMA_VERSION,
-    UPGRADE_TO_V2, UPGRADE_TO_V3, UPGRADE_TO_V4,
+    UPGRADE_TO_V2, UPGRADE_TO_V3, UPGRADE_TO_V4, UPGRADE_TO_V5,
 };
 use super::sql::query_one;
 
@@ -24,7 +24,13 @@ type Rung = fn(&Connection) -> Result<(), StoreError>;
 /// Rung `n` takes a database from version `n` to `n + 1`; rung 0 creates
 /// version 1 in an empty database.
 const LADDER: [Rung; SCHEMA_VERSION as usize] =
-    [create_v1, upgrade_to_v2, upgrade_to_v3, upgrade_to_v4];
+    [
+    create_v1,
+    upgrade_to_v2,
+    upgrade_to_v3,
+    upgrade_to_v4,
+    upgrade_to_v5,
+];
 
 /// Version 1's tables, views and indexes, as evforensics 0.1 wrote them.
 fn create_v1(tx: &Connection) -> Result<(), StoreError> {
@@ -48,6 +54,10 @@ fn upgrade_to_v3(tx: &Connection) -> Result<(), StoreError> {
 fn upgrade_to_v4(tx: &Connection) -> Result<(), StoreError> {
     tx.execute_batch(UPGRADE_TO_V4)?;
     create_indexes(tx, QUERY_INDEXES)
+}
+
+fn upgrade_to_v5(tx: &Connection) -> Result<(), StoreError> {
+    Ok(tx.execute_batch(UPGRADE_TO_V5)?)
 }
 
 fn create_indexes(tx: &Connection, indexes: &[QueryIndex]) -> Result<(), StoreError> {

@@ -18,6 +18,9 @@ pub enum RecoveredFrom {
     FreePage,
     /// A running etcd, read through its API (range and watch).
     Live,
+    /// A write proposal in the WAL beside the db, replayed to the revision
+    /// it took (see [`WalOrigin`]).
+    Wal,
 }
 
 impl RecoveredFrom {
@@ -27,6 +30,7 @@ impl RecoveredFrom {
             RecoveredFrom::Tree => "tree",
             RecoveredFrom::FreePage => "free-page",
             RecoveredFrom::Live => "live",
+            RecoveredFrom::Wal => "wal",
         }
     }
 }
@@ -112,6 +116,133 @@ pub struct Fate {
     pub deleted_revision: Option<i64>,
 }
 
+/// How the revision of a write replayed from the WAL was established: the
+/// revision counter's starting point. From there etcd's rule gives each
+/// applied write transaction the next main revision, and its writes sub
+/// revisions 0, 1, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisionBasis {
+    /// The WAL begins at raft index 1: the store was empty (revision 1).
+    EmptyStore,
+    /// A put whose key and value the db (tree or free page) holds, once, at
+    /// a known revision.
+    StoredRevision,
+    /// The db's consistent index, where the store's revision is the db's.
+    ConsistentIndex,
+}
+
+impl RevisionBasis {
+    /// The `revision_basis` column's text (docs/schema.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevisionBasis::EmptyStore => "counted-from-empty-store",
+            RevisionBasis::StoredRevision => "counted-from-stored-revision",
+            RevisionBasis::ConsistentIndex => "counted-from-consistent-index",
+        }
+    }
+}
+
+impl ToSql for RevisionBasis {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+/// Why a key was deleted, as the WAL says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionCause {
+    /// A delete request (alone or in a transaction).
+    DeleteRange,
+    /// A lease was revoked (kube-apiserver's TTL expiry, or a client's
+    /// revoke): every key attached to it goes.
+    LeaseRevoke {
+        /// The lease.
+        lease: i64,
+    },
+}
+
+impl DeletionCause {
+    /// The `deletions.cause` column's text (docs/schema.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletionCause::DeleteRange => "delete-range",
+            DeletionCause::LeaseRevoke { .. } => "lease-revoke",
+        }
+    }
+
+    /// The lease revoked, for a lease revoke.
+    pub fn lease(self) -> Option<i64> {
+        match self {
+            DeletionCause::LeaseRevoke { lease } => Some(lease),
+            DeletionCause::DeleteRange => None,
+        }
+    }
+}
+
+/// Where a record replayed from the WAL came from, and how its revision was
+/// established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalOrigin {
+    /// The raft index of the entry that proposed the write.
+    pub raft_index: u64,
+    /// Its raft term.
+    pub raft_term: u64,
+    /// How the revision was counted.
+    pub basis: RevisionBasis,
+    /// For a tombstone: why the key was deleted.
+    pub cause: Option<DeletionCause>,
+}
+
+/// A write proposed in the WAL whose outcome or revision could not be
+/// established: kept apart from `events`, with why (`wal_unresolved_writes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnresolvedWrite {
+    pub raft_index: u64,
+    pub raft_term: u64,
+    pub key: String,
+    /// `put` or `delete`.
+    pub operation: &'static str,
+    /// Why it is unresolved.
+    pub why: String,
+    /// The value a put proposed (empty for a delete).
+    pub value: Vec<u8>,
+}
+
+/// What replaying a source's WAL gave (`wal_replays`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalReplayRow {
+    /// The WAL directory.
+    pub directory: String,
+    /// Segments read, and the bytes they hold.
+    pub files: u64,
+    pub bytes: u64,
+    /// Raft indexes of the first and last entry read.
+    pub first_index: Option<u64>,
+    pub last_index: Option<u64>,
+    /// The db's consistent index (where the db's state and the WAL meet).
+    pub consistent_index: Option<u64>,
+    /// Entries committed, replaced by a later term, not known committed.
+    pub committed_entries: u64,
+    pub replaced_entries: u64,
+    pub uncommitted_entries: u64,
+    /// Write transactions applied (each took one revision).
+    pub applied_writes: u64,
+    /// Puts and tombstones replayed to a revision (every key).
+    pub replayed_records: u64,
+    /// Transactions whose compares did not hold: their success branch did
+    /// not apply.
+    pub failed_compares: u64,
+    /// Writes whose outcome or revision is unknown.
+    pub unresolved: u64,
+    /// Times the counted revision disagreed with a stored anchor (the
+    /// anchor wins).
+    pub contradictions: u64,
+    /// Frames or entries that could not be read.
+    pub damaged: u64,
+    /// SHA-256 of each segment, `name sha256` per line.
+    pub file_hashes: String,
+}
+
 /// One stored revision of an Event key.
 #[derive(Debug, Clone)]
 pub struct EventRow {
@@ -133,6 +264,8 @@ pub struct EventRow {
     /// [`crate::decode::EventFields::occurred_at`] (computed in the decode
     /// stage, off the writer thread).
     pub occurred_at: Option<String>,
+    /// For a write replayed from the WAL.
+    pub wal: Option<WalOrigin>,
 }
 
 /// One stored revision of an object that is not an Event (any kind under
@@ -174,6 +307,8 @@ pub struct DeletionRow {
     pub sub_revision: i64,
     /// `tree` or `free-page`, as for events.
     pub recovered_from: RecoveredFrom,
+    /// For a tombstone replayed from the WAL (with its cause).
+    pub wal: Option<WalOrigin>,
 }
 
 /// A record that could not be read, with where it was.
@@ -210,6 +345,10 @@ pub enum Batch {
     Objects(Vec<ObjectRow>),
     /// Tombstones of other objects' keys.
     ObjectDeletions(Vec<DeletionRow>),
+    /// WAL writes whose outcome or revision is unknown.
+    Unresolved(Vec<UnresolvedWrite>),
+    /// What the WAL replay gave.
+    WalReplay(Box<WalReplayRow>),
 }
 
 impl Batch {
@@ -221,6 +360,8 @@ impl Batch {
             Batch::Leases(v) => v.is_empty(),
             Batch::Objects(v) => v.is_empty(),
             Batch::ObjectDeletions(v) => v.is_empty(),
+            Batch::Unresolved(v) => v.is_empty(),
+            Batch::WalReplay(_) => false,
         }
     }
 }
@@ -246,6 +387,14 @@ pub struct LoadSummary {
     pub object_revisions: u64,
     /// Tombstones of other objects' keys.
     pub object_tombstones: u64,
+    /// Event revisions replayed from the WAL, and of those the ones the db
+    /// (tree or free pages) does not hold.
+    pub wal_event_revisions: u64,
+    pub wal_only_event_revisions: u64,
+    /// Event tombstones replayed from the WAL.
+    pub wal_tombstones: u64,
+    /// The WAL replay's figures, when the source has a WAL.
+    pub wal: Option<WalReplayRow>,
 }
 
 /// One audit event, as stored in `audit_events` (see `docs/schema.md`).

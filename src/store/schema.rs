@@ -9,7 +9,7 @@
 //! The files of released versions are history: they never change.
 
 /// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Tables, indexes and views of schema version 1 (public for migration
 /// tests, which build a version-1 database as evforensics 0.1 wrote it).
@@ -42,6 +42,12 @@ pub(super) const UPGRADE_TO_V3: &str = include_str!("schema/v2_to_v3.sql");
 /// index, liveness updates — reads narrow rows. Queries are unchanged.
 /// [`QUERY_INDEXES`] follow it.
 pub(super) const UPGRADE_TO_V4: &str = include_str!("schema/v3_to_v4.sql");
+
+/// From version 4 to 5: what the WAL beside a db adds — the raft entry
+/// and revision basis of Event revisions replayed from it, the cause of
+/// tombstones, `wal_unresolved_writes`, `wal_replays`, and the
+/// `tombstone_only_events` view.
+pub(super) const UPGRADE_TO_V5: &str = include_str!("schema/v4_to_v5.sql");
 
 /// An index that serves queries, not the load: a large load drops it and
 /// builds it again at its end (one sort, much cheaper than keeping it up to

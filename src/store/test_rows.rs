@@ -35,6 +35,7 @@ pub(super) fn event(key: &str, rev: i64, sub: i64, reason: &str) -> EventRow {
         raw: format!("{key}@{rev}").into_bytes(),
         fate: Fate::default(),
         occurred_at: None,
+        wal: None,
     }
 }
 
@@ -45,6 +46,7 @@ pub(super) fn deletion(key: &str, rev: i64, sub: i64) -> DeletionRow {
         revision: rev,
         sub_revision: sub,
         recovered_from: RecoveredFrom::Tree,
+        wal: None,
     }
 }
 

@@ -19,7 +19,7 @@
 //! hold), `damage`, `item` and `summary` (what the reader reports),
 //! `reader` (the stream and the CRC chain), `commit` (raft's log rule),
 //! `builder` (writes WAL bytes for tests), `survey` (what a WAL holds, for
-//! `info`).
+//! `info`), `replay` (what the proposals did, and at which revision).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,6 +48,7 @@ mod listing;
 mod name;
 mod ops;
 mod reader;
+pub mod replay;
 mod request;
 mod segment;
 mod summary;

@@ -16,13 +16,26 @@ pub(super) fn write_deletions(
     family: Family,
 ) -> Result<(), StoreError> {
     let mut insert = sink.conn.prepare_cached(&format!(
-        "INSERT OR IGNORE INTO {} (source_id, key, revision, sub_revision)
-             VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO {} (source_id, key, revision, sub_revision, cause, revoked_lease,
+             raft_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        family.deletions
+    ))?;
+    // A tombstone the db holds, confirmed by the WAL: it gains its cause.
+    let mut set_cause = sink.conn.prepare_cached(&format!(
+        "UPDATE {} SET cause = ?4, revoked_lease = ?5, raft_index = ?6
+             WHERE revision = ?2 AND sub_revision = ?3 AND key = ?1 AND cause IS NULL",
         family.deletions
     ))?;
     let is_events = family.rows == EVENTS.rows;
     let mut link = sink.conn.prepare_cached(family.link)?;
     for row in rows {
+        let cause = row.wal.and_then(|w| w.cause);
+        let cause_text = cause.map(|c| c.as_str());
+        let revoked_lease = cause.and_then(|c| c.lease());
+        let raft_index = row.wal.map(|w| w.raft_index as i64);
+        if is_events && row.wal.is_some() {
+            sink.summary.wal_tombstones += 1;
+        }
         let linked = sink.link(
             &mut link,
             Link {
@@ -35,14 +48,38 @@ pub(super) fn write_deletions(
             },
         )?;
         if !linked {
+            if row.wal.is_some() {
+                set_cause.execute(params![
+                    row.key,
+                    row.revision,
+                    row.sub_revision,
+                    cause_text,
+                    revoked_lease,
+                    raft_index
+                ])?;
+            }
             continue;
         }
-        insert.execute(params![
+        let inserted = insert.execute(params![
             sink.source_id,
             row.key,
             row.revision,
-            row.sub_revision
+            row.sub_revision,
+            cause_text,
+            revoked_lease,
+            raft_index
         ])?;
+        if inserted == 0 && row.wal.is_some() {
+            // An earlier source holds the tombstone without its cause.
+            set_cause.execute(params![
+                row.key,
+                row.revision,
+                row.sub_revision,
+                cause_text,
+                revoked_lease,
+                raft_index
+            ])?;
+        }
         if !is_events {
             sink.summary.object_tombstones += 1;
             continue;

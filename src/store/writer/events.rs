@@ -20,15 +20,22 @@ const INSERT_EVENT: &str = "INSERT INTO event_revisions (
     occurred_at, action, reporting_component, reporting_instance, source_component, source_host,
     involved_kind, involved_namespace, involved_name, involved_uid, involved_api_version,
     involved_resource_version, involved_field_path,
-    related_kind, related_namespace, related_name, related_uid, live, deleted_revision)
+    related_kind, related_namespace, related_name, related_uid, live, deleted_revision,
+    raft_index, raft_term, revision_basis)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37,
-    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45)
+    ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, ?46, ?47, ?48)
   ON CONFLICT (mod_revision, sub_revision, key) DO NOTHING";
 
 /// The value and JSON of the revision just inserted into `event_revisions`.
 const INSERT_EVENT_VALUE: &str =
     "INSERT INTO event_values (id, object, raw) VALUES (last_insert_rowid(), ?1, ?2)";
+
+/// A WAL entry that wrote a revision already stored: the row gains its
+/// raft entry (the tree's copy and the WAL's agree, or a damage row says
+/// they do not).
+const SET_RAFT_ENTRY: &str = "UPDATE event_revisions SET raft_index = ?4, raft_term = ?5
+             WHERE mod_revision = ?2 AND sub_revision = ?3 AND key = ?1 AND raft_index IS NULL";
 
 /// The stored copy of a revision, to compare a second copy with.
 const SELECT_STORED_COPY: &str =
@@ -50,6 +57,7 @@ struct Statements<'c> {
     insert_value: CachedStatement<'c>,
     link: CachedStatement<'c>,
     stored_copy: CachedStatement<'c>,
+    set_raft_entry: CachedStatement<'c>,
 }
 
 impl<'c> Statements<'c> {
@@ -59,6 +67,7 @@ impl<'c> Statements<'c> {
             insert_value: conn.prepare_cached(INSERT_EVENT_VALUE)?,
             link: conn.prepare_cached(EVENTS.link)?,
             stored_copy: conn.prepare_cached(SELECT_STORED_COPY)?,
+            set_raft_entry: conn.prepare_cached(SET_RAFT_ENTRY)?,
         })
     }
 }
@@ -77,6 +86,7 @@ pub(super) fn write_events(
         0
     });
     for row in &mut rows {
+        sink.summary.wal_event_revisions += u64::from(row.wal.is_some());
         let fate = sink.fate(row.fate);
         let linked = target.linked_at_end
             || sink.link(
@@ -92,8 +102,10 @@ pub(super) fn write_events(
             )?;
         if !linked {
             // This source holds the revision already (a free page
-            // repeating the tree): its copies must agree.
+            // repeating the tree, the WAL confirming it): its copies must
+            // agree.
             let check = differing_copy(&mut st.stored_copy, row, sink.source_id, true)?;
+            confirm_from_wal(&mut st.set_raft_entry, row, check.damage.is_none())?;
             conflicts.extend(check.damage);
             continue;
         }
@@ -103,6 +115,9 @@ pub(super) fn write_events(
             // The revision is already in: from an earlier source, or
             // from this one when its links are made at the end.
             let check = differing_copy(&mut st.stored_copy, row, sink.source_id, false)?;
+            if check.held_twice {
+                confirm_from_wal(&mut st.set_raft_entry, row, check.damage.is_none())?;
+            }
             conflicts.extend(check.damage);
             if check.held_twice {
                 // One revision, one row: counted once.
@@ -133,12 +148,34 @@ pub(super) fn write_events(
     Ok(())
 }
 
+/// A WAL copy of a revision this source's db holds too: the stored row
+/// gains its raft entry when the two agree.
+fn confirm_from_wal(
+    set_raft_entry: &mut CachedStatement<'_>,
+    row: &EventRow,
+    agree: bool,
+) -> Result<(), StoreError> {
+    let Some(wal) = row.wal.filter(|_| agree) else {
+        return Ok(());
+    };
+    set_raft_entry.execute(params![
+        row.key,
+        row.mod_revision,
+        row.sub_revision,
+        wal.raft_index as i64,
+        wal.raft_term as i64
+    ])?;
+    Ok(())
+}
+
 /// Counts a revision the source holds (once however many copies it holds).
 fn count_revision(sink: &mut Sink<'_>, row: &EventRow, fate: Fate) {
     sink.summary.event_revisions += 1;
     sink.summary.live_event_revisions += u64::from(fate.live);
-    if row.recovered_from == RecoveredFrom::FreePage {
-        sink.summary.free_page_event_revisions += 1;
+    match row.recovered_from {
+        RecoveredFrom::FreePage => sink.summary.free_page_event_revisions += 1,
+        RecoveredFrom::Wal => sink.summary.wal_only_event_revisions += 1,
+        RecoveredFrom::Tree | RecoveredFrom::Live => {}
     }
 }
 
@@ -177,8 +214,12 @@ fn bind_event(
     bind(Some(&row.key))?;
     bind(Some(&row.mod_revision))?;
     bind(Some(&row.sub_revision))?;
-    bind(Some(&row.create_revision))?;
-    bind(Some(&row.version))?;
+    // A WAL row whose key's earlier history is unknown has no create
+    // revision or version (etcd never stores 0 for either).
+    let known = |v: &i64| (row.wal.is_none() || *v != 0).then_some(*v);
+    let (create_revision, version) = (known(&row.create_revision), known(&row.version));
+    bind(int(&create_revision))?;
+    bind(int(&version))?;
     bind(Some(&row.lease))?;
     bind(Some(&row.recovered_from))?;
     bind(Some(&d.encoding.as_str()))?;
@@ -225,7 +266,12 @@ fn bind_event(
         bind(text(column))?;
     }
     bind(Some(&fate.live))?;
-    bind(int(&fate.deleted_revision))
+    bind(int(&fate.deleted_revision))?;
+    let raft_index = row.wal.map(|w| w.raft_index as i64);
+    let raft_term = row.wal.map(|w| w.raft_term as i64);
+    bind(int(&raft_index))?;
+    bind(int(&raft_term))?;
+    bind(row.wal.as_ref().map(|w| &w.basis as &dyn ToSql))
 }
 
 /// A text column's value to bind, `None` for NULL.
@@ -273,6 +319,7 @@ fn differing_copy(
             "this source holds this revision twice with different values (the copy {} differs from the one read first, which is kept in events)",
             match row.recovered_from {
                 RecoveredFrom::FreePage => "in a free page",
+                RecoveredFrom::Wal => "replayed from the WAL",
                 RecoveredFrom::Tree | RecoveredFrom::Live => "read later",
             }
         )

@@ -2,7 +2,7 @@
 //! prepared statements, rows arriving in batches from the decode stage.
 //!
 //! [`SourceWriter`] begins and finishes a source (`source`); each kind of
-//! row has its writer (`events`, `objects`, `deletions`, `leases`), all
+//! row has its writer (`events`, `objects`, `deletions`, `leases`, `wal`), all
 //! sharing one `sink`. After the rows of a source are in,
 //! [`SourceWriter::finish`] derives what needs the whole history rather
 //! than one revision (`store::liveness`) and the FTS index for the new
@@ -21,5 +21,6 @@ mod leases;
 mod objects;
 mod sink;
 mod source;
+mod wal;
 
 pub use source::SourceWriter;

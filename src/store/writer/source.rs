@@ -12,6 +12,7 @@ use super::indexes::IndexRebuild;
 use super::leases::write_leases;
 use super::objects::write_objects;
 use super::sink::Sink;
+use super::wal::{write_replay, write_unresolved};
 use crate::store::database::{Load, Store};
 use crate::store::error::StoreError;
 use crate::store::liveness::{
@@ -148,6 +149,8 @@ impl<'c> SourceWriter<'c> {
             Batch::Leases(rows) => write_leases(&mut sink, &rows),
             Batch::Objects(rows) => write_objects(&mut sink, &rows),
             Batch::ObjectDeletions(rows) => write_deletions(&mut sink, &rows, OBJECTS),
+            Batch::Unresolved(rows) => write_unresolved(&mut sink, &rows),
+            Batch::WalReplay(row) => write_replay(&mut sink, &row),
         }
     }
 

@@ -1,0 +1,200 @@
+//! A WAL directory replayed into a load: a first pass counts the values
+//! each put writes (a stored copy anchors only a put the WAL makes once),
+//! the second replays the committed entries and hands each put and
+//! tombstone to the sink as the db would store it, with its raft entry.
+//! Both passes stream; what is kept is one digest per put and the keys'
+//! states.
+
+use std::path::Path;
+
+use prost::Message;
+
+use super::engine::{EntryPlace, Replay, Replayed, WalPutCounts};
+use super::stored::{value_digest, StoredHistory};
+use crate::helpers::absolute;
+use crate::source::wal::{
+    EntryStatus, Payload, Request, RequestOp, Settle, SettleLimits, SettledEntry, SettledItem,
+    WalError, WalItem, WalReader, WalSummary,
+};
+use crate::source::RecordSink;
+use crate::store::{DamageRow, WalReplayRow};
+
+/// Replays the WAL in `dir` against `stored` into `sink`; returns what the
+/// replay gave (also handed to the sink).
+pub fn replay_into<S: RecordSink + ?Sized>(
+    dir: &Path,
+    stored: &StoredHistory,
+    sink: &mut S,
+) -> Result<WalReplayRow, WalError> {
+    let consistent_index = stored.consistent_index();
+    let (counts, first_index) = count_puts(dir, consistent_index)?;
+    let mut replay = Replay::new(stored, &counts, first_index);
+    let mut settled = Settle::new(WalReader::open(dir)?, SettleLimits::default());
+    let mut damaged = 0u64;
+    let emit = |sink: &mut S, r: Replayed| match r {
+        Replayed::Put {
+            revision,
+            key_value,
+            origin,
+        } => sink.push_replayed(revision, key_value.encode_to_vec(), origin),
+        Replayed::Tombstone {
+            revision,
+            key,
+            origin,
+        } => {
+            let kv = crate::proto::etcd::KeyValue {
+                key,
+                ..Default::default()
+            };
+            sink.push_replayed(revision, kv.encode_to_vec(), origin)
+        }
+        Replayed::Unresolved(u) => sink.unresolved(u),
+    };
+    for item in settled.by_ref() {
+        match item {
+            SettledItem::Entry(entry) => {
+                let at = EntryPlace {
+                    index: entry.record.entry.index,
+                    term: entry.record.entry.term,
+                };
+                let applied = applies(&entry, consistent_index);
+                match (&entry.record.entry.payload, applied) {
+                    (_, Fate::Replaced) => {}
+                    (Payload::Proposal(p), Fate::Applied) => {
+                        replay.apply(at, &p.request, &mut |r| emit(sink, r))
+                    }
+                    (Payload::Proposal(p), Fate::NotKnown) => {
+                        replay.uncommitted(at, &p.request, &mut |r| emit(sink, r))
+                    }
+                    (Payload::Unreadable(u), Fate::Applied) => {
+                        damaged += 1;
+                        sink.damage(DamageRow {
+                            reason: format!(
+                                "WAL entry at raft index {}: {} (the replay's revision count restarts at the next anchor)",
+                                at.index, u.reason
+                            ),
+                            ..DamageRow::default()
+                        });
+                        replay.unreadable(at.index);
+                    }
+                    _ => {}
+                }
+            }
+            SettledItem::Other(WalItem::Damage(d)) => {
+                damaged += 1;
+                sink.damage(DamageRow {
+                    file: Some(absolute(&d.file)),
+                    offset: i64::try_from(d.offset).ok(),
+                    reason: format!("WAL: {}", d.reason),
+                    ..DamageRow::default()
+                });
+            }
+            SettledItem::Other(_) => {}
+        }
+    }
+    let entries = settled.stats();
+    let summary = settled.into_inner().finish();
+    let stats = replay.stats();
+    let row = WalReplayRow {
+        directory: absolute(dir),
+        files: summary.files.len() as u64,
+        bytes: summary.files.iter().map(|f| f.size).sum(),
+        first_index: summary.first_index,
+        last_index: summary.last_index,
+        consistent_index,
+        committed_entries: entries.committed,
+        replaced_entries: entries.replaced,
+        uncommitted_entries: entries.uncommitted_at_end + entries.released_buffer_full,
+        applied_writes: stats.applied_writes,
+        replayed_records: stats.replayed_records,
+        failed_compares: stats.failed_compares,
+        unresolved: stats.unresolved,
+        contradictions: stats.contradictions,
+        damaged,
+        file_hashes: file_hashes(&summary),
+    };
+    sink.wal_replay(row.clone());
+    Ok(row)
+}
+
+/// What became of an entry, for the replay.
+enum Fate {
+    Applied,
+    Replaced,
+    NotKnown,
+}
+
+/// An entry applied if a commit index covers it, or if the db was applied
+/// past it.
+fn applies(entry: &SettledEntry, consistent_index: Option<u64>) -> Fate {
+    match entry.status {
+        EntryStatus::Committed => Fate::Applied,
+        EntryStatus::Replaced { .. } => Fate::Replaced,
+        EntryStatus::NotKnownCommitted(_)
+            if consistent_index.is_some_and(|ci| entry.record.entry.index <= ci) =>
+        {
+            Fate::Applied
+        }
+        EntryStatus::NotKnownCommitted(_) => Fate::NotKnown,
+    }
+}
+
+/// The first pass: how often each key and value is put by applied
+/// entries, and the first entry's raft index.
+fn count_puts(
+    dir: &Path,
+    consistent_index: Option<u64>,
+) -> Result<(WalPutCounts, Option<u64>), WalError> {
+    let mut counts = WalPutCounts::new();
+    let mut first_index = None;
+    let mut settled = Settle::new(WalReader::open(dir)?, SettleLimits::default());
+    for item in settled.by_ref() {
+        let SettledItem::Entry(entry) = item else {
+            continue;
+        };
+        if !matches!(applies(&entry, consistent_index), Fate::Applied) {
+            continue;
+        }
+        first_index = first_index.or(Some(entry.record.entry.index));
+        if let Payload::Proposal(p) = &entry.record.entry.payload {
+            let mut count = |key: &[u8], value: &[u8]| {
+                *counts.entry(value_digest(key, value)).or_default() += 1;
+            };
+            match &p.request {
+                Request::Put(put) => count(&put.key, &put.value),
+                Request::Txn(txn) => count_ops(txn.success.iter().chain(&txn.failure), &mut count),
+                _ => {}
+            }
+        }
+    }
+    Ok((counts, first_index))
+}
+
+fn count_ops<'a>(ops: impl Iterator<Item = &'a RequestOp>, count: &mut impl FnMut(&[u8], &[u8])) {
+    for op in ops {
+        match op {
+            RequestOp::Put(p) => count(&p.key, &p.value),
+            RequestOp::Txn(t) => count_ops(t.success.iter().chain(&t.failure), count),
+            _ => {}
+        }
+    }
+}
+
+/// `name sha256` of each segment, one per line.
+fn file_hashes(summary: &WalSummary) -> String {
+    summary
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f.path.file_name().map_or_else(
+                    || f.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned()
+                ),
+                f.sha256.as_deref().unwrap_or("-")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

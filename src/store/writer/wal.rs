@@ -1,0 +1,65 @@
+//! What a WAL replay adds beside its rows: the writes it could not
+//! resolve, and its figures.
+
+use rusqlite::params;
+
+use super::sink::Sink;
+use crate::store::error::StoreError;
+use crate::store::rows::{UnresolvedWrite, WalReplayRow};
+
+/// Writes a batch of unresolved WAL writes.
+pub(super) fn write_unresolved(
+    sink: &mut Sink<'_>,
+    rows: &[UnresolvedWrite],
+) -> Result<(), StoreError> {
+    let mut insert = sink.conn.prepare_cached(
+        "INSERT INTO wal_unresolved_writes (source_id, raft_index, raft_term, key, operation,
+             why, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for row in rows {
+        insert.execute(params![
+            sink.source_id,
+            row.raft_index as i64,
+            row.raft_term as i64,
+            row.key,
+            row.operation,
+            row.why,
+            row.value
+        ])?;
+    }
+    Ok(())
+}
+
+/// Writes the replay's figures (one row per source).
+pub(super) fn write_replay(sink: &mut Sink<'_>, row: &WalReplayRow) -> Result<(), StoreError> {
+    let n = |v: u64| v as i64;
+    let opt = |v: Option<u64>| v.map(|v| v as i64);
+    sink.conn.execute(
+        "INSERT OR REPLACE INTO wal_replays (source_id, directory, files, bytes, file_hashes,
+             first_index, last_index, consistent_index, committed_entries, replaced_entries,
+             uncommitted_entries, applied_writes, replayed_records, failed_compares, unresolved,
+             contradictions, damaged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            sink.source_id,
+            row.directory,
+            n(row.files),
+            n(row.bytes),
+            row.file_hashes,
+            opt(row.first_index),
+            opt(row.last_index),
+            opt(row.consistent_index),
+            n(row.committed_entries),
+            n(row.replaced_entries),
+            n(row.uncommitted_entries),
+            n(row.applied_writes),
+            n(row.replayed_records),
+            n(row.failed_compares),
+            n(row.unresolved),
+            n(row.contradictions),
+            n(row.damaged),
+        ],
+    )?;
+    sink.summary.wal = Some(row.clone());
+    Ok(())
+}
