@@ -16,7 +16,7 @@ use crate::ingest::{
 };
 use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
-use crate::store::Store;
+use crate::store::{LoadSummary, Store, WalReplayRow};
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -503,6 +503,9 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         scan.free_pages, scan.key_leaves, sum.free_page_event_revisions, sum.free_page_tombstones
     );
     }
+    if let Some(wal) = &sum.wal {
+        print_wal(sum, wal);
+    }
     println!("  damaged records skipped: {}", sum.damaged_records);
     for example in &s.damage_examples {
         println!("    {example}");
@@ -511,6 +514,44 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         println!(
             "    … see: SELECT * FROM damaged_records WHERE source_id = {}",
             sum.source_id
+        );
+    }
+}
+
+/// What the WAL beside a data directory's db added.
+fn print_wal(sum: &LoadSummary, wal: &WalReplayRow) {
+    let range = match (wal.first_index, wal.last_index) {
+        (Some(a), Some(b)) => format!("raft index {a}..{b}"),
+        _ => "no entries".to_string(),
+    };
+    println!(
+        "  wal: {} files ({} bytes), {range}: {} entries committed, {} replaced by a later term, {} not known committed",
+        wal.files, wal.bytes, wal.committed_entries, wal.replaced_entries, wal.uncommitted_entries
+    );
+    println!(
+        "    replayed: {} write transactions applied; {} Event revisions and {} Event tombstones, of which {} revisions the db (tree or free pages) no longer holds",
+        wal.applied_writes,
+        sum.wal_event_revisions,
+        sum.wal_tombstones,
+        sum.wal_only_event_revisions
+    );
+    println!(
+        "    {} transactions whose compare failed (not revisions, not loaded); {} writes unresolved{}",
+        wal.failed_compares,
+        wal.unresolved,
+        if wal.unresolved > 0 {
+            format!(
+                " (see: SELECT * FROM wal_unresolved_writes WHERE source_id = {})",
+                sum.source_id
+            )
+        } else {
+            String::new()
+        }
+    );
+    if wal.contradictions > 0 {
+        println!(
+            "    {} times the counted revision disagreed with the db, which was followed",
+            wal.contradictions
         );
     }
 }
