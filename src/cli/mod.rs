@@ -6,7 +6,7 @@
 //! | 0 | success |
 //! | 1 | failure: an input could not be read, or the database could not be written |
 //! | 2 | usage error (bad arguments) |
-//! | 3 | success, but damaged records were skipped (counted in the summary and in `damaged_records`) |
+//! | 3 | success, but damaged records were skipped (counted in the summary and in `damaged_records`); for `info`, damage in the db or in the WAL beside it (a torn WAL tail is not damage) |
 //! | 141 | standard output was closed early (`\| head`): nothing more is written, nothing is said |
 
 mod decode;

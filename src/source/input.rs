@@ -581,13 +581,13 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// The WAL directory of an etcd data directory given as `dir` (the data
-/// directory or its `member`), when it holds `.wal` segments.
+/// directory or its `member`), when it holds `.wal` segments: what a load
+/// of the directory replays.
 pub fn wal_dir_of(dir: &Path) -> Option<PathBuf> {
     if !dir.is_dir() {
         return None;
     }
-    let db = find_db_in_dir(dir).ok()?;
-    let wal = db.parent()?.parent()?.join("wal");
+    let wal = wal_dir(&find_db_in_dir(dir).ok()?)?;
     let has_segments = std::fs::read_dir(&wal)
         .ok()?
         .flatten()
@@ -595,23 +595,17 @@ pub fn wal_dir_of(dir: &Path) -> Option<PathBuf> {
     has_segments.then_some(wal)
 }
 
-/// The WAL files of an etcd data directory whose `member/snap/db` is
-/// `db_file`: `member/wal/*.wal` with their sizes, sorted by name. Empty
-/// when there is no WAL directory.
-pub fn wal_files(db_file: &Path) -> Vec<(PathBuf, u64)> {
-    let Some(member) = db_file.parent().and_then(Path::parent) else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir(member.join("wal")) else {
-        return Vec::new();
-    };
-    let mut files: Vec<(PathBuf, u64)> = entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".wal"))
-        .filter_map(|e| Some((e.path(), e.metadata().ok()?.len())))
-        .collect();
-    files.sort();
-    files
+/// The WAL directory beside an etcd db file: `member/wal` when `db_file`
+/// is a data directory's `member/snap/db` (given as the directory or as
+/// the file). `None` when the file is not in a `snap` directory or no
+/// `wal` directory is beside it.
+pub fn wal_dir(db_file: &Path) -> Option<PathBuf> {
+    let snap = db_file.parent()?;
+    if snap.file_name()? != "snap" {
+        return None;
+    }
+    let wal = snap.parent()?.join("wal");
+    wal.is_dir().then_some(wal)
 }
 
 /// SHA-256 of a whole file, streamed (used to check that evidence is unchanged).

@@ -1,10 +1,13 @@
-//! A survey of what an etcd file holds, without loading it (`evforensics info`).
+//! A survey of what an etcd file holds, without loading it (`evforensics info`):
+//! the tree's buckets, and the Event revisions that only free pages still
+//! hold — with how far back in time each reaches.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 use super::bolt::{BoltDb, ReadAt};
+use super::free_pages::{for_each_free_key_entry, FreePageScan};
 use super::mvcc::{self, MvccMeta, Revision};
 use super::registry::{key_resource, registry_root};
 use crate::decode::decode_event;
@@ -28,6 +31,9 @@ pub struct ResourceCounts {
 pub struct OccurrenceSpan {
     /// Event values seen.
     pub values: u64,
+    /// Of those, values without a time the decoder could read (encrypted,
+    /// not an Event, damaged).
+    pub without_time: u64,
     pub oldest: Option<String>,
     pub newest: Option<String>,
 }
@@ -35,8 +41,15 @@ pub struct OccurrenceSpan {
 impl OccurrenceSpan {
     /// One stored Event value (any encoding the decoder reads).
     pub fn add_value(&mut self, value: &[u8]) {
+        self.add_occurrence(occurrence_of(value));
+    }
+
+    /// One Event value whose occurrence time (the database's time text) is
+    /// `at`, `None` when it has none.
+    pub fn add_occurrence(&mut self, at: Option<String>) {
         self.values += 1;
-        let Some(at) = decode_event(value, None).fields.occurred_at() else {
+        let Some(at) = at else {
+            self.without_time += 1;
             return;
         };
         if self.oldest.as_ref().map_or(true, |o| at < *o) {
@@ -47,13 +60,56 @@ impl OccurrenceSpan {
         }
     }
 
-    /// `oldest … newest` or `none`.
+    /// `oldest .. newest`, or `no time` when no value had one.
     pub fn describe(&self) -> String {
         match (&self.oldest, &self.newest) {
-            (Some(o), Some(n)) => format!("{o} … {n}"),
-            _ => "none".to_string(),
+            (Some(o), Some(n)) => format!("{o} .. {n}"),
+            _ => "no time".to_string(),
         }
     }
+}
+
+/// When a stored Event value says it happened (`events.occurred_at`).
+fn occurrence_of(value: &[u8]) -> Option<String> {
+    decode_event(value, None).fields.occurred_at()
+}
+
+/// The lowest and highest main revision of a set of records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevisionRange {
+    pub oldest: i64,
+    pub newest: i64,
+}
+
+impl RevisionRange {
+    /// `range` widened to hold `rev`.
+    pub fn with(range: Option<RevisionRange>, rev: i64) -> RevisionRange {
+        match range {
+            None => RevisionRange {
+                oldest: rev,
+                newest: rev,
+            },
+            Some(r) => RevisionRange {
+                oldest: r.oldest.min(rev),
+                newest: r.newest.max(rev),
+            },
+        }
+    }
+}
+
+/// What the free pages hold (see [`super::free_pages`]).
+#[derive(Debug, Clone, Default)]
+pub struct FreePageSurvey {
+    pub scan: FreePageScan,
+    /// Revision entries in the `key`-bucket leaves among them (copies of
+    /// one revision in several pages counted each).
+    pub entries: u64,
+    /// The Event revisions (puts) found there and not in the tree — what
+    /// only the free pages still hold, as `ingest` loads them
+    /// (`recovered_from = 'free-page'`): each revision once.
+    pub events_only_here: OccurrenceSpan,
+    /// Their revisions.
+    pub event_revisions: Option<RevisionRange>,
 }
 
 /// What one etcd file holds.
@@ -73,15 +129,35 @@ pub struct Survey {
     pub object_records: u64,
     /// When the Event revisions the tree holds happened.
     pub event_span: OccurrenceSpan,
+    /// The revisions of the Event puts the tree holds.
+    pub event_revisions: Option<RevisionRange>,
+    /// The free pages, and the Event revisions only they hold.
+    pub free: FreePageSurvey,
     /// Entries or pages that could not be read.
     pub damage: Vec<String>,
 }
 
-/// Walks the `key`, `meta` and `lease` buckets. Memory is a hash (8 bytes)
-/// and a flag per distinct key, not the keys themselves.
+/// Walks the `key`, `meta` and `lease` buckets, and the `key`-bucket
+/// leaves among the free pages. Memory is a hash (8 bytes) and a flag per
+/// distinct key, not the keys themselves, and the revision and time of
+/// each Event revision found in free pages.
 pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
     let mut s = Survey::default();
     let root = registry_root(prefix);
+    // Free pages first: the tree walk then strikes out what it holds.
+    let mut free_events = BTreeMap::new();
+    s.free.scan = for_each_free_key_entry(db, |_, rev, v| {
+        s.free.entries += 1;
+        if rev.tombstone || free_events.contains_key(&(rev.main, rev.sub)) {
+            return;
+        }
+        // Free pages hold leftovers: what does not decode is skipped.
+        if let Ok(kv) = mvcc::decode_key_value(&rev, v) {
+            if kv.key.starts_with(prefix.as_bytes()) {
+                free_events.insert((rev.main, rev.sub), occurrence_of(&kv.value));
+            }
+        }
+    });
     if let Ok(Some(b)) = db.bucket(b"meta") {
         let mut meta = MvccMeta::default();
         let report = db.for_each(&b, |k, v| meta.add_entry(k, v));
@@ -98,10 +174,12 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
         Ok(Some(b)) => b,
         Ok(None) => {
             s.damage.push("no `key` bucket".into());
+            s.free.add_only_here(free_events);
             return s;
         }
         Err(e) => {
             s.damage.push(e.to_string());
+            s.free.add_only_here(free_events);
             return s;
         }
     };
@@ -120,6 +198,7 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
                 return;
             }
         };
+        free_events.remove(&(rev.main, rev.sub));
         s.head_revision = s.head_revision.max(Some(rev.main));
         s.oldest_revision = Some(s.oldest_revision.map_or(rev.main, |o| o.min(rev.main)));
         let kv = match mvcc::decode_key_value(&rev, v) {
@@ -147,6 +226,7 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
         }
         if is_event && !rev.tombstone {
             s.event_span.add_value(&kv.value);
+            s.event_revisions = Some(RevisionRange::with(s.event_revisions, rev.main));
         }
         if is_event {
             if rev.tombstone {
@@ -171,7 +251,19 @@ pub fn survey<R: ReadAt>(db: &BoltDb<R>, prefix: &str) -> Survey {
         }
     }
     s.resources = resource_names.into_iter().zip(per_resource).collect();
+    s.free.add_only_here(free_events);
     s
+}
+
+impl FreePageSurvey {
+    /// The Event revisions (main, sub) → occurrence left once the tree's
+    /// are struck out.
+    fn add_only_here(&mut self, events: BTreeMap<(i64, i64), Option<String>>) {
+        for ((main, _), at) in events {
+            self.events_only_here.add_occurrence(at);
+            self.event_revisions = Some(RevisionRange::with(self.event_revisions, main));
+        }
+    }
 }
 
 /// The resource a key is counted under: its resource under the registry

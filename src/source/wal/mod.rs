@@ -80,5 +80,5 @@ pub use segment::{Segment, READ_BUFFER_BYTES};
 pub use summary::{
     CrcStart, EntryCounts, FileEnd, FileSummary, RecordCounts, WalSummary, MAX_DAMAGE_KEPT,
 };
-pub use survey::{survey_wal, EventWrites, ProposalCounts, WalSurvey};
+pub use survey::{survey_wal, EventWrites, ProposalCounts, UnreadableEntry, WalSurvey};
 pub use txn::{Compare, CompareResult, CompareTarget, CompareValue, RequestOp, Txn, MAX_TXN_DEPTH};

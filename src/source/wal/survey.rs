@@ -3,7 +3,8 @@
 //! how far back in time they reach, and how many are newer than the db
 //! beside the WAL.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use super::commit::{EntryStatus, Settle, SettleLimits, SettleStats, SettledItem};
 use super::entry::Payload;
@@ -11,7 +12,7 @@ use super::error::WalError;
 use super::ops::Put;
 use super::reader::WalReader;
 use super::request::Request;
-use super::summary::WalSummary;
+use super::summary::{WalSummary, MAX_DAMAGE_KEPT};
 use super::txn::{RequestOp, Txn};
 use crate::source::survey::OccurrenceSpan;
 
@@ -53,6 +54,36 @@ pub struct WalSurvey {
     pub entries: SettleStats,
     pub proposals: ProposalCounts,
     pub events: EventWrites,
+    /// The first [`MAX_DAMAGE_KEPT`] entries whose data could not be read,
+    /// whatever their fate (all are counted in
+    /// [`EntryCounts::unreadable`](super::EntryCounts::unreadable)).
+    pub unreadable: Vec<UnreadableEntry>,
+}
+
+/// An entry whose record checked out but whose data could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableEntry {
+    /// The segment.
+    pub file: PathBuf,
+    /// Byte offset of its frame.
+    pub offset: u64,
+    /// Its raft index.
+    pub index: u64,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for UnreadableEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at offset {}: entry {} unreadable: {}",
+            self.file.display(),
+            self.offset,
+            self.index,
+            self.reason
+        )
+    }
 }
 
 /// Reads the WAL in `dir`, keeping the Event writes under `prefix`.
@@ -65,10 +96,23 @@ pub fn survey_wal(
     let mut settled = Settle::new(WalReader::open(dir)?, SettleLimits::default());
     let mut survey = WalSurvey::default();
     let prefix = prefix.as_bytes();
+    // (segment position, offset, index, reason): paths once the read is done.
+    let mut unreadable = Vec::new();
     for item in settled.by_ref() {
         let SettledItem::Entry(entry) = item else {
             continue;
         };
+        if let Payload::Unreadable(u) = &entry.record.entry.payload {
+            if unreadable.len() < MAX_DAMAGE_KEPT {
+                let at = entry.record.at;
+                unreadable.push((
+                    at.file,
+                    at.offset,
+                    entry.record.entry.index,
+                    u.reason.clone(),
+                ));
+            }
+        }
         if entry.status != EntryStatus::Committed {
             continue;
         }
@@ -103,6 +147,16 @@ pub fn survey_wal(
     }
     survey.entries = settled.stats();
     survey.summary = settled.into_inner().finish();
+    let files = &survey.summary.files;
+    survey.unreadable = unreadable
+        .into_iter()
+        .map(|(file, offset, index, reason)| UnreadableEntry {
+            file: files.get(file).map(|f| f.path.clone()).unwrap_or_default(),
+            offset,
+            index,
+            reason,
+        })
+        .collect();
     Ok(survey)
 }
 

@@ -830,3 +830,39 @@ fn padding_bytes(bytes: &[u8]) -> Vec<usize> {
     }
     out
 }
+
+/// The survey names each unreadable entry's file, offset and index, and
+/// counts the Event puts proposed, those after the db's consistent index
+/// apart.
+#[test]
+fn survey_names_unreadable_entries_and_counts_event_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = SegmentBuilder::new(0);
+    b.metadata(7, 9).snapshot(0, 0);
+    b.proposal(2, 1, &put(b"/registry/events/ns/a.1", b"not an event", 0));
+    b.proposal(2, 2, &put(b"/registry/pods/ns/p", b"pod", 0));
+    let bad_at = b.len();
+    b.entry(7, 2, 3, b"?");
+    b.proposal(
+        2,
+        4,
+        &optimistic_put(b"/registry/events/ns/b.1", b"x", 0, 0),
+    );
+    b.state(2, 1, 4);
+    let path = dir.path().join(name(0).to_string());
+    std::fs::write(&path, b.finish()).unwrap();
+    let s = survey_wal(dir.path(), "/registry/events/", Some(2)).unwrap();
+    assert_eq!(s.summary.entries.unreadable, 1);
+    assert_eq!(s.unreadable.len(), 1);
+    let u = &s.unreadable[0];
+    assert_eq!(
+        (u.file.as_path(), u.offset, u.index),
+        (path.as_path(), bad_at, 3)
+    );
+    assert!(u.to_string().contains("entry 3 unreadable"), "{u}");
+    assert_eq!((s.proposals.puts, s.proposals.txns), (2, 1));
+    assert_eq!((s.events.puts, s.events.puts_after_db), (2, 1));
+    assert_eq!(s.events.span.values, 2);
+    assert_eq!(s.events.span.without_time, 2);
+    assert_eq!(s.entries.committed, 4);
+}

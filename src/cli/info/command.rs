@@ -1,10 +1,13 @@
-//! `evforensics info`: what a snapshot holds, without loading it.
+//! The `info` command: the input's identity, the db's pages, buckets and
+//! resources, then the WAL section and the horizon block when they apply,
+//! and the damage (which sets the exit code).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::{EXIT_DAMAGED, EXIT_OK};
-use crate::source::free_pages::for_each_free_key_entry;
+use super::horizon::{write_horizon, WalLayer};
+use super::wal::write_wal_section;
+use crate::cli::{EXIT_DAMAGED, EXIT_OK};
 use crate::source::input;
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
 use crate::source::snapshot::{meta_note, open_bolt};
@@ -43,19 +46,6 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
         )?;
     }
     writeln!(out, "hash trailer:  {}", input.trailer.describe())?;
-    if input.kind == input::InputKind::DataDir {
-        let wals = input::wal_files(&input.evidence_file);
-        let total: u64 = wals.iter().map(|(_, size)| size).sum();
-        writeln!(
-            out,
-            "wal files:     {} in member/wal ({total} bytes; not decoded yet: they may hold revisions newer than the db)",
-            wals.len()
-        )?;
-        for (path, size) in &wals {
-            writeln!(out, "               {} ({size} bytes)", path.display())?;
-        }
-    }
-
     let meta = db.meta();
     writeln!(
         out,
@@ -75,15 +65,15 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
         pages.meta, pages.branch, pages.leaf, pages.overflow, pages.freelist, pages.free
     )?;
 
-    let mut free_entries = 0u64;
-    let free = for_each_free_key_entry(&db, |_, _, _| free_entries += 1);
+    // The survey walks the free pages too: they are printed here, their
+    // Events in the horizon.
+    let s = survey(&db, &args.prefix);
     writeln!(
         out,
         "free pages:    {} key-bucket leaves among them, holding {} revision entries (older copies; `ingest` loads those the tree lacks)",
-        free.key_leaves, free_entries
+        s.free.scan.key_leaves, s.free.entries
     )?;
 
-    let s = survey(&db, &args.prefix);
     writeln!(
         out,
         "etcd:          head revision {}, oldest stored revision {}, compacted at {} (scheduled {}), consistent index {}",
@@ -123,21 +113,57 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
             name, c.keys, c.live_keys, c.revisions, c.tombstones
         )?;
     }
+
+    // The WAL of a data directory, whether given as the directory or as
+    // its `member/snap/db`.
+    let wal_dir = input::wal_dir(&input.evidence_file);
+    let wal = match &wal_dir {
+        Some(dir) => Some(write_wal_section(
+            &mut out,
+            dir,
+            &args.prefix,
+            s.meta.consistent_index,
+        )?),
+        None => {
+            if input.kind == input::InputKind::DataDir {
+                writeln!(out)?;
+                writeln!(out, "wal:           none (no member/wal beside the db)")?;
+            }
+            None
+        }
+    };
+    let wal_layer = match &wal {
+        Some(w) => w
+            .survey
+            .as_ref()
+            .map_or(WalLayer::Unreadable, WalLayer::Read),
+        None => WalLayer::Absent,
+    };
+    write_horizon(&mut out, &s, wal_layer)?;
+
     let damage: Vec<String> = s
         .damage
         .iter()
         .cloned()
         .chain(pages.damage.iter().map(|d| d.to_string()))
         .collect();
-    if !damage.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "damage: {} problems", damage.len())?;
-        for d in damage.iter().take(20) {
-            writeln!(out, "  {d}")?;
-        }
+    let wal_problems = wal.as_ref().map_or(0, |w| w.problems);
+    if damage.is_empty() && wal_problems == 0 {
         out.flush()?;
-        return Ok(EXIT_DAMAGED);
+        return Ok(EXIT_OK);
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "damage: {} problems",
+        damage.len() as u64 + wal_problems
+    )?;
+    for d in damage.iter().take(20) {
+        writeln!(out, "  {d}")?;
+    }
+    if wal_problems > 0 {
+        writeln!(out, "  the WAL: {wal_problems} (listed under wal: above)")?;
     }
     out.flush()?;
-    Ok(EXIT_OK)
+    Ok(EXIT_DAMAGED)
 }
