@@ -94,6 +94,7 @@ fn rows(count: usize) -> Vec<EventRow> {
                     deleted_revision: None,
                 },
                 occurred_at,
+                wal: None,
             }
         })
         .collect()

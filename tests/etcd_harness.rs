@@ -73,7 +73,7 @@ impl<'a> Bolt<'a> {
             if ok {
                 let txid = u64_at(data, off + 64);
                 let root = u64_at(data, off + 32);
-                if best.map_or(true, |(t, _)| txid > t) {
+                if best.is_none_or(|(t, _)| txid > t) {
                     best = Some((txid, root));
                 }
             }

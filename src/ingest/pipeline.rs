@@ -237,7 +237,13 @@ impl RevisionSink<'_> {
         !matches!(leading_key(key_value), Some(k) if !k.starts_with(self.root))
     }
 
-    fn keep(&mut self, rev: Revision, key_value: Vec<u8>, from: RecoveredFrom, wal: Option<WalOrigin>) {
+    fn keep(
+        &mut self,
+        rev: Revision,
+        key_value: Vec<u8>,
+        from: RecoveredFrom,
+        wal: Option<WalOrigin>,
+    ) {
         self.pending.push(PendingRecord {
             revision: rev,
             key_value,
@@ -252,7 +258,9 @@ impl RevisionSink<'_> {
     fn flush(&mut self) {
         if !self.unresolved.is_empty() {
             let writes = std::mem::take(&mut self.unresolved);
-            self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Unresolved(writes))));
+            self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Unresolved(
+                writes,
+            ))));
         }
         if self.pending.is_empty() {
             return;
@@ -308,7 +316,9 @@ impl RecordSink for RevisionSink<'_> {
     /// What the WAL replay gave.
     fn wal_replay(&mut self, row: WalReplayRow) {
         self.flush();
-        self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::WalReplay(Box::new(row)))));
+        self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::WalReplay(
+            Box::new(row),
+        ))));
     }
 
     /// A record that could not be read.

@@ -52,10 +52,10 @@ impl OccurrenceSpan {
             self.without_time += 1;
             return;
         };
-        if self.oldest.as_ref().map_or(true, |o| at < *o) {
+        if self.oldest.as_ref().is_none_or(|o| at < *o) {
             self.oldest = Some(at.clone());
         }
-        if self.newest.as_ref().map_or(true, |n| at > *n) {
+        if self.newest.as_ref().is_none_or(|n| at > *n) {
             self.newest = Some(at);
         }
     }

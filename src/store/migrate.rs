@@ -23,8 +23,7 @@ type Rung = fn(&Connection) -> Result<(), StoreError>;
 
 /// Rung `n` takes a database from version `n` to `n + 1`; rung 0 creates
 /// version 1 in an empty database.
-const LADDER: [Rung; SCHEMA_VERSION as usize] =
-    [
+const LADDER: [Rung; SCHEMA_VERSION as usize] = [
     create_v1,
     upgrade_to_v2,
     upgrade_to_v3,

@@ -217,5 +217,5 @@ impl<R: ReadAt> PageReader<R> {
 
 /// Whether an end offset (`None`: the sum overflowed) lies past `limit`.
 fn ends_past(end: Option<u64>, limit: u64) -> bool {
-    end.map_or(true, |end| end > limit)
+    end.is_none_or(|end| end > limit)
 }

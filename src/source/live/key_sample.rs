@@ -47,7 +47,7 @@ impl Default for KeySample {
 impl KeySample {
     /// Adds the next key (keys arrive in key order, as a range returns them).
     pub fn add(&mut self, key: &[u8], mod_revision: i64) {
-        if self.seen % self.step == 0 && self.slots.len() == SAMPLE_SLOTS {
+        if self.seen.is_multiple_of(self.step) && self.slots.len() == SAMPLE_SLOTS {
             // Full: every other slot start goes, the step doubles.
             let slots = std::mem::take(&mut self.slots);
             let mut pairs = slots.into_iter();
@@ -61,7 +61,7 @@ impl KeySample {
             self.step *= 2;
         }
         match self.slots.last_mut() {
-            Some(last) if self.seen % self.step != 0 => {
+            Some(last) if !self.seen.is_multiple_of(self.step) => {
                 last.keys += 1;
                 last.newest = last.newest.max(mod_revision);
             }

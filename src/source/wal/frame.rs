@@ -239,7 +239,7 @@ mod tests {
         let (word, pad) = FrameWord::encode(3);
         let mut bytes = word.to_le_bytes().to_vec();
         bytes.extend_from_slice(b"abc");
-        bytes.extend(std::iter::repeat(0).take(pad as usize));
+        bytes.extend(std::iter::repeat_n(0, pad as usize));
         bytes.extend([0u8; 24]);
         let mut r = reader(bytes.clone());
         let FrameStep::Frame(f) = r.next_frame() else {

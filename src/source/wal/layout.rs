@@ -169,7 +169,7 @@ impl FrameWord {
 
     /// The writer always pads record and padding to [`FRAME_ALIGN`].
     pub fn is_aligned(self) -> bool {
-        self.body_bytes() % FRAME_ALIGN == 0
+        self.body_bytes().is_multiple_of(FRAME_ALIGN)
     }
 }
 

@@ -152,7 +152,7 @@ pub async fn write_bulk(client: &Client, n_revisions: u64, opts: &BulkOptions) -
                 if i >= n_revisions {
                     break;
                 }
-                if opts.progress_every > 0 && i > 0 && i % opts.progress_every == 0 {
+                if opts.progress_every > 0 && i > 0 && i.is_multiple_of(opts.progress_every) {
                     eprintln!("  {i} / {n_revisions} revisions");
                 }
                 let lease = leases[(i / opts.revisions_per_lease.max(1)) as usize];

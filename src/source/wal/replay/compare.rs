@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn kube_apiserver_compares() {
         // Create: the key must not exist.
-        assert_eq!(holds_for(&mod_equal(0), b"/k", Knowledge::Absent), Some(true));
+        assert_eq!(
+            holds_for(&mod_equal(0), b"/k", Knowledge::Absent),
+            Some(true)
+        );
         assert_eq!(holds_for(&mod_equal(0), b"/k", present(4)), Some(false));
         // Update: the key must be at the revision read.
         assert_eq!(holds_for(&mod_equal(4), b"/k", present(4)), Some(true));

@@ -143,8 +143,14 @@ impl<'h> Replay<'h> {
     }
 
     /// A proposal no commit index covers: what it would write is unresolved.
-    pub fn uncommitted(&mut self, at: EntryPlace, request: &Request, out: &mut impl FnMut(Replayed)) {
-        let why = "no commit index in the WAL covers this entry, and the db was not applied up to it";
+    pub fn uncommitted(
+        &mut self,
+        at: EntryPlace,
+        request: &Request,
+        out: &mut impl FnMut(Replayed),
+    ) {
+        let why =
+            "no commit index in the WAL covers this entry, and the db was not applied up to it";
         for op in request_ops(request) {
             self.unresolved_op(at, &op, why, out);
         }
@@ -527,18 +533,17 @@ impl<'h> Replay<'h> {
         let mut undecided = !self.key_set_known();
         for key in candidates {
             match self.lookup(&key) {
-                Knowledge::Present(KeyState {
-                    lease: Some(l), ..
-                }) if l == lease => writes.push(Write::Delete { key, cause }),
+                Knowledge::Present(KeyState { lease: Some(l), .. }) if l == lease => {
+                    writes.push(Write::Delete { key, cause })
+                }
                 Knowledge::Present(KeyState { lease: Some(_), .. }) | Knowledge::Absent => {}
                 _ => undecided = true,
             }
         }
         self.written.revoke(lease);
         if undecided {
-            let why = format!(
-                "the keys attached to lease {lease} when it was revoked are not all known"
-            );
+            let why =
+                format!("the keys attached to lease {lease} when it was revoked are not all known");
             for w in &writes {
                 if let Write::Delete { key, .. } = w {
                     self.unresolved(at, key, "delete", Vec::new(), &why, out);
@@ -550,7 +555,13 @@ impl<'h> Replay<'h> {
         self.commit(at, writes, out);
     }
 
-    fn unresolved_op(&mut self, at: EntryPlace, op: &RequestOp, why: &str, out: &mut impl FnMut(Replayed)) {
+    fn unresolved_op(
+        &mut self,
+        at: EntryPlace,
+        op: &RequestOp,
+        why: &str,
+        out: &mut impl FnMut(Replayed),
+    ) {
         match op {
             RequestOp::Put(p) => self.unresolved_put(at, p, why.to_string(), out),
             RequestOp::DeleteRange(d) => {
@@ -566,7 +577,13 @@ impl<'h> Replay<'h> {
         }
     }
 
-    fn unresolved_put(&mut self, at: EntryPlace, p: &Put, why: String, out: &mut impl FnMut(Replayed)) {
+    fn unresolved_put(
+        &mut self,
+        at: EntryPlace,
+        p: &Put,
+        why: String,
+        out: &mut impl FnMut(Replayed),
+    ) {
         self.written.set(&p.key, Knowledge::Unknown);
         self.unresolved(at, &p.key, "put", p.value.clone(), &why, out);
     }
@@ -595,7 +612,10 @@ impl<'h> Replay<'h> {
 /// The state a put leaves, from the key's state before it.
 fn put_state(p: &Put, prior: Knowledge, main: i64) -> Result<KeyState, String> {
     if p.ignore_value {
-        return Err("the put keeps the key's earlier value (ignore_value), which the WAL does not hold".into());
+        return Err(
+            "the put keeps the key's earlier value (ignore_value), which the WAL does not hold"
+                .into(),
+        );
     }
     let (create_revision, version, prior_lease) = match prior {
         Knowledge::Absent => (Some(main), Some(1), Some(0)),
@@ -608,7 +628,9 @@ fn put_state(p: &Put, prior: Knowledge, main: i64) -> Result<KeyState, String> {
         Some(p.lease)
     };
     if lease.is_none() {
-        return Err("the put keeps the key's earlier lease (ignore_lease), which is not known".into());
+        return Err(
+            "the put keeps the key's earlier lease (ignore_lease), which is not known".into(),
+        );
     }
     Ok(KeyState {
         mod_revision: main,

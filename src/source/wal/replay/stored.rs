@@ -188,7 +188,12 @@ impl StoredHistory {
         let Some(records) = self.keys.get(key) else {
             return Knowledge::Absent;
         };
-        match records.iter().rev().find(|r| r.main <= revision).and_then(StoredRecord::state) {
+        match records
+            .iter()
+            .rev()
+            .find(|r| r.main <= revision)
+            .and_then(StoredRecord::state)
+        {
             Some(s) => Knowledge::Present(s),
             None => Knowledge::Absent,
         }
