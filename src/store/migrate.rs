@@ -321,7 +321,10 @@ mod tests {
         let conn = Connection::open(&old).unwrap();
         migrate(&conn).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-        assert_eq!(columns(&conn, "events"), columns_v3);
+        // Version 5 adds the WAL columns after `raw`; the rest is as it was.
+        let mut columns_v5 = columns_v3.clone();
+        columns_v5.extend(["raft_index", "raft_term", "revision_basis"].map(String::from));
+        assert_eq!(columns(&conn, "events"), columns_v5);
         let (id, reason, object, raw): (i64, String, String, Vec<u8>) = conn
             .query_row(
                 "SELECT id, reason, object, raw FROM events WHERE live = 1",

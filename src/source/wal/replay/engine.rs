@@ -467,7 +467,10 @@ impl<'h> Replay<'h> {
             match w {
                 Write::Put(p) => {
                     let prior = self.lookup(&p.key);
-                    match put_state(p, prior, main) {
+                    // The db's copy of this very revision knows the key's
+                    // generation, even where the replay does not.
+                    let stored = self.stored.revision(&p.key, main, sub);
+                    match put_state(p, prior, main).map(|s| stored.unwrap_or(s)) {
                         Ok(state) => {
                             out(Replayed::Put {
                                 revision: Revision {

@@ -199,6 +199,16 @@ impl StoredHistory {
         }
     }
 
+    /// The state the db's copy of `key` at exactly `(main, sub)` leaves,
+    /// when the db holds that revision.
+    pub fn revision(&self, key: &[u8], main: i64, sub: i64) -> Option<KeyState> {
+        let records = self.keys.get(key)?;
+        let at = records
+            .binary_search_by_key(&(main, sub), |r| (r.main, r.sub))
+            .ok()?;
+        records[at].state()
+    }
+
     /// Stored keys in `[start, end)` (`end` empty: no end).
     pub fn keys_in<'a>(
         &'a self,

@@ -1,1 +1,310 @@
+//! The replay's rules on hand-made histories (the real-etcd test is
+//! `tests/ingest_wal.rs`).
 
+use super::*;
+use crate::proto::etcd::KeyValue;
+use crate::source::mvcc::Revision;
+use crate::source::wal::{
+    Compare, CompareResult, CompareTarget, CompareValue, DeleteRange, LeaseGrant, LeaseRevoke, Put,
+    Range, Request, RequestOp, Txn,
+};
+use crate::store::{DeletionCause, RevisionBasis};
+
+fn put(key: &str, value: &str, lease: i64) -> Put {
+    Put {
+        key: key.into(),
+        value: value.into(),
+        lease,
+        prev_kv: false,
+        ignore_value: false,
+        ignore_lease: false,
+    }
+}
+
+/// kube-apiserver's optimistic write: put if the key is at `rev` (0:
+/// absent), else read it.
+fn kube_put(key: &str, rev: i64, value: &str, lease: i64) -> Request {
+    Request::Txn(Txn {
+        compares: vec![Compare {
+            target: CompareTarget::Mod,
+            result: CompareResult::Equal,
+            key: key.into(),
+            range_end: Vec::new(),
+            against: CompareValue::ModRevision(rev),
+        }],
+        success: vec![RequestOp::Put(put(key, value, lease))],
+        failure: vec![RequestOp::Range(Range {
+            key: key.into(),
+            range_end: Vec::new(),
+            limit: 0,
+            revision: 0,
+            keys_only: false,
+            count_only: false,
+        })],
+    })
+}
+
+fn delete(key: &str) -> Request {
+    Request::DeleteRange(DeleteRange {
+        key: key.into(),
+        range_end: Vec::new(),
+        prev_kv: false,
+    })
+}
+
+/// What a replay of `requests` (raft indexes from `first_index`) gave:
+/// (key, main, sub, tombstone, basis) per record, and the unresolved keys.
+#[derive(Debug, Default)]
+struct Outcome {
+    records: Vec<(String, i64, i64, bool, RevisionBasis)>,
+    puts: Vec<KeyValue>,
+    causes: Vec<Option<DeletionCause>>,
+    unresolved: Vec<String>,
+    stats: ReplayStats,
+}
+
+fn replay(stored: &StoredHistory, first_index: u64, requests: &[Request]) -> Outcome {
+    let mut counts = WalPutCounts::new();
+    for r in requests {
+        let mut count = |p: &Put| *counts.entry(value_digest(&p.key, &p.value)).or_default() += 1;
+        match r {
+            Request::Put(p) => count(p),
+            Request::Txn(t) => {
+                for op in t.success.iter().chain(&t.failure) {
+                    if let RequestOp::Put(p) = op {
+                        count(p);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut engine = Replay::new(stored, &counts, Some(first_index));
+    let mut out = Outcome::default();
+    for (i, r) in requests.iter().enumerate() {
+        let at = EntryPlace {
+            index: first_index + i as u64,
+            term: 2,
+        };
+        engine.apply(at, r, &mut |item| match item {
+            Replayed::Put {
+                revision,
+                key_value,
+                origin,
+            } => {
+                out.records.push((
+                    String::from_utf8(key_value.key.clone()).unwrap(),
+                    revision.main,
+                    revision.sub,
+                    false,
+                    origin.basis,
+                ));
+                out.puts.push(key_value);
+            }
+            Replayed::Tombstone {
+                revision,
+                key,
+                origin,
+            } => {
+                out.records.push((
+                    String::from_utf8(key).unwrap(),
+                    revision.main,
+                    revision.sub,
+                    true,
+                    origin.basis,
+                ));
+                out.causes.push(origin.cause);
+            }
+            Replayed::Unresolved(u) => out.unresolved.push(u.key),
+        });
+    }
+    out.stats = engine.stats();
+    out
+}
+
+fn rec(
+    key: &str,
+    main: i64,
+    sub: i64,
+    tomb: bool,
+    basis: RevisionBasis,
+) -> (String, i64, i64, bool, RevisionBasis) {
+    (key.to_string(), main, sub, tomb, basis)
+}
+
+fn stored_put(h: &mut StoredHistory, key: &str, main: i64, create: i64, version: i64, value: &str) {
+    h.record(
+        Revision {
+            main,
+            sub: 0,
+            tombstone: false,
+        },
+        &KeyValue {
+            key: key.into(),
+            create_revision: create,
+            mod_revision: main,
+            version,
+            value: value.into(),
+            lease: 0,
+        },
+    );
+}
+
+/// From an empty store every outcome is known: a stale update fails and
+/// is no revision, creates and updates take the next revisions, a lease
+/// revoke deletes its keys in key order in one revision, and a put with a
+/// revoked lease is refused.
+#[test]
+fn from_an_empty_store_every_write_is_counted() {
+    let mut stored = StoredHistory::new(b"/");
+    stored.finish(None, Some(1), None);
+    let e = RevisionBasis::EmptyStore;
+    let out = replay(
+        &stored,
+        1,
+        &[
+            Request::LeaseGrant(LeaseGrant { id: 7, ttl: 60 }),
+            kube_put("/e/a", 0, "a1", 7),       // rev 2
+            kube_put("/e/a", 2, "a2", 7),       // rev 3
+            kube_put("/e/a", 2, "a2-stale", 7), // fails
+            kube_put("/e/b", 0, "b1", 7),       // rev 4
+            Request::Txn(Txn {
+                compares: Vec::new(),
+                success: vec![
+                    RequestOp::Put(put("/e/c", "c1", 0)),
+                    RequestOp::Put(put("/e/d", "d1", 0)),
+                ],
+                failure: Vec::new(),
+            }), // rev 5, subs 0 and 1
+            delete("/e/c"),                     // rev 6
+            delete("/e/none"),                  // nothing: no revision
+            Request::LeaseRevoke(LeaseRevoke { id: 7 }), // rev 7: /e/a, /e/b
+            Request::Put(put("/e/z", "z", 7)),  // refused
+            Request::Put(put("/e/d", "d2", 0)), // rev 8, version 2
+        ],
+    );
+    assert_eq!(
+        out.records,
+        vec![
+            rec("/e/a", 2, 0, false, e),
+            rec("/e/a", 3, 0, false, e),
+            rec("/e/b", 4, 0, false, e),
+            rec("/e/c", 5, 0, false, e),
+            rec("/e/d", 5, 1, false, e),
+            rec("/e/c", 6, 0, true, e),
+            rec("/e/a", 7, 0, true, e),
+            rec("/e/b", 7, 1, true, e),
+            rec("/e/d", 8, 0, false, e),
+        ]
+    );
+    assert_eq!(out.stats.failed_compares, 1);
+    assert_eq!(out.stats.rejected, 1);
+    assert_eq!(out.stats.unresolved, 0);
+    assert_eq!(out.stats.applied_writes, 7);
+    let last = out.puts.last().unwrap();
+    assert_eq!((last.create_revision, last.version), (5, 2));
+    let a2 = &out.puts[1];
+    assert_eq!((a2.create_revision, a2.version, a2.lease), (2, 2, 7));
+    assert_eq!(
+        out.causes,
+        vec![
+            Some(DeletionCause::DeleteRange),
+            Some(DeletionCause::LeaseRevoke { lease: 7 }),
+            Some(DeletionCause::LeaseRevoke { lease: 7 }),
+        ]
+    );
+}
+
+/// A WAL that begins after the store's start: writes are unresolved until
+/// a put whose value the db holds once anchors the count; from there on
+/// revisions are counted, and compares decided where the db is exact.
+#[test]
+fn a_stored_value_anchors_the_count() {
+    let mut stored = StoredHistory::new(b"/");
+    // The db, compacted at 49, keeps /e/k's revision 48 (its latest at or
+    // below the compaction) and everything after.
+    stored_put(&mut stored, "/e/k", 48, 45, 2, "k2");
+    stored_put(&mut stored, "/e/k", 50, 45, 3, "k3");
+    stored_put(&mut stored, "/e/j", 51, 51, 1, "j1");
+    stored_put(&mut stored, "/e/k", 52, 45, 4, "k4");
+    stored.finish(Some(49), Some(52), None);
+    let s = RevisionBasis::StoredRevision;
+    let out = replay(
+        &stored,
+        100,
+        &[
+            Request::Put(put("/e/x", "x", 0)),  // before any anchor: unresolved
+            kube_put("/e/k", 48, "k3", 0),      // anchored at 50
+            kube_put("/e/j", 0, "j1", 0),       // 51 (and anchored)
+            kube_put("/e/k", 48, "k-stale", 0), // /e/k is at 50: fails
+            kube_put("/e/k", 50, "k4", 0),      // 52
+        ],
+    );
+    assert_eq!(out.unresolved, vec!["/e/x".to_string()]);
+    assert_eq!(
+        out.records,
+        vec![
+            rec("/e/k", 50, 0, false, s),
+            rec("/e/j", 51, 0, false, s),
+            rec("/e/k", 52, 0, false, s),
+        ]
+    );
+    assert_eq!(out.stats.failed_compares, 1);
+    assert_eq!(out.stats.contradictions, 0);
+    // The key's generation comes from the db.
+    let k4 = &out.puts[2];
+    assert_eq!((k4.create_revision, k4.version), (45, 4));
+}
+
+/// An undecidable compare leaves its writes unresolved and, since only its
+/// success branch writes, the count unknown.
+#[test]
+fn an_undecidable_compare_loses_the_count_until_an_anchor() {
+    let mut stored = StoredHistory::new(b"/");
+    stored_put(&mut stored, "/e/k", 60, 60, 1, "k1");
+    stored.finish(Some(59), Some(60), None);
+    let out = replay(
+        &stored,
+        10,
+        &[
+            kube_put("/e/q", 3, "q", 0), // nothing known of /e/q: unresolved
+            Request::Put(put("/e/r", "r", 0)),
+            kube_put("/e/k", 0, "k1", 0), // anchored at 60
+            Request::Put(put("/e/r", "r2", 0)),
+        ],
+    );
+    assert_eq!(out.unresolved, vec!["/e/q".to_string(), "/e/r".to_string()]);
+    let s = RevisionBasis::StoredRevision;
+    assert_eq!(
+        out.records,
+        vec![rec("/e/k", 60, 0, false, s), rec("/e/r", 61, 0, false, s)]
+    );
+    // At 60 the db is exact and holds no /e/r: the unresolved put did not
+    // leave it (had it applied, compaction would have kept it), so r2
+    // creates it.
+    assert_eq!((out.puts[1].create_revision, out.puts[1].version), (61, 1));
+}
+
+/// Past the db's consistent index the store's revision is the db's: a
+/// count lost earlier is found there again.
+#[test]
+fn the_consistent_index_restores_the_count() {
+    let mut stored = StoredHistory::new(b"/");
+    stored_put(&mut stored, "/e/k", 80, 80, 1, "k1");
+    stored.finish(Some(70), Some(80), Some(11));
+    let out = replay(
+        &stored,
+        10,
+        &[
+            Request::Put(put("/e/u", "u", 0)),  // index 10: unresolved
+            Request::Put(put("/e/u", "u2", 0)), // index 11: unresolved
+            kube_put("/e/k", 80, "k2", 0),      // index 12: after the db, 81
+        ],
+    );
+    assert_eq!(out.unresolved.len(), 2);
+    assert_eq!(
+        out.records,
+        vec![rec("/e/k", 81, 0, false, RevisionBasis::ConsistentIndex)]
+    );
+    assert_eq!((out.puts[0].create_revision, out.puts[0].version), (80, 2));
+}
