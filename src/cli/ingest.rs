@@ -13,6 +13,7 @@ use crate::helpers::parse_duration;
 use crate::ingest::{
     ingest_files, ingest_live, AlreadyLoaded, AuditLoaded, DirectoryListing, IngestError,
     IngestOptions, IngestPlan, IngestReport, Inputs, LoadedSource, SourceOutcome, Totals,
+    WAL_SOURCE_KIND,
 };
 use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
@@ -456,17 +457,22 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
             "  pulled through the etcd API (server {}): {} records, {} bytes; sha256 of the record stream (see docs/schema.md)",
             l.server_version, l.records, l.stream_bytes
         ),
+        None if s.kind == WAL_SOURCE_KIND => println!(
+            "  a WAL on its own, without the db beside it: what its proposals did is replayed from its first entry"
+        ),
         None => println!("  {}", s.trailer.describe()),
     }
     if let Some(note) = &s.meta_note {
         println!("  WARNING: {note}");
     }
     let rev = |r: Option<i64>| r.map(|r| r.to_string()).unwrap_or_else(|| "none".into());
-    println!(
-        "  head revision {}, compacted at revision {}",
-        rev(s.head_revision),
-        rev(s.compact_revision)
-    );
+    if s.kind != WAL_SOURCE_KIND {
+        println!(
+            "  head revision {}, compacted at revision {}",
+            rev(s.head_revision),
+            rev(s.compact_revision)
+        );
+    }
     let rate = if took.as_secs_f64() > 0.0 {
         sum.event_revisions as f64 / took.as_secs_f64()
     } else {
@@ -493,15 +499,23 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         sum.event_revisions + sum.tombstones,
         sum.object_revisions + sum.object_tombstones,
     );
-    if let Some(note) = share.note(prefix) {
+    // A WAL holds the writes of its window only: objects not written then
+    // are absent from it, and that says nothing about where Events live.
+    if let Some(note) = share.note(prefix).filter(|_| s.kind != WAL_SOURCE_KIND) {
         println!("  NOTE: {note}");
     }
     let scan = &s.free_scan;
-    if s.live.is_none() {
+    if s.live.is_none() && s.kind != WAL_SOURCE_KIND {
         println!(
         "  free pages: {} scanned, {} hold key-bucket leaves; recovered from them: {} event revisions and {} tombstones the tree no longer holds",
         scan.free_pages, scan.key_leaves, sum.free_page_event_revisions, sum.free_page_tombstones
     );
+    }
+    if sum.snap_copy_event_revisions > 0 {
+        println!(
+            "  older copies of the db (member/snap/*.snap.db): {} Event revisions only they hold",
+            sum.snap_copy_event_revisions
+        );
     }
     if let Some(wal) = &sum.wal {
         print_wal(sum, wal);

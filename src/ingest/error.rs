@@ -3,6 +3,7 @@
 use crate::source::input::InputError;
 use crate::source::live::LiveError;
 use crate::source::snapshot::SnapshotError;
+use crate::source::wal::WalError;
 use crate::store::StoreError;
 
 /// Errors that stop one source from loading. Damaged records are not
@@ -25,4 +26,6 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Live(#[from] LiveError),
+    #[error(transparent)]
+    Wal(#[from] WalError),
 }

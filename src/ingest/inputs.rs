@@ -11,6 +11,7 @@ use super::error::IngestError;
 use super::outcome::{AlreadyLoaded, AuditLoaded, AuditOutcome, LoadedSource, SourceOutcome};
 use super::plan::IngestOptions;
 use super::snapshot::ingest_source;
+use super::wal::ingest_wal;
 use crate::source::input::{self, InputError, Recognized};
 use crate::store::Store;
 
@@ -163,18 +164,22 @@ fn load_one(
                 Ok(0)
             }
         },
-        Recognized::Etcd | Recognized::Directory(_) => {
+        Recognized::Etcd | Recognized::Directory(_) | Recognized::Wal(_) => {
             let started = Instant::now();
+            let load = |store: &mut Store, progress: &(dyn Fn(u64) + Sync)| match &loader {
+                Recognized::Wal(wal) => ingest_wal(store, wal, options, progress),
+                _ => ingest_source(store, file, options, progress),
+            };
             let outcome = if shown == Shown::Progress {
                 report.reading(file);
                 let outcome = {
                     let shown: &dyn IngestReport = report;
-                    ingest_source(store, file, options, &|n| shown.progress(n))
+                    load(store, &|n| shown.progress(n))
                 };
                 report.done_reading();
                 outcome
             } else {
-                ingest_source(store, file, options, &|_| {})
+                load(store, &|_| {})
             };
             match outcome? {
                 SourceOutcome::Loaded(loaded) => {

@@ -16,6 +16,7 @@ pub mod pipeline;
 mod plan;
 mod rows;
 pub mod snapshot;
+pub mod wal;
 
 pub use audit::{ingest_audit_file, AUDIT_SOURCE_KIND};
 pub use error::IngestError;
@@ -25,3 +26,4 @@ pub use outcome::{AlreadyLoaded, AuditLoaded, AuditOutcome, LoadedSource, Source
 pub use pipeline::{load_source, try_load_source, Loading, RevisionSink, SourceLoad};
 pub use plan::{IngestOptions, IngestPlan, Inputs};
 pub use snapshot::ingest_source;
+pub use wal::{ingest_wal, WAL_SOURCE_KIND};

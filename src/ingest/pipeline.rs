@@ -21,7 +21,7 @@ use crate::source::registry::registry_root;
 use crate::source::RecordSink;
 use crate::store::{
     Batch, DamageRow, LeaseRow, LoadPlan, LoadSummary, RecoveredFrom, RowFates, SourceFacts,
-    SourceRecord, Store, UnresolvedWrite, WalOrigin, WalReplayRow,
+    SourceFileRow, SourceRecord, Store, UnresolvedWrite, WalOrigin, WalReplayRow,
 };
 
 /// Entries decoded together; large enough to amortize the thread hand-off,
@@ -310,6 +310,13 @@ impl RecordSink for RevisionSink<'_> {
             if self.unresolved.len() >= BATCH_SIZE {
                 self.flush();
             }
+        }
+    }
+
+    /// The files a data directory's load read.
+    fn source_files(&mut self, rows: Vec<SourceFileRow>) {
+        if !rows.is_empty() {
+            self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::SourceFiles(rows))));
         }
     }
 

@@ -2,25 +2,27 @@
 //! gathers each key's history (a new database), then read into the
 //! pipeline as one source.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::IngestError;
 use super::history::{self, Fates, KeyHistories};
 use super::outcome::{AlreadyLoaded, LoadedSource, SourceOutcome};
-use super::pipeline::{load_source, Loading, SourceLoad};
+use super::pipeline::{load_source, Loading, RevisionSink, SourceLoad};
 use super::plan::IngestOptions;
 use crate::helpers::absolute;
 use crate::source::bolt::{BoltDb, Bucket, ReadAt};
 use crate::source::free_pages::FreePageScan;
-use crate::source::input::{self, InputKind};
+use crate::source::input::{self, InputKind, PreparedInput};
 use crate::source::mvcc::{self, leading_key};
 use crate::source::registry::registry_root;
+use crate::source::snap_copies::{read_copy_into, snap_copies};
 use crate::source::snapshot::{
     check_unchanged, for_each_key_record, meta_note, KeyRecord, Snapshot,
 };
 use crate::source::wal::replay::{replay_into, Recording, StoredHistory};
+use crate::source::wal::WalSource;
 use crate::source::RecordSink;
-use crate::store::{DamageRow, SourceRecord, Store};
+use crate::store::{DamageRow, SourceFileRow, SourceRecord, Store};
 
 /// Loads one etcd file (a snapshot, a copy of `member/snap/db`, either
 /// compressed) or data directory.
@@ -30,12 +32,13 @@ pub fn ingest_source(
     options: &IngestOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SourceOutcome, IngestError> {
-    // A data directory's WAL is replayed after its db: the rows' fates then
-    // need the whole history, which the writer derives.
+    // A data directory's older copies and WAL are read after its db: the
+    // rows' fates then need the whole history, which the writer derives.
     let wal_dir = input::wal_dir_of(path);
+    let copies = input::db_in_dir(path).map_or_else(Vec::new, |db| snap_copies(&db));
     // While the input is hashed: the first pass over its revisions, when
     // the database holds no etcd rows yet (see `history`).
-    let gather = wal_dir.is_none() && !store.holds_etcd_rows()?;
+    let gather = wal_dir.is_none() && copies.is_empty() && !store.holds_etcd_rows()?;
     let root = registry_root(&options.prefix).as_bytes();
     let (input, histories) = input::prepare_with(path, |file, bolt_len| {
         if !gather {
@@ -84,33 +87,36 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
-            let Some(wal_dir) = &wal_dir else {
-                let read = snapshot.read_into(sink);
-                free_scan = read.free_scan;
-                if input.kind == InputKind::DataDir && input.compression.is_none() {
-                    check_unchanged(&input, sink);
-                }
-                return read.facts;
+            // What the db (and its copies) hold is noted for the replay.
+            let mut stored = wal_dir.as_ref().map(|_| StoredHistory::new(root));
+            let read = match &mut stored {
+                Some(stored) => snapshot.read_into(&mut Recording {
+                    inner: &mut *sink,
+                    stored,
+                    root,
+                }),
+                None => snapshot.read_into(&mut *sink),
             };
-            let mut stored = StoredHistory::new(root);
-            let read = snapshot.read_into(&mut Recording {
-                inner: sink,
-                stored: &mut stored,
-                root,
-            });
             free_scan = read.free_scan;
             let facts = read.facts;
-            let compacted = facts.compact_revision.max(facts.scheduled_compact_revision);
-            let consistent_index = facts.consistent_index.and_then(|c| u64::try_from(c).ok());
-            stored.finish(compacted, facts.head_revision, consistent_index);
-            if let Err(e) = replay_into(wal_dir, &stored, sink) {
-                sink.damage(DamageRow {
-                    file: Some(absolute(wal_dir)),
-                    reason: format!("the WAL could not be read: {e}"),
-                    ..DamageRow::default()
-                });
+            if input.kind == InputKind::DataDir {
+                let files = read_copies(&input, &copies, stored.as_mut(), root, sink);
+                sink.source_files(files);
             }
-            if input.compression.is_none() {
+            if let (Some(wal_dir), Some(stored)) = (&wal_dir, &mut stored) {
+                let compacted = facts.compact_revision.max(facts.scheduled_compact_revision);
+                let consistent_index = facts.consistent_index.and_then(|c| u64::try_from(c).ok());
+                stored.finish(compacted, facts.head_revision, consistent_index);
+                let wal = WalSource::Directory(wal_dir.clone());
+                if let Err(e) = replay_into(&wal, stored, sink) {
+                    sink.damage(DamageRow {
+                        file: Some(absolute(wal_dir)),
+                        reason: format!("the WAL could not be read: {e}"),
+                        ..DamageRow::default()
+                    });
+                }
+            }
+            if input.kind == InputKind::DataDir && input.compression.is_none() {
                 check_unchanged(&input, sink);
             }
             facts
@@ -135,6 +141,45 @@ pub fn ingest_source(
         free_scan,
         live: None,
     })))
+}
+
+/// A data directory's older copies of its db, read after it (and noted in
+/// `stored` for the replay); returns the files read, the db first.
+fn read_copies(
+    input: &PreparedInput,
+    copies: &[PathBuf],
+    mut stored: Option<&mut StoredHistory>,
+    root: &[u8],
+    sink: &mut RevisionSink<'_>,
+) -> Vec<SourceFileRow> {
+    let mut files = vec![SourceFileRow {
+        path: absolute(&input.evidence_file),
+        role: "db",
+        sha256: Some(input.sha256.clone()),
+        size_bytes: input.size_bytes,
+    }];
+    for copy in copies {
+        let read = match stored.as_deref_mut() {
+            Some(stored) => read_copy_into(
+                copy,
+                &mut Recording {
+                    inner: &mut *sink,
+                    stored,
+                    root,
+                },
+            ),
+            None => read_copy_into(copy, sink),
+        };
+        if let Some(read) = read {
+            files.push(SourceFileRow {
+                path: absolute(&read.path),
+                role: "snap-db",
+                sha256: Some(read.sha256),
+                size_bytes: read.size_bytes,
+            });
+        }
+    }
+    files
 }
 
 /// The first pass: the history of every key under the registry root, read

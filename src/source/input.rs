@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::bolt::layout::{MAGIC, META_MAGIC_AT, META_STRUCT_AT};
+use super::wal::WalSource;
 use crate::helpers::hex;
 
 /// Magic numbers of the recognized containers.
@@ -155,6 +156,8 @@ pub enum Recognized {
     /// A directory without etcd data: the regular files inside it (rotated
     /// audit logs), sorted by name, each to be recognized on its own.
     Directory(Vec<PathBuf>),
+    /// An etcd WAL on its own: a directory of segments, or one segment.
+    Wal(WalSource),
 }
 
 /// Recognizes an input by content: an etcd file or data directory, an
@@ -165,6 +168,9 @@ pub fn recognize(given: &Path) -> Result<Recognized, InputError> {
     if meta.is_dir() {
         if find_db_in_dir(given).is_ok() {
             return Ok(Recognized::Etcd);
+        }
+        if let Some(wal) = WalSource::recognize(given) {
+            return Ok(Recognized::Wal(wal));
         }
         let mut files = Vec::new();
         for entry in std::fs::read_dir(given).map_err(io_err(given))? {
@@ -181,6 +187,9 @@ pub fn recognize(given: &Path) -> Result<Recognized, InputError> {
         }
         files.sort();
         return Ok(Recognized::Directory(files));
+    }
+    if let Some(wal) = WalSource::recognize(given) {
+        return Ok(Recognized::Wal(wal));
     }
     let file = open_read_only(given)?;
     let head = read_head(&file, given)?;
@@ -593,6 +602,12 @@ pub fn wal_dir_of(dir: &Path) -> Option<PathBuf> {
         .flatten()
         .any(|e| e.file_name().to_string_lossy().ends_with(".wal"));
     has_segments.then_some(wal)
+}
+
+/// The db of an etcd data directory given as `dir` (the data directory,
+/// its `member`, or its `snap`).
+pub fn db_in_dir(dir: &Path) -> Option<PathBuf> {
+    dir.is_dir().then(|| find_db_in_dir(dir).ok()).flatten()
 }
 
 /// The WAL directory beside an etcd db file: `member/wal` when `db_file`

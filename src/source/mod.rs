@@ -13,6 +13,7 @@ pub mod live;
 pub mod mvcc;
 pub mod registry;
 mod sink;
+pub mod snap_copies;
 pub mod snapshot;
 pub mod survey;
 pub mod wal;

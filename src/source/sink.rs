@@ -3,7 +3,9 @@
 //! decodes and writes them.
 
 use super::mvcc::Revision;
-use crate::store::{DamageRow, LeaseRow, RecoveredFrom, UnresolvedWrite, WalOrigin, WalReplayRow};
+use crate::store::{
+    DamageRow, LeaseRow, RecoveredFrom, SourceFileRow, UnresolvedWrite, WalOrigin, WalReplayRow,
+};
 
 /// Receives one source's records in the order the source reads them.
 pub trait RecordSink {
@@ -25,6 +27,11 @@ pub trait RecordSink {
     /// A WAL write whose outcome or revision is unknown.
     fn unresolved(&mut self, write: UnresolvedWrite) {
         let _ = write;
+    }
+
+    /// The files a source was read from (a data directory's).
+    fn source_files(&mut self, rows: Vec<SourceFileRow>) {
+        let _ = rows;
     }
 
     /// What the WAL replay gave, once at its end.

@@ -18,6 +18,9 @@ pub enum RecoveredFrom {
     FreePage,
     /// A running etcd, read through its API (range and watch).
     Live,
+    /// An older full copy of the db in a data directory
+    /// (`member/snap/*.snap.db`).
+    SnapCopy,
     /// A write proposal in the WAL beside the db, replayed to the revision
     /// it took (see [`WalOrigin`]).
     Wal,
@@ -30,6 +33,7 @@ impl RecoveredFrom {
             RecoveredFrom::Tree => "tree",
             RecoveredFrom::FreePage => "free-page",
             RecoveredFrom::Live => "live",
+            RecoveredFrom::SnapCopy => "snap-db",
             RecoveredFrom::Wal => "wal",
         }
     }
@@ -208,6 +212,18 @@ pub struct UnresolvedWrite {
     pub value: Vec<u8>,
 }
 
+/// One file a source was read from (`source_files`): a data directory is
+/// its db, its older copies and its WAL segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFileRow {
+    pub path: String,
+    /// `db`, `snap-db` or `wal`.
+    pub role: &'static str,
+    /// `None` when the file could not be read to its end.
+    pub sha256: Option<String>,
+    pub size_bytes: u64,
+}
+
 /// What replaying a source's WAL gave (`wal_replays`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalReplayRow {
@@ -239,8 +255,6 @@ pub struct WalReplayRow {
     pub contradictions: u64,
     /// Frames or entries that could not be read.
     pub damaged: u64,
-    /// SHA-256 of each segment, `name sha256` per line.
-    pub file_hashes: String,
 }
 
 /// One stored revision of an Event key.
@@ -349,6 +363,8 @@ pub enum Batch {
     Unresolved(Vec<UnresolvedWrite>),
     /// What the WAL replay gave.
     WalReplay(Box<WalReplayRow>),
+    /// Files the source was read from.
+    SourceFiles(Vec<SourceFileRow>),
 }
 
 impl Batch {
@@ -362,6 +378,7 @@ impl Batch {
             Batch::ObjectDeletions(v) => v.is_empty(),
             Batch::Unresolved(v) => v.is_empty(),
             Batch::WalReplay(_) => false,
+            Batch::SourceFiles(v) => v.is_empty(),
         }
     }
 }
@@ -393,6 +410,8 @@ pub struct LoadSummary {
     pub wal_only_event_revisions: u64,
     /// Event tombstones replayed from the WAL.
     pub wal_tombstones: u64,
+    /// Event revisions only an older copy of the db holds.
+    pub snap_copy_event_revisions: u64,
     /// The WAL replay's figures, when the source has a WAL.
     pub wal: Option<WalReplayRow>,
 }

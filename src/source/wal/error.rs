@@ -5,7 +5,7 @@
 use std::io;
 use std::path::PathBuf;
 
-/// A WAL directory that cannot be listed.
+/// A WAL that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     /// `read_dir` on the WAL directory failed.
@@ -16,5 +16,13 @@ pub enum WalError {
         /// What the system said.
         #[source]
         source: io::Error,
+    },
+    /// A file given as a WAL segment whose name is not `<seq>-<index>.wal`.
+    #[error(
+        "{path}: not a WAL segment name (etcd names them <seq>-<index>.wal, 16 hex digits each)"
+    )]
+    NotASegment {
+        /// The file.
+        path: PathBuf,
     },
 }

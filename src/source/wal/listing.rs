@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::WalError;
 use super::name::SegmentName;
+use super::reader::WalReader;
 use super::segment::Segment;
 
 /// What a WAL directory holds.
@@ -98,5 +99,53 @@ mod tests {
         let gone = dir.path().join("wal");
         let err = list_segments(&gone).unwrap_err();
         assert!(err.to_string().contains("wal"), "{err}");
+    }
+}
+
+/// A WAL given on its own: a `member/wal` directory, or one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalSource {
+    /// A directory of segments.
+    Directory(PathBuf),
+    /// One segment file.
+    Segment(PathBuf),
+}
+
+impl WalSource {
+    /// `path` as a WAL: a directory holding segments (and no db), or a
+    /// file named as a segment.
+    pub fn recognize(path: &Path) -> Option<WalSource> {
+        if path.is_dir() {
+            let listed = list_segments(path).ok()?;
+            return (!listed.segments.is_empty()).then(|| WalSource::Directory(path.to_path_buf()));
+        }
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        SegmentName::parse(&name).map(|_| WalSource::Segment(path.to_path_buf()))
+    }
+
+    /// The directory or file.
+    pub fn path(&self) -> &Path {
+        match self {
+            WalSource::Directory(p) | WalSource::Segment(p) => p,
+        }
+    }
+
+    /// A reader of it from the start.
+    pub fn open(&self) -> Result<WalReader, WalError> {
+        match self {
+            WalSource::Directory(dir) => WalReader::open(dir),
+            WalSource::Segment(file) => {
+                let name = file
+                    .file_name()
+                    .and_then(|n| SegmentName::parse(&n.to_string_lossy()))
+                    .ok_or_else(|| WalError::NotASegment {
+                        path: file.to_path_buf(),
+                    })?;
+                Ok(WalReader::new(vec![Segment::file(
+                    name,
+                    file.to_path_buf(),
+                )]))
+            }
+        }
     }
 }

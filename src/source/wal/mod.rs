@@ -68,7 +68,7 @@ pub use entry::{
 };
 pub use error::WalError;
 pub use item::{EntryRecord, Location, MetadataRecord, SnapshotRecord, StateRecord, WalItem};
-pub use listing::{list_segments, WalDirectory};
+pub use listing::{list_segments, WalDirectory, WalSource};
 pub use name::SegmentName;
 pub use ops::{DeleteRange, Put, Range};
 pub use reader::WalReader;

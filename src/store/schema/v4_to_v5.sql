@@ -1,7 +1,7 @@
 -- Version 5: what the WAL beside a db adds. Event revisions replayed from
 -- it carry their raft entry and how their revision was established;
 -- tombstones carry their cause; writes whose outcome is unknown are kept
--- apart; each replay's figures are kept per source.
+-- apart; each replay's figures are kept per source, and every file read.
 ALTER TABLE event_revisions ADD COLUMN raft_index INTEGER;
 ALTER TABLE event_revisions ADD COLUMN raft_term INTEGER;
 ALTER TABLE event_revisions ADD COLUMN revision_basis TEXT;
@@ -43,7 +43,6 @@ CREATE TABLE wal_replays (
     directory                   TEXT NOT NULL,
     files                       INTEGER NOT NULL,
     bytes                       INTEGER NOT NULL,
-    file_hashes                 TEXT NOT NULL,
     first_index                 INTEGER,
     last_index                  INTEGER,
     consistent_index            INTEGER,
@@ -57,6 +56,17 @@ CREATE TABLE wal_replays (
     contradictions              INTEGER NOT NULL,
     damaged                     INTEGER NOT NULL
 );
+
+-- Every file a source was read from: a data directory's db, its older
+-- copies (member/snap/*.snap.db) and its WAL segments, each hashed.
+CREATE TABLE source_files (
+    source_id                   INTEGER NOT NULL REFERENCES sources(id),
+    path                        TEXT NOT NULL,
+    role                        TEXT NOT NULL,
+    sha256                      TEXT,
+    size_bytes                  INTEGER NOT NULL,
+    PRIMARY KEY (source_id, path)
+) WITHOUT ROWID;
 
 -- Event keys whose deletion is known but none of whose values is: every
 -- revision was compacted away before any copy was read.

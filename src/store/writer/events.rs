@@ -175,6 +175,7 @@ fn count_revision(sink: &mut Sink<'_>, row: &EventRow, fate: Fate) {
     match row.recovered_from {
         RecoveredFrom::FreePage => sink.summary.free_page_event_revisions += 1,
         RecoveredFrom::Wal => sink.summary.wal_only_event_revisions += 1,
+        RecoveredFrom::SnapCopy => sink.summary.snap_copy_event_revisions += 1,
         RecoveredFrom::Tree | RecoveredFrom::Live => {}
     }
 }
@@ -320,6 +321,7 @@ fn differing_copy(
             match row.recovered_from {
                 RecoveredFrom::FreePage => "in a free page",
                 RecoveredFrom::Wal => "replayed from the WAL",
+                RecoveredFrom::SnapCopy => "in an older copy of the db",
                 RecoveredFrom::Tree | RecoveredFrom::Live => "read later",
             }
         )

@@ -12,7 +12,7 @@ use super::indexes::IndexRebuild;
 use super::leases::write_leases;
 use super::objects::write_objects;
 use super::sink::Sink;
-use super::wal::{write_replay, write_unresolved};
+use super::wal::{write_replay, write_source_files, write_unresolved};
 use crate::store::database::{Load, Store};
 use crate::store::error::StoreError;
 use crate::store::liveness::{
@@ -151,6 +151,7 @@ impl<'c> SourceWriter<'c> {
             Batch::ObjectDeletions(rows) => write_deletions(&mut sink, &rows, OBJECTS),
             Batch::Unresolved(rows) => write_unresolved(&mut sink, &rows),
             Batch::WalReplay(row) => write_replay(&mut sink, &row),
+            Batch::SourceFiles(rows) => write_source_files(&mut sink, &rows),
         }
     }
 

@@ -1,11 +1,11 @@
-//! What a WAL replay adds beside its rows: the writes it could not
-//! resolve, and its figures.
+//! What a data directory's load adds beside its rows: the WAL writes it
+//! could not resolve, the replay's figures, and the files read.
 
 use rusqlite::params;
 
 use super::sink::Sink;
 use crate::store::error::StoreError;
-use crate::store::rows::{UnresolvedWrite, WalReplayRow};
+use crate::store::rows::{SourceFileRow, UnresolvedWrite, WalReplayRow};
 
 /// Writes a batch of unresolved WAL writes.
 pub(super) fn write_unresolved(
@@ -35,17 +35,16 @@ pub(super) fn write_replay(sink: &mut Sink<'_>, row: &WalReplayRow) -> Result<()
     let n = |v: u64| v as i64;
     let opt = |v: Option<u64>| v.map(|v| v as i64);
     sink.conn.execute(
-        "INSERT OR REPLACE INTO wal_replays (source_id, directory, files, bytes, file_hashes,
+        "INSERT OR REPLACE INTO wal_replays (source_id, directory, files, bytes,
              first_index, last_index, consistent_index, committed_entries, replaced_entries,
              uncommitted_entries, applied_writes, replayed_records, failed_compares, unresolved,
              contradictions, damaged)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             sink.source_id,
             row.directory,
             n(row.files),
             n(row.bytes),
-            row.file_hashes,
             opt(row.first_index),
             opt(row.last_index),
             opt(row.consistent_index),
@@ -61,5 +60,26 @@ pub(super) fn write_replay(sink: &mut Sink<'_>, row: &WalReplayRow) -> Result<()
         ],
     )?;
     sink.summary.wal = Some(row.clone());
+    Ok(())
+}
+
+/// Writes the files a source was read from.
+pub(super) fn write_source_files(
+    sink: &mut Sink<'_>,
+    rows: &[SourceFileRow],
+) -> Result<(), StoreError> {
+    let mut insert = sink.conn.prepare_cached(
+        "INSERT OR REPLACE INTO source_files (source_id, path, role, sha256, size_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for row in rows {
+        insert.execute(params![
+            sink.source_id,
+            row.path,
+            row.role,
+            row.sha256,
+            row.size_bytes as i64
+        ])?;
+    }
     Ok(())
 }

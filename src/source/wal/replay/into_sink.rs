@@ -5,8 +5,6 @@
 //! Both passes stream; what is kept is one digest per put and the keys'
 //! states.
 
-use std::path::Path;
-
 use prost::Message;
 
 use super::engine::{EntryPlace, Replay, Replayed, WalPutCounts};
@@ -14,22 +12,29 @@ use super::stored::{value_digest, StoredHistory};
 use crate::helpers::absolute;
 use crate::source::wal::{
     EntryStatus, Payload, Request, RequestOp, Settle, SettleLimits, SettledEntry, SettledItem,
-    WalError, WalItem, WalReader, WalSummary,
+    WalError, WalItem, WalSource, WalSummary,
 };
 use crate::source::RecordSink;
-use crate::store::{DamageRow, WalReplayRow};
+use crate::store::{DamageRow, SourceFileRow, WalReplayRow};
 
-/// Replays the WAL in `dir` against `stored` into `sink`; returns what the
-/// replay gave (also handed to the sink).
+/// What a replay gave: its figures and the segments it read (both also
+/// handed to the sink).
+#[derive(Debug, Clone)]
+pub struct WalReplayed {
+    pub row: WalReplayRow,
+    pub files: Vec<SourceFileRow>,
+}
+
+/// Replays the WAL at `wal` against `stored` into `sink`.
 pub fn replay_into<S: RecordSink + ?Sized>(
-    dir: &Path,
+    wal: &WalSource,
     stored: &StoredHistory,
     sink: &mut S,
-) -> Result<WalReplayRow, WalError> {
+) -> Result<WalReplayed, WalError> {
     let consistent_index = stored.consistent_index();
-    let (counts, first_index) = count_puts(dir, consistent_index)?;
+    let (counts, first_index) = count_puts(wal, consistent_index)?;
     let mut replay = Replay::new(stored, &counts, first_index);
-    let mut settled = Settle::new(WalReader::open(dir)?, SettleLimits::default());
+    let mut settled = Settle::new(wal.open()?, SettleLimits::default());
     let mut damaged = 0u64;
     let emit = |sink: &mut S, r: Replayed| match r {
         Replayed::Put {
@@ -96,7 +101,7 @@ pub fn replay_into<S: RecordSink + ?Sized>(
     let summary = settled.into_inner().finish();
     let stats = replay.stats();
     let row = WalReplayRow {
-        directory: absolute(dir),
+        directory: absolute(wal.path()),
         files: summary.files.len() as u64,
         bytes: summary.files.iter().map(|f| f.size).sum(),
         first_index: summary.first_index,
@@ -111,10 +116,11 @@ pub fn replay_into<S: RecordSink + ?Sized>(
         unresolved: stats.unresolved,
         contradictions: stats.contradictions,
         damaged,
-        file_hashes: file_hashes(&summary),
     };
+    let files = segment_files(&summary);
+    sink.source_files(files.clone());
     sink.wal_replay(row.clone());
-    Ok(row)
+    Ok(WalReplayed { row, files })
 }
 
 /// What became of an entry, for the replay.
@@ -142,12 +148,12 @@ fn applies(entry: &SettledEntry, consistent_index: Option<u64>) -> Fate {
 /// The first pass: how often each key and value is put by applied
 /// entries, and the first entry's raft index.
 fn count_puts(
-    dir: &Path,
+    wal: &WalSource,
     consistent_index: Option<u64>,
 ) -> Result<(WalPutCounts, Option<u64>), WalError> {
     let mut counts = WalPutCounts::new();
     let mut first_index = None;
-    let mut settled = Settle::new(WalReader::open(dir)?, SettleLimits::default());
+    let mut settled = Settle::new(wal.open()?, SettleLimits::default());
     for item in settled.by_ref() {
         let SettledItem::Entry(entry) = item else {
             continue;
@@ -180,21 +186,16 @@ fn count_ops<'a>(ops: impl Iterator<Item = &'a RequestOp>, count: &mut impl FnMu
     }
 }
 
-/// `name sha256` of each segment, one per line.
-fn file_hashes(summary: &WalSummary) -> String {
+/// Each segment read, hashed as it was read.
+fn segment_files(summary: &WalSummary) -> Vec<SourceFileRow> {
     summary
         .files
         .iter()
-        .map(|f| {
-            format!(
-                "{} {}",
-                f.path.file_name().map_or_else(
-                    || f.path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned()
-                ),
-                f.sha256.as_deref().unwrap_or("-")
-            )
+        .map(|f| SourceFileRow {
+            path: absolute(&f.path),
+            role: "wal",
+            sha256: f.sha256.clone(),
+            size_bytes: f.size,
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect()
 }

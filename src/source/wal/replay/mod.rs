@@ -15,7 +15,7 @@ mod stored;
 mod tests;
 
 pub use engine::{EntryPlace, Replay, ReplayStats, Replayed, WalPutCounts};
-pub use into_sink::replay_into;
+pub use into_sink::{replay_into, WalReplayed};
 pub use recording::Recording;
 pub use state::{KeyState, Knowledge};
 pub use stored::{value_digest, StoredHistory, STORED_RECORD_LIMIT};
