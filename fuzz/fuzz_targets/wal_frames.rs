@@ -1,9 +1,10 @@
-//! Fuzz the WAL reader: arbitrary bytes as the only segment of a WAL, and
-//! as the second segment after a valid first one (so the CRC chain and the
-//! torn-tail rules of the last segment are reached from a known state).
-//! Every item is consumed through raft's settling adapter with small
-//! limits, and every report is displayed. The reader must never panic,
-//! hang or allocate without bound.
+//! Fuzz the WAL reader and the replay: arbitrary bytes as the only segment
+//! of a WAL, and as the second segment after a valid first one (so the CRC
+//! chain and the torn-tail rules of the last segment are reached from a
+//! known state). Every item is consumed through raft's settling adapter
+//! with small limits, and every report is displayed; then the proposals are
+//! replayed (as from an empty store, and against a db that holds one of
+//! their values). Neither may panic, hang or allocate without bound.
 //!
 //! The first input byte picks the mode: bit 0 clear — the rest is the only
 //! segment; set — the rest is the second segment. Bit 1 prefixes the rest
@@ -15,8 +16,14 @@
 use std::hint::black_box;
 
 use evforensics::source::wal::builder::{optimistic_put, put, SegmentBuilder};
+use evforensics::proto::etcd::KeyValue;
+use evforensics::source::mvcc::Revision;
+use evforensics::source::wal::replay::{
+    value_digest, EntryPlace, Replay, StoredHistory, WalPutCounts,
+};
 use evforensics::source::wal::{
-    Segment, SegmentName, Settle, SettleLimits, SettledItem, WalItem, WalReader,
+    EntryStatus, Payload, Request, RequestOp, Segment, SegmentName, Settle, SettleLimits,
+    SettledItem, WalItem, WalReader,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -46,6 +53,29 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn exercise(segments: Vec<Vec<u8>>) {
+    read(segments.clone());
+    replay(segments.clone(), &StoredHistory::new(b"/"));
+    // A db that holds the first segment's put: the anchor rules run too.
+    let mut stored = StoredHistory::new(b"/");
+    let kv = KeyValue {
+        key: b"/registry/a".to_vec(),
+        create_revision: 2,
+        mod_revision: 2,
+        version: 1,
+        value: b"v".to_vec(),
+        lease: 7,
+    };
+    let rev = Revision {
+        main: 2,
+        sub: 0,
+        tombstone: false,
+    };
+    stored.record(rev, &kv);
+    stored.finish(Some(1), Some(3), Some(2));
+    replay(segments, &stored);
+}
+
+fn reader(segments: Vec<Vec<u8>>) -> Settle<WalReader> {
     let segments = segments
         .into_iter()
         .enumerate()
@@ -61,7 +91,60 @@ fn exercise(segments: Vec<Vec<u8>>) {
         max_entries: 4,
         max_bytes: 1 << 12,
     };
-    let mut settle = Settle::new(WalReader::new(segments), limits);
+    Settle::new(WalReader::new(segments), limits)
+}
+
+/// The committed proposals replayed; each output is displayed.
+fn replay(segments: Vec<Vec<u8>>, stored: &StoredHistory) {
+    let mut counts = WalPutCounts::new();
+    for item in reader(segments.clone()) {
+        if let SettledItem::Entry(e) = item {
+            if let Payload::Proposal(p) = &e.record.entry.payload {
+                match &p.request {
+                    Request::Put(put) => {
+                        *counts.entry(value_digest(&put.key, &put.value)).or_default() += 1
+                    }
+                    Request::Txn(t) => {
+                        for op in t.success.iter().chain(&t.failure) {
+                            if let RequestOp::Put(put) = op {
+                                *counts.entry(value_digest(&put.key, &put.value)).or_default() += 1
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut engine = Replay::new(stored, &counts, Some(1));
+    for item in reader(segments) {
+        let SettledItem::Entry(e) = item else {
+            continue;
+        };
+        let at = EntryPlace {
+            index: e.record.entry.index,
+            term: e.record.entry.term,
+        };
+        match (&e.record.entry.payload, e.status) {
+            (Payload::Proposal(p), EntryStatus::Committed) => {
+                engine.apply(at, &p.request, &mut |r| {
+                    black_box(format!("{r:?}").len());
+                })
+            }
+            (Payload::Proposal(p), EntryStatus::NotKnownCommitted(_)) => {
+                engine.uncommitted(at, &p.request, &mut |r| {
+                    black_box(format!("{r:?}").len());
+                })
+            }
+            (Payload::Unreadable(_), _) => engine.unreadable(at.index),
+            _ => {}
+        }
+    }
+    black_box(engine.stats());
+}
+
+fn read(segments: Vec<Vec<u8>>) {
+    let mut settle = reader(segments);
     for item in settle.by_ref() {
         match item {
             SettledItem::Entry(e) => {
