@@ -200,15 +200,16 @@ impl<'h> Replay<'h> {
         }
     }
 
-    /// Whether every key that exists in a range is known: the keys the WAL
-    /// wrote and those the db holds are then all of them.
-    fn key_set_known(&self) -> bool {
+    /// Whether every key that exists in `[start, end)` is known: the keys
+    /// the WAL wrote and those the db holds are then all of them.
+    fn key_set_known(&self, start: &[u8], end: &[u8]) -> bool {
         let Some(rev) = self.revision else {
             return false;
         };
         self.from_empty
-            || self.stored.exact_at(rev)
-            || (self.past_db && self.stored.exact_at(self.stored.current_revision()))
+            || (self.stored.covers(start, end)
+                && (self.stored.exact_at(rev)
+                    || (self.past_db && self.stored.exact_at(self.stored.current_revision()))))
     }
 
     /// Keys in `[start, end)` the WAL wrote or the db holds.
@@ -245,10 +246,10 @@ impl<'h> Replay<'h> {
     /// A compare over a range of keys holds for each key in it (or for a
     /// missing key when the range is empty).
     fn range_holds(&self, c: &Compare) -> Option<bool> {
-        if !self.key_set_known() {
+        let end = range_end(&c.range_end);
+        if !self.key_set_known(&c.key, end) {
             return None;
         }
-        let end = range_end(&c.range_end);
         let mut any = false;
         for key in self.keys_in(&c.key, end) {
             match self.lookup(&key) {
@@ -298,7 +299,7 @@ impl<'h> Replay<'h> {
     fn deletes(&self, d: &DeleteRange, out: &mut Vec<Write<'_>>) -> Result<(), Undecided> {
         let candidates = if d.range_end.is_empty() {
             BTreeSet::from([d.key.clone()])
-        } else if self.key_set_known() {
+        } else if self.key_set_known(&d.key, range_end(&d.range_end)) {
             self.keys_in(&d.key, range_end(&d.range_end))
         } else {
             return Err(Undecided(format!(
@@ -533,7 +534,14 @@ impl<'h> Replay<'h> {
             .collect();
         let cause = DeletionCause::LeaseRevoke { lease };
         let mut writes = Vec::new();
-        let mut undecided = !self.key_set_known();
+        // Keys attached to the lease that the db holds are all known when
+        // the db is exact here (keys outside its root are not kept: etcd's
+        // leases of Kubernetes keys are under it).
+        let exact = |r| {
+            self.stored.exact_at(r)
+                || (self.past_db && self.stored.exact_at(self.stored.current_revision()))
+        };
+        let mut undecided = !self.from_empty && !self.revision.is_some_and(exact);
         for key in candidates {
             match self.lookup(&key) {
                 Knowledge::Present(KeyState { lease: Some(l), .. }) if l == lease => {

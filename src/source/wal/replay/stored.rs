@@ -221,10 +221,35 @@ impl StoredHistory {
             .take_while(move |k| end.is_empty() || *k < end)
     }
 
+    /// Whether every key of `[start, end)` is under the root the history
+    /// keeps (`end` empty: no end).
+    pub fn covers(&self, start: &[u8], end: &[u8]) -> bool {
+        if !start.starts_with(&self.root) {
+            return false;
+        }
+        match prefix_end(&self.root) {
+            Some(root_end) => !end.is_empty() && end <= root_end.as_slice(),
+            None => true,
+        }
+    }
+
     /// Keys that ever carried `lease` in the db.
     pub fn keys_of_lease(&self, lease: i64) -> &[Vec<u8>] {
         self.by_lease.get(&lease).map_or(&[], |v| v.as_slice())
     }
+}
+
+/// The first key after every key that starts with `prefix` (`None`: no
+/// such key, the prefix is empty or all 0xff).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -273,6 +298,16 @@ mod tests {
         assert_eq!(h.state_at(b"/b", 8), Knowledge::Absent);
         assert_eq!(h.state_at(b"/a", 13), Knowledge::Unknown);
         assert_eq!(h.anchor(value_digest(b"/a", b"y")), Some((9, 0)));
+    }
+
+    #[test]
+    fn only_ranges_under_the_root_are_covered() {
+        let h = StoredHistory::new(b"/registry/");
+        assert!(h.covers(b"/registry/events/", b"/registry/events0"));
+        assert!(!h.covers(b"/registry/events/", b""));
+        assert!(!h.covers(b"/", b"0"));
+        assert!(h.covers(b"/registry/a", b"/registry0"));
+        assert!(!h.covers(b"/registry/a", b"/registry1"));
     }
 
     #[test]
