@@ -257,7 +257,9 @@ pub async fn write_bulk(client: &Client, n_revisions: u64, opts: &BulkOptions) -
                     revoked_revision: None,
                 })
                 .collect(),
+            failed: Vec::new(),
             compact_revision: 0,
+            compactions: Vec::new(),
             head_revision: head,
         })
     } else {

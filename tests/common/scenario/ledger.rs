@@ -17,6 +17,9 @@
 //! ending the generation of a surviving put always survives too, so
 //! [`Ledger::deleted_revision`] is always observable for surviving puts.
 //!
+//! Several compactions leave what the last one alone would: each removes a
+//! superset of what the one before it removed, so `C` is the last one.
+//!
 //! Verified against etcd 3.4.23 by `tests/etcd_harness.rs`: reads at `C`
 //! and at head, `C - 1` is refused as compacted, and the snapshot's bbolt
 //! `key` bucket is read back and compared entry by entry
@@ -115,8 +118,44 @@ pub enum DeleteCause {
     /// `Txn(If ModRevision == prev).Then(Delete)`, e.g. kubectl delete or
     /// the namespace controller.
     Explicit,
-    /// The key's lease was revoked (what TTL expiry does).
+    /// The key's lease was revoked by a client (`LeaseRevoke`).
     LeaseRevoked { lease: i64 },
+    /// The key's lease ran out its TTL: etcd's lessor revoked it (the
+    /// same `LeaseRevoke` through raft, proposed by etcd itself).
+    LeaseExpired { lease: i64 },
+}
+
+impl DeleteCause {
+    /// The lease whose end deleted the key (`None`: an explicit delete).
+    pub fn lease(self) -> Option<i64> {
+        match self {
+            DeleteCause::Explicit => None,
+            DeleteCause::LeaseRevoked { lease } | DeleteCause::LeaseExpired { lease } => {
+                Some(lease)
+            }
+        }
+    }
+}
+
+/// A write etcd refused: a txn whose mod-revision compare failed (an
+/// apiserver retrying from an out-of-date copy). It changed nothing, so it
+/// is no put; the WAL still holds the proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedProposal {
+    pub key: String,
+    pub kind: ValueKind,
+    /// The bytes the txn's success branch would have put.
+    #[serde(with = "b64::bytes")]
+    pub value: Vec<u8>,
+    pub lease: i64,
+    /// The (out-of-date) mod revision the compare expected.
+    pub compared_mod_revision: i64,
+    /// The key's mod revision, from the failure branch's get.
+    pub actual_mod_revision: i64,
+    /// The store revision etcd answered at (unchanged by the txn).
+    pub head_revision: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 /// One tombstone as etcd applied it.
@@ -155,8 +194,15 @@ pub struct Ledger {
     /// Every tombstone, in (revision, sub) order.
     pub deletes: Vec<ExpectedDelete>,
     pub leases: Vec<ExpectedLease>,
-    /// Revision passed to Compact (0: never compacted).
+    /// Txns whose compare failed, in the order they were sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedProposal>,
+    /// Revision passed to the last Compact (0: never compacted).
     pub compact_revision: i64,
+    /// Every revision passed to Compact, in order (the last is
+    /// `compact_revision`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compactions: Vec<i64>,
     /// Store revision after the last write.
     pub head_revision: i64,
 }
@@ -201,7 +247,12 @@ pub struct LedgerSummary {
     pub live_event_keys: usize,
     pub deletes: usize,
     pub explicit_deletes: usize,
+    /// Tombstones of a lease's end: revoked or expired.
     pub expired_by_lease: usize,
+    /// Of those, tombstones of a lease that ran out its TTL.
+    pub expired_by_ttl: usize,
+    pub failed_proposals: usize,
+    pub compactions: usize,
     pub surviving_tombstones: usize,
     pub leases: usize,
     pub revoked_leases: usize,
@@ -460,8 +511,15 @@ impl Ledger {
             expired_by_lease: self
                 .deletes
                 .iter()
-                .filter(|d| matches!(d.cause, DeleteCause::LeaseRevoked { .. }))
+                .filter(|d| d.cause.lease().is_some())
                 .count(),
+            expired_by_ttl: self
+                .deletes
+                .iter()
+                .filter(|d| matches!(d.cause, DeleteCause::LeaseExpired { .. }))
+                .count(),
+            failed_proposals: self.failed.len(),
+            compactions: self.compactions.len(),
             surviving_tombstones: self.surviving_tombstones().len(),
             leases: self.leases.len(),
             revoked_leases: self

@@ -5,6 +5,9 @@
 //! * [`writer`]: the apiserver's txn patterns, one request at a time.
 //! * [`standard`]: the standard scenario (the sample fixtures' story).
 //! * [`bulk`]: many writes in flight, for scale tests.
+//! * [`wal_history`]: a history compaction removes chunk by chunk, left
+//!   in the WAL; [`readback`]: etcd's own account (watch, range) checked
+//!   against a ledger.
 //! * [`objects`], [`events`], [`event_json`]: Kubernetes objects and
 //!   Events as their components build and the apiserver stores them.
 //! * [`rng`]: deterministic randomness; [`b64`]: base64 helpers.
@@ -15,6 +18,8 @@ pub mod event_json;
 pub mod events;
 pub mod ledger;
 pub mod objects;
+pub mod readback;
 pub mod rng;
 pub mod standard;
+pub mod wal_history;
 pub mod writer;

@@ -4,33 +4,41 @@
 //! cross-checked against what the writer expected.
 //!
 //! # Write patterns (kube-apiserver `storage/etcd3/store.go`)
-//! * create: `Txn(If ModRevision(key) == 0).Then(Put(key, value, lease))`
-//! * update: `Txn(If ModRevision(key) == prev).Then(Put(key, value, lease))`;
+//! * create: `Txn(If ModRevision(key) == 0).Then(Put(key, value, lease)).Else(Get(key))`
+//! * update: `Txn(If ModRevision(key) == prev).Then(Put(key, value, lease)).Else(Get(key))`;
 //!   every update attaches the apiserver's *current* lease, which may be
-//!   newer than the one the key had.
-//! * delete: `Txn(If ModRevision(key) == prev).Then(Delete(key))`
+//!   newer than the one the key had. An apiserver whose copy is out of
+//!   date sends a `prev` that no longer holds: the compare fails, the get
+//!   returns the current value, and it retries from that
+//!   ([`ScenarioWriter::stale_update`]).
+//! * delete: `Txn(If ModRevision(key) == prev).Then(Delete(key)).Else(Get(key))`
 //! * leases: TTL 3660 s (`--event-ttl` 1h + 60 s reuse window), one lease
 //!   shared by every Event written in the same minute.
 //! * compaction: `Put("compact_rev_key", "<rev>")` then `Compact(rev)`
 //!   (physical, so the bbolt file no longer holds the compacted revisions).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn,
-    TxnOp, TxnOpResponse,
+    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, EventType, GetOptions,
+    PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use evforensics::proto::core::v1 as core;
 
 use super::event_json::event_k8s_json;
 use super::events::{event_key, stored_event_value};
-use super::ledger::{DeleteCause, ExpectedDelete, ExpectedLease, ExpectedPut, Ledger, ValueKind};
+use super::ledger::{
+    DeleteCause, ExpectedDelete, ExpectedLease, ExpectedPut, FailedProposal, Ledger, ValueKind,
+};
 use super::objects::{pod_value, ObjRef};
 
 /// TTL kube-apiserver gives Event leases: `--event-ttl` (1h) + 60 s.
 pub const EVENT_LEASE_TTL: i64 = 3660;
 /// The key kube-apiserver's compactor writes before each compaction.
 pub const COMPACT_REV_KEY: &str = "compact_rev_key";
+/// Bound on waiting for a lease to run out (a 2 s TTL takes ~2.5 s).
+pub const EXPIRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 struct KeyState {
@@ -131,11 +139,27 @@ impl ScenarioWriter {
         &self.ledger
     }
 
+    /// Whether `key` exists (as far as this writer wrote it).
+    pub fn exists(&self, key: &str) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// The mod revision of `key`'s current value.
+    pub fn mod_revision(&self, key: &str) -> Option<i64> {
+        self.keys.get(key).map(|s| s.mod_revision)
+    }
+
     /// Grants a lease with [`EVENT_LEASE_TTL`] (no revision is used).
     pub async fn grant_lease(&mut self) -> i64 {
+        self.grant_lease_ttl(EVENT_LEASE_TTL).await
+    }
+
+    /// Grants a lease asking for `ttl` seconds; the ledger keeps the TTL
+    /// etcd granted (it raises a TTL below its minimum).
+    pub async fn grant_lease_ttl(&mut self, ttl: i64) -> i64 {
         let resp = self
             .client
-            .lease_grant(EVENT_LEASE_TTL, None)
+            .lease_grant(ttl, None)
             .await
             .expect("lease grant");
         assert_eq!(
@@ -186,9 +210,13 @@ impl ScenarioWriter {
                 )
             })
             .collect();
+        let gets: Vec<TxnOp> = vs
+            .iter()
+            .map(|v| TxnOp::get(v.key.as_str(), None))
+            .collect();
         let resp = self
             .client
-            .txn(Txn::new().when(compares).and_then(ops))
+            .txn(Txn::new().when(compares).and_then(ops).or_else(gets))
             .await
             .expect("create txn");
         assert!(
@@ -255,7 +283,8 @@ impl ScenarioWriter {
                 v.key.as_str(),
                 v.value.clone(),
                 Some(PutOptions::new().with_lease(v.lease).with_prev_key()),
-            )]);
+            )])
+            .or_else([TxnOp::get(v.key.as_str(), None)]);
         let resp = self.client.txn(txn).await.expect("update txn");
         assert!(resp.succeeded(), "update of {}: mod revision moved", v.key);
         let rev = header_rev(resp.header());
@@ -295,6 +324,69 @@ impl ScenarioWriter {
         p
     }
 
+    /// An update from an apiserver whose copy of the key is out of date:
+    /// `Txn(If ModRevision(key) == stale).Then(Put(key, value, lease))
+    /// .Else(Get(key))` with `stale` an older mod revision of the key. The
+    /// compare must fail: the revision does not move and the get returns
+    /// the key's current value. Recorded in [`Ledger::failed`].
+    pub async fn stale_update(&mut self, v: NewValue, stale: i64) -> FailedProposal {
+        let st = self
+            .keys
+            .get(&v.key)
+            .unwrap_or_else(|| panic!("stale update of {} which does not exist", v.key))
+            .clone();
+        assert!(
+            stale < st.mod_revision,
+            "a stale update needs an older mod revision than {}",
+            st.mod_revision
+        );
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                v.key.as_str(),
+                CompareOp::Equal,
+                stale,
+            )])
+            .and_then([TxnOp::put(
+                v.key.as_str(),
+                v.value.clone(),
+                Some(PutOptions::new().with_lease(v.lease)),
+            )])
+            .or_else([TxnOp::get(v.key.as_str(), None)]);
+        let resp = self.client.txn(txn).await.expect("stale update txn");
+        assert!(
+            !resp.succeeded(),
+            "stale update of {}: the compare on mod revision {stale} held",
+            v.key
+        );
+        assert_eq!(
+            header_rev(resp.header()),
+            self.head,
+            "a failed compare moved the revision"
+        );
+        let TxnOpResponse::Get(got) = resp.op_responses().remove(0) else {
+            panic!("the failure branch of a stale update answered no get")
+        };
+        let kv = &got.kvs()[0];
+        assert_eq!(
+            (kv.mod_revision(), kv.version(), kv.lease()),
+            (st.mod_revision, st.version, st.lease),
+            "the failure branch's get of {} is not the key's current value",
+            v.key
+        );
+        let f = FailedProposal {
+            key: v.key,
+            kind: v.kind,
+            value: v.value,
+            lease: v.lease,
+            compared_mod_revision: stale,
+            actual_mod_revision: kv.mod_revision(),
+            head_revision: self.head,
+            note: v.note,
+        };
+        self.ledger.failed.push(f.clone());
+        f
+    }
+
     /// Creates the Event (protobuf) under `lease`.
     pub async fn create_event(&mut self, ev: &core::Event, lease: i64, note: &str) -> ExpectedPut {
         self.create(NewValue::event(ev, lease, note)).await
@@ -321,7 +413,8 @@ impl ScenarioWriter {
             .and_then([TxnOp::delete(
                 key,
                 Some(DeleteOptions::new().with_prev_key()),
-            )]);
+            )])
+            .or_else([TxnOp::get(key, None)]);
         let resp = self.client.txn(txn).await.expect("delete txn");
         assert!(resp.succeeded(), "delete of {key}: mod revision moved");
         let rev = header_rev(resp.header());
@@ -391,6 +484,81 @@ impl ScenarioWriter {
         out
     }
 
+    /// One keep-alive of `lease` (not a raft proposal: no revision, no WAL
+    /// entry): its TTL starts again. Panics if it already ran out.
+    pub async fn refresh_lease(&mut self, lease: i64) {
+        // The client sends one keep-alive and reads its answer (an error
+        // when the lease is gone); the stream is then dropped.
+        self.client
+            .lease_keep_alive(lease)
+            .await
+            .unwrap_or_else(|e| panic!("keep-alive of lease {lease} (did it run out?): {e}"));
+    }
+
+    /// Waits until `lease` runs out its TTL, watching for the deletes of
+    /// its keys (no sleep): etcd's lessor revokes it, deleting every key in
+    /// one revision in bytewise key order. Nothing else may be written
+    /// meanwhile: the next change must be exactly these deletes.
+    pub async fn await_expiry(&mut self, lease: i64, note: &str) -> Vec<ExpectedDelete> {
+        let keys = self.keys_of_lease(lease);
+        assert!(!keys.is_empty(), "lease {lease} has no keys to expire");
+        let opts = WatchOptions::new()
+            .with_all_keys()
+            .with_start_revision(self.head + 1);
+        let mut stream = self.client.watch("", Some(opts)).await.expect("watch");
+        let mut seen: Vec<(String, i64)> = Vec::new();
+        while seen.len() < keys.len() {
+            let resp = tokio::time::timeout(EXPIRY_TIMEOUT, stream.message())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("lease {lease} did not expire within {EXPIRY_TIMEOUT:?}")
+                })
+                .expect("watch")
+                .expect("watch stream ended");
+            assert!(!resp.canceled(), "watch canceled: {}", resp.cancel_reason());
+            for e in resp.events() {
+                let kv = e.kv().expect("watch event without kv");
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                assert_eq!(
+                    e.event_type(),
+                    EventType::Delete,
+                    "waiting for lease {lease} to expire, etcd applied a put of {key}"
+                );
+                seen.push((key, kv.mod_revision()));
+            }
+        }
+        let rev = seen[0].1;
+        self.next_rev(rev, "lease expiry");
+        let want: Vec<(String, i64)> = keys.iter().map(|k| (k.clone(), rev)).collect();
+        assert_eq!(
+            seen, want,
+            "lease {lease} expiry: its keys deleted in one revision, in key order"
+        );
+        let mut out = Vec::new();
+        for (sub, key) in keys.into_iter().enumerate() {
+            let st = self.keys.remove(&key).expect("key state");
+            let d = ExpectedDelete {
+                key,
+                revision: rev,
+                sub: sub as i64,
+                cause: DeleteCause::LeaseExpired { lease },
+                generation_create_revision: st.create_revision,
+                prev_mod_revision: st.mod_revision,
+                note: note.into(),
+            };
+            self.ledger.deletes.push(d.clone());
+            out.push(d);
+        }
+        let l = self
+            .ledger
+            .leases
+            .iter_mut()
+            .find(|l| l.id == lease)
+            .expect("expiry of a lease the writer did not grant");
+        l.revoked_revision = Some(rev);
+        out
+    }
+
     /// kube-apiserver's compactor: `Put(compact_rev_key, "<rev>")`, then a
     /// physical `Compact(rev)`.
     pub async fn compact(&mut self, rev: i64) {
@@ -418,6 +586,7 @@ impl ScenarioWriter {
             "compaction moved the revision"
         );
         self.ledger.compact_revision = rev;
+        self.ledger.compactions.push(rev);
     }
 
     /// Creates or updates a lease-less object (Pod, Namespace, …).
