@@ -5,12 +5,17 @@
 //! missing or foreign client certificate, unreachable endpoint, bad login),
 //! writes continuing during the pull, `--save-snapshot`, and the WAL listing
 //! of `info` for data directories.
+//!
+//! Nothing here depends on timing (the suite runs on loaded machines): a
+//! test that must act at a point of the pull (compact behind it, write
+//! after its head) does so while the pull waits at its test hook
+//! (`EVF_TEST_PAUSE_FILE`, see `ingest_live_pausing`).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +36,11 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// `evforensics ARGS…` without any ETCDCTL_* variable of the caller.
 fn evforensics(args: &[String]) -> (i32, String, String) {
+    evforensics_with_env(args, &[])
+}
+
+/// [`evforensics`] with the variables `env` set.
+fn evforensics_with_env(args: &[String], env: &[(&str, &Path)]) -> (i32, String, String) {
     let mut cmd = Command::cargo_bin("evforensics").unwrap();
     for var in [
         "ETCDCTL_ENDPOINTS",
@@ -41,9 +51,11 @@ fn evforensics(args: &[String]) -> (i32, String, String) {
         "ETCDCTL_PASSWORD",
         "ETCDCTL_DIAL_TIMEOUT",
         "ETCDCTL_COMMAND_TIMEOUT",
+        "EVF_TEST_PAUSE_FILE",
     ] {
         cmd.env_remove(var);
     }
+    cmd.envs(env.iter().copied());
     let out = cmd
         .args(args)
         .timeout(Duration::from_secs(180))
@@ -59,7 +71,7 @@ fn s(x: impl AsRef<std::ffi::OsStr>) -> String {
     x.as_ref().to_string_lossy().into_owned()
 }
 
-fn ingest_live(etcd: &EtcdServer, db: &Path, extra: &[String]) -> (i32, String, String) {
+fn ingest_live_args(etcd: &EtcdServer, db: &Path, extra: &[String]) -> Vec<String> {
     let mut args = vec![
         "ingest".into(),
         "--db".into(),
@@ -69,7 +81,51 @@ fn ingest_live(etcd: &EtcdServer, db: &Path, extra: &[String]) -> (i32, String, 
     ];
     args.extend(etcd.tls_args());
     args.extend_from_slice(extra);
-    evforensics(&args)
+    args
+}
+
+fn ingest_live(etcd: &EtcdServer, db: &Path, extra: &[String]) -> (i32, String, String) {
+    evforensics(&ingest_live_args(etcd, db, extra))
+}
+
+/// [`ingest_live`], running `at_pause` while the pull waits at its test
+/// hook (`EVF_TEST_PAUSE_FILE`: the history read has passed on its first
+/// records, after the head was pinned) with the revision read to, then
+/// letting the pull go on. No sleeps: the hook's file says where the pull
+/// is. Also returns what `at_pause` returned, `None` if the pull never
+/// paused.
+fn ingest_live_pausing<T: Send>(
+    etcd: &EtcdServer,
+    db: &Path,
+    extra: &[String],
+    at_pause: impl FnOnce(i64) -> T + Send,
+) -> ((i32, String, String), Option<T>) {
+    let dir = tempfile::tempdir().unwrap();
+    let pause = dir.path().join("paused");
+    let finished = AtomicBool::new(false);
+    let args = ingest_live_args(etcd, db, extra);
+    std::thread::scope(|scope| {
+        let releaser = scope.spawn(|| {
+            // Until the pull pauses, or ends without pausing.
+            let read_to = loop {
+                if let Ok(text) = std::fs::read_to_string(&pause) {
+                    break text.trim().parse::<i64>().unwrap();
+                }
+                if finished.load(Ordering::SeqCst) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            let acted =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| at_pause(read_to)));
+            // The pull goes on (and the run ends) even if `at_pause` failed.
+            std::fs::remove_file(&pause).unwrap();
+            Some(acted.unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        let run = evforensics_with_env(&args, &[("EVF_TEST_PAUSE_FILE", &pause)]);
+        finished.store(true, Ordering::SeqCst);
+        (run, releaser.join().unwrap())
+    })
 }
 
 fn open(db: &Path) -> Connection {
@@ -470,8 +526,10 @@ fn writes_during_the_pull_do_not_mix_two_points_in_time() {
         .await;
     });
     let stop = Arc::new(AtomicBool::new(false));
+    // Writes done (each one answered).
+    let written = Arc::new(AtomicU64::new(0));
     let writer = {
-        let stop = stop.clone();
+        let (stop, written) = (stop.clone(), written.clone());
         let endpoint = etcd.endpoint();
         std::thread::spawn(move || {
             let rt = rt();
@@ -480,7 +538,7 @@ fn writes_during_the_pull_do_not_mix_two_points_in_time() {
                     .await
                     .unwrap();
                 let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::SeqCst) {
                     let key = format!("/registry/events/during/ev-{}", n % 50);
                     if n % 7 == 6 {
                         client.delete(key, None).await.unwrap();
@@ -488,20 +546,34 @@ fn writes_during_the_pull_do_not_mix_two_points_in_time() {
                         client.put(key, format!("value {n}"), None).await.unwrap();
                     }
                     n += 1;
+                    written.store(n, Ordering::SeqCst);
                 }
-                n
             })
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // Waits (no sleep decides anything: a poll, bounded) until the writer
+    // has done `n` writes.
+    let wait_for_writes = |n: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while written.load(Ordering::SeqCst) < n {
+            assert!(std::time::Instant::now() < deadline, "the writer is stuck");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for_writes(20);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("during.sqlite");
-    let (code, out, err) = ingest_live(&etcd, &db, &["--page-size".into(), "50".into()]);
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let written = writer.join().unwrap();
+    // While the pull is paused after pinning its head, the writer goes on:
+    // the second write answered after the pause began started after the
+    // head was pinned (writes are one at a time).
+    let ((code, out, err), paused) =
+        ingest_live_pausing(&etcd, &db, &["--page-size".into(), "50".into()], |_| {
+            wait_for_writes(written.load(Ordering::SeqCst) + 20)
+        });
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(written > 10, "the writer kept writing ({written})");
+    assert!(paused.is_some(), "the pull paused at its test hook");
 
     let snap = dir.path().join("after.db");
     etcd.snapshot(&snap);
@@ -650,7 +722,8 @@ fn compaction_at_the_head_revision() {
 /// A compaction that overtakes the history read: the pull resumes from the
 /// new compaction revision, reports what was lost (exit code 3, a
 /// `damaged_records` row), and still holds everything a snapshot taken
-/// afterwards holds.
+/// afterwards holds. The compaction happens while the pull waits at its
+/// test hook, so it overtakes the history read on every run.
 #[test]
 fn a_compaction_overtaking_the_pull_is_survived_and_reported() {
     let etcd = EtcdServer::start();
@@ -659,7 +732,7 @@ fn a_compaction_overtaking_the_pull_is_survived_and_reported() {
         let client = etcd.client().await;
         write_bulk(
             &client,
-            20_000,
+            6_000,
             &BulkOptions {
                 concurrency: 128,
                 ..Default::default()
@@ -668,15 +741,15 @@ fn a_compaction_overtaking_the_pull_is_survived_and_reported() {
         .await
     });
     let compact_at = bulk.head_revision - 2000;
-    let compactor = {
-        let endpoint = etcd.endpoint();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            let rt = rt();
-            rt.block_on(async {
-                let mut client = etcd_client::Client::connect([endpoint], None)
-                    .await
-                    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.sqlite");
+    // One watcher: its first answer holds at most 1000 revisions, so the
+    // pull pauses (its test hook) having read far less than `compact_at`,
+    // and the compaction then overtakes it, whatever the machine's speed.
+    let ((code, out, err), paused) =
+        ingest_live_pausing(&etcd, &db, &["--watchers".into(), "1".into()], |read_to| {
+            runtime.block_on(async {
+                let mut client = etcd.client().await;
                 client
                     .compact(
                         compact_at,
@@ -684,14 +757,11 @@ fn a_compaction_overtaking_the_pull_is_survived_and_reported() {
                     )
                     .await
                     .unwrap();
-            })
-        })
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("o.sqlite");
-    // One watcher at a time: the history read takes a few seconds.
-    let (code, out, err) = ingest_live(&etcd, &db, &["--watchers".into(), "1".into()]);
-    compactor.join().unwrap();
+            });
+            read_to
+        });
+    let read_to = paused.expect("the pull paused at its test hook");
+    assert!(read_to > 0 && read_to < compact_at, "paused at {read_to}");
     assert_eq!(code, 3, "{out}\n{err}");
     let l = open(&db);
     let reason: String = l

@@ -62,6 +62,7 @@ use super::key_sample::{prefix_end, KeySample, KeySpan};
 use super::options::LiveOptions;
 use super::record_hash::RecordHasher;
 use super::records::{encode_put, encode_tombstone, PulledRecord};
+use super::test_pause::pause_after_first_history;
 use super::trace::trace;
 use super::transactions::{number_transactions, transaction_orders};
 use crate::source::mvcc::Revision;
@@ -559,6 +560,7 @@ impl<'a> Puller<'a> {
         if read_to <= self.last_watched {
             return Ok(());
         }
+        let first = self.last_watched == 0;
         self.last_watched = read_to;
         let mut queues: Vec<&mut HeldQueue> = ranges.iter_mut().map(|r| &mut r.held).collect();
         let mut merge = ReadyMerge::new(&queues, read_to);
@@ -567,10 +569,15 @@ impl<'a> Puller<'a> {
                 .next_page(held, &mut queues, WATCH_BATCH_MAX_REVS)
                 .map_err(LiveError::Spill)?;
             if page.is_empty() {
-                return Ok(());
+                break;
             }
             self.pass_page(page, whole_keyspace).await?;
         }
+        if first {
+            // Tests act here (see `test_pause`); a no-op otherwise.
+            pause_after_first_history(read_to).await;
+        }
+        Ok(())
     }
 
     /// Sends one page of records merged from the key ranges, in revision

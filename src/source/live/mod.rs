@@ -13,7 +13,8 @@
 //! an etcd error means), `calls` (runtime and time limits), `key_sample`
 //! (cutting key ranges), `history` (the pull), `transactions` (sub
 //! revisions), [`held`] (what the history read holds back), `records` and
-//! `record_hash` (the record stream and its hash), `snapshot`, `trace`.
+//! `record_hash` (the record stream and its hash), `snapshot`, `trace`,
+//! `test_pause` (a pause point tests synchronise on, off unless set).
 
 mod calls;
 mod classify;
@@ -26,6 +27,7 @@ mod options;
 mod record_hash;
 mod records;
 mod snapshot;
+mod test_pause;
 mod tls;
 mod trace;
 mod transactions;
