@@ -170,13 +170,19 @@ fn open(db: &Path) -> Connection {
 #[derive(Debug)]
 struct StoredRow {
     lease: i64,
+    /// NULL when the replay could not know the key's generation.
+    create_revision: Option<i64>,
+    version: Option<i64>,
     raw: Vec<u8>,
     recovered_from: String,
 }
 
 fn stored_rows(conn: &Connection) -> BTreeMap<RevId, StoredRow> {
     let mut stmt = conn
-        .prepare("SELECT key, mod_revision, sub_revision, lease, raw, recovered_from FROM events")
+        .prepare(
+            "SELECT key, mod_revision, sub_revision, lease, raw, recovered_from,
+                    create_revision, version FROM events",
+        )
         .expect("reading events");
     stmt.query_map([], |r| {
         Ok((
@@ -185,6 +191,8 @@ fn stored_rows(conn: &Connection) -> BTreeMap<RevId, StoredRow> {
                 lease: r.get(3)?,
                 raw: r.get(4)?,
                 recovered_from: r.get(5)?,
+                create_revision: r.get(6)?,
+                version: r.get(7)?,
             },
         ))
     })
@@ -398,6 +406,14 @@ fn assert_every_event_put_loaded(conn: &Connection, rec: &Recorded) {
             base64_of(&row.raw)
         );
         assert_eq!(row.lease, p.lease, "{}@{}: lease", p.key, p.revision);
+        // From an empty store the replay knows every key's generation.
+        assert_eq!(
+            (row.create_revision, row.version),
+            (Some(p.create_revision), Some(p.version)),
+            "{}@{}: create revision and version",
+            p.key,
+            p.revision
+        );
         let want = rec.db_rows.get(&id).map_or("wal", String::as_str);
         assert_eq!(
             row.recovered_from, want,

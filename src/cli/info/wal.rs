@@ -16,8 +16,8 @@ pub struct WalSection {
     /// The survey, when the directory could be listed.
     pub survey: Option<WalSurvey>,
     /// Problems that make `info` exit with `EXIT_DAMAGED`: damage records,
-    /// unreadable entries, a directory that cannot be listed. A torn tail
-    /// is not one of them (see [`write_torn_tail`]).
+    /// unreadable entries, a directory that cannot be listed, a torn tail
+    /// (see [`write_torn_tail`]).
     pub problems: u64,
 }
 
@@ -42,7 +42,7 @@ pub fn write_wal_section(
     };
     write_files(out, &survey)?;
     write_entries(out, &survey)?;
-    let problems = write_integrity(out, &survey)?;
+    let problems = write_integrity(out, &survey)? + u64::from(survey.summary.torn_tail.is_some());
     write_torn_tail(out, &survey)?;
     write_proposals(out, &survey)?;
     write_event_puts(out, &survey, consistent_index)?;
@@ -185,17 +185,15 @@ fn write_integrity(out: &mut impl Write, s: &WalSurvey) -> io::Result<u64> {
     Ok(sum.damage_count + unreadable)
 }
 
-/// A torn tail is reported but is not damage. The reader only calls a tail
-/// torn at the end of the last segment: the write etcd was making when
-/// the copy was taken (or the machine stopped). etcd fsyncs a write before
-/// it acknowledges it, so that record was never acknowledged to anyone,
-/// and etcd's own reader accepts the tail and truncates it on its next
-/// start (`wal.Repair`). Every record before it is whole. A copy of a
-/// running etcd's WAL ends this way as a matter of course; only a copy of
-/// a stopped etcd with a torn tail says the copy itself was cut short,
-/// which is worth the note below, not an exit code that would make every
-/// live copy look damaged. (A zero-filled preallocated tail is not torn at
-/// all: it is the end of the data.)
+/// A torn tail counts as damage, as `ingest` counts it: the copy holds a
+/// record it cannot read. The reader only calls a tail torn at the end of
+/// the last segment: the write etcd was making when the copy was taken (or
+/// the machine stopped), or a copy cut short. etcd fsyncs a write before it
+/// acknowledges it, so a write torn in a running etcd's WAL was never
+/// acknowledged by this member — but another member may have applied it,
+/// and a cut copy loses acknowledged writes: the investigator must know
+/// either way. Every record before it is whole. (A zero-filled
+/// preallocated tail is not torn at all: it is the end of the data.)
 fn write_torn_tail(out: &mut impl Write, s: &WalSurvey) -> io::Result<()> {
     match &s.summary.torn_tail {
         None => writeln!(out, "  torn tail:   none"),
@@ -203,7 +201,7 @@ fn write_torn_tail(out: &mut impl Write, s: &WalSurvey) -> io::Result<()> {
             writeln!(out, "  torn tail:   {t}")?;
             writeln!(
                 out,
-                "               the last write was unfinished: normal for a copy of a running etcd's WAL (etcd drops it on start); the records before it are whole. Not counted as damage (if etcd was stopped, the copy was cut short)"
+                "               the last record is incomplete: the write etcd was making when a running member was copied (etcd drops it on start), or a copy cut short; the records before it are whole. Counted as damage"
             )
         }
     }

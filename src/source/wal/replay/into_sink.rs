@@ -94,6 +94,21 @@ pub fn replay_into<S: RecordSink + ?Sized>(
                     ..DamageRow::default()
                 });
             }
+            // An incomplete last record: the write a running member was
+            // making when it was copied, or a copy cut short. Either way a
+            // record is lost to the investigation.
+            SettledItem::Other(WalItem::TornTail(t)) => {
+                damaged += 1;
+                sink.damage(DamageRow {
+                    file: Some(absolute(&t.file)),
+                    offset: i64::try_from(t.offset).ok(),
+                    reason: format!(
+                        "WAL torn tail: {} (the write a running etcd was making when it was copied, or a copy cut short; the records before it are whole)",
+                        t.kind
+                    ),
+                    ..DamageRow::default()
+                });
+            }
             SettledItem::Other(_) => {}
         }
     }
