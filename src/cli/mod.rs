@@ -82,6 +82,18 @@ enum Command {
     /// Show what an etcd snapshot holds, without loading it.
     Info(info::InfoArgs),
     /// Decode one stored etcd value (a Kubernetes Event) to JSON as kubectl shows it.
+    ///
+    /// The value is a `k8s\0` protobuf envelope or JSON, exactly as etcd
+    /// stores it, optionally followed by one newline (what `etcdctl get
+    /// --print-value-only` writes after it). To get one:
+    ///
+    ///   ETCDCTL_API=3 etcdctl get /registry/events/NS/NAME --print-value-only > value.bin
+    ///   evforensics decode value.bin
+    ///
+    /// (on a control-plane node, with --endpoints, --cacert, --cert and --key
+    /// as for any etcdctl call). Values encrypted at rest (`k8s:enc:`) and
+    /// objects of other kinds are named, not decoded (exit code 1).
+    #[command(verbatim_doc_comment)]
     Decode(decode::DecodeArgs),
     /// Run SQL, or a saved question (--list), against the database, read-only.
     ///
