@@ -4,8 +4,8 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | failure: an input could not be read, or the database could not be written; `timeline --object` names an object the database does not hold; `query` names no saved question, or its SQL fails |
-//! | 2 | usage error (bad arguments) |
+//! | 1 | failure: an input could not be read, or the database could not be written; `timeline --object` names an object the database does not hold |
+//! | 2 | usage error (bad arguments; for `query`, a saved question that does not exist or empty SQL) |
 //! | 3 | success, but damaged records were skipped (counted in the summary and in `damaged_records`); for `info`, damage in the db or in the WAL beside it (a torn WAL tail is not damage) |
 //! | 141 | standard output was closed early (`\| head`): nothing more is written, nothing is said |
 
