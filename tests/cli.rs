@@ -92,6 +92,69 @@ fn decode_reads_standard_input_and_sets_the_revision() {
     assert_eq!(got["metadata"]["resourceVersion"], "4242");
 }
 
+/// `etcdctl get --print-value-only` writes the value and one newline;
+/// `decode` reads that as the value (issue 15).
+#[test]
+fn decode_accepts_what_etcdctl_print_value_only_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["core.v1.Event", "events.k8s.io.v1.Event"] {
+        let pb = std::fs::read(testdata().join(format!("HEAD/{name}.pb"))).unwrap();
+        let expected: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(testdata().join(format!("HEAD/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let value = dir.path().join("value.bin");
+        std::fs::write(&value, [pb.as_slice(), b"\n"].concat()).unwrap();
+        let out = evforensics().arg("decode").arg(&value).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got, expected, "{name}");
+        // Two newlines are not what etcdctl writes: the value is damaged.
+        evforensics()
+            .arg("decode")
+            .write_stdin([pb.as_slice(), b"\n\n"].concat())
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("truncated"));
+    }
+    let json = std::fs::read(testdata().join("HEAD/core.v1.Event.json")).unwrap();
+    evforensics()
+        .arg("decode")
+        .write_stdin([json.trim_ascii_end(), b"\n"].concat())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"kind\": \"Event\""));
+
+    // A Pod, as etcdctl prints it: k8s\0 + Unknown{typeMeta{v1, Pod}, raw}.
+    let type_meta = b"\x0a\x02v1\x12\x03Pod";
+    let mut pod = b"k8s\0\x0a".to_vec();
+    pod.push(type_meta.len() as u8);
+    pod.extend_from_slice(type_meta);
+    pod.extend_from_slice(b"\x12\x02\x0a\x00\x1a\x00\x22\x00\n");
+    evforensics()
+        .arg("decode")
+        .write_stdin(pod)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "protobuf object of kind Pod is not an Event",
+        ))
+        .stderr(predicate::str::contains("truncated").not());
+
+    evforensics()
+        .args(["decode", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "etcdctl get /registry/events/NS/NAME --print-value-only > value.bin",
+        ))
+        .stdout(predicate::str::contains("newline"));
+}
+
 #[test]
 fn decode_explains_what_it_cannot_decode() {
     evforensics()

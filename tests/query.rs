@@ -226,6 +226,113 @@ fn saved_questions_are_listed_and_run_by_name() {
         .stderr(predicate::str::contains("--list"));
 }
 
+/// What sqlite3 users type (issue 15): a mistyped saved question is named
+/// with the nearest one, empty SQL is said to be empty, `-` reads standard
+/// input and an existing FILE.sql is read.
+#[test]
+fn sql_comes_from_an_argument_a_file_or_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let run = |args: &[&str]| {
+        let mut c = evforensics();
+        c.arg("query").arg("--db").arg(&db).args(args);
+        c
+    };
+    run(&["who-deleted-wat"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no saved question who-deleted-wat; did you mean who-deleted-what?",
+        ))
+        .stderr(predicate::str::contains("syntax").not());
+    run(&["--name", "oom-kiled-pods"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean oom-killed-pods?"));
+    for empty in ["", "   ", "\n-- only a comment\n"] {
+        run(&[empty])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("the SQL is empty"));
+    }
+
+    let sql = "SELECT count(*) AS n FROM events";
+    let expected = query(&db, &["--format", "csv", sql]);
+    run(&["--format", "csv", "-"])
+        .write_stdin(format!("{sql};\n"))
+        .assert()
+        .success()
+        .stdout(expected.clone());
+    run(&["-"])
+        .write_stdin("\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the SQL from standard input is empty",
+        ));
+
+    let file = dir.path().join("count.sql");
+    std::fs::write(&file, format!("-- how many\n{sql}\n")).unwrap();
+    run(&["--format", "csv", file.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(expected);
+    let empty_file = dir.path().join("empty.sql");
+    std::fs::write(&empty_file, "").unwrap();
+    run(&[empty_file.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is empty"));
+    run(&["missing.sql"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.sql: no such file"));
+    // A saved question's output is unchanged by the note, which is only
+    // for a database without audit events.
+    run(&["who-deleted-what"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no audit events").not());
+}
+
+/// A saved question over audit data, on a database holding none, says so
+/// on stderr besides printing its (empty) result; Event questions do not.
+#[test]
+fn audit_questions_on_a_database_without_audit_events_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events-only.sqlite");
+    evforensics()
+        .arg("ingest")
+        .arg("--db")
+        .arg(&db)
+        .arg(fixture("sample/snapshot.db"))
+        .assert()
+        .code(0);
+    let note = "this database holds no audit events (load an audit log with ingest)";
+    for name in [
+        "who-deleted-what",
+        "secret-access",
+        "exec-into-pods",
+        "denied-requests-by-user",
+    ] {
+        evforensics()
+            .args(["query", "--db"])
+            .arg(&db)
+            .arg(name)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("(0 rows)"))
+            .stderr(predicate::str::contains(note));
+    }
+    evforensics()
+        .args(["query", "--db"])
+        .arg(&db)
+        .arg("oom-killed-pods")
+        .assert()
+        .success()
+        .stderr(predicate::str::is_empty());
+}
+
 fn sha256(path: &Path) -> String {
     evforensics::source::input::sha256_file(path).unwrap()
 }

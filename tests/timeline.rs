@@ -503,6 +503,34 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         &["--object", "Deployments/shop/web", "--format", "jsonl"],
     );
     assert_eq!(plural, jsonl);
+    // kubectl's forms (issue 15): short name, resource.group, kind.group.
+    for kind in [
+        "deploy",
+        "deployments.apps",
+        "deployment.apps",
+        "deploy.v1.apps",
+    ] {
+        let other = timeline(
+            &f.db,
+            &["--object", &format!("{kind}/shop/web"), "--format", "jsonl"],
+        );
+        assert_eq!(other, jsonl, "{kind}");
+    }
+    let short_pod = timeline(
+        &f.db,
+        &[
+            "--object",
+            &format!("po/shop/{}", f.deleted_pod),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(short_pod.lines().count(), 8);
+    let short_rs = timeline(
+        &f.db,
+        &["--object", "rs/shop/web-7f9c8d5b4", "--format", "jsonl"],
+    );
+    assert_eq!(short_rs.lines().count(), 8, "the ReplicaSet's Pod");
     let pod_only = timeline(
         &f.db,
         &[
@@ -755,4 +783,110 @@ fn timeline_needs_schema_3() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs version 3"));
+}
+
+/// A small database written directly: a Deployment `web` in `shop` with
+/// one Event, and a Pod `nope` elsewhere only an Event names.
+fn small_db(dir: &Path) -> PathBuf {
+    let db = dir.join("small.sqlite");
+    let store = evforensics::store::Store::open(&dir.join("building.sqlite")).unwrap();
+    store
+        .connection()
+        .execute_batch(
+            "INSERT INTO sources (id, kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+               VALUES (1, 'etcd-db', '/e/db', 'aa', 1, 'absent', '/registry/', 'now', 'test');
+             INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from,
+                 encoding, kind, namespace, name, uid, owner_references) VALUES
+               (1, 'd/web', 'deployments', 1, 0, 'tree', 'protobuf', 'Deployment', 'shop', 'web', 'u-web', NULL),
+               (1, 'd/idle', 'deployments', 2, 0, 'tree', 'protobuf', 'Deployment', 'shop', 'idle', 'u-idle', NULL);
+             INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+                 reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, involved_uid) VALUES
+               (1, 'e/1', 10, 0, 'tree', 'protobuf', 'ScalingReplicaSet', 'Normal', 1,
+                 '2026-11-20T09:30:01.000000Z', 'Deployment', 'shop', 'web', 'u-web'),
+               (1, 'e/2', 11, 0, 'tree', 'protobuf', 'BackOff', 'Warning', 1,
+                 '2026-11-20T09:30:02.000000Z', 'Pod', 'other', 'nope', NULL);",
+        )
+        .unwrap();
+    // A new store is published by a load; this one is copied out instead.
+    store
+        .connection()
+        .execute("VACUUM INTO ?1", [db.to_str().unwrap()])
+        .unwrap();
+    drop(store);
+    db
+}
+
+/// `--object` naming nothing in the database is an error that says so and
+/// lists the objects of that name (issue 15); an object that is there but
+/// has no line keeps "(no lines)" and exit code 0.
+#[test]
+fn an_object_the_database_does_not_hold_is_named_as_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = small_db(tmp.path());
+    let run = |object: &str| {
+        evforensics()
+            .args(["timeline", "--db"])
+            .arg(&db)
+            .args(["--object", object])
+            .output()
+            .unwrap()
+    };
+
+    let out = run("deployment/shop/nope");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no object deployment/shop/nope in this database; objects named nope: Pod/other/nope"
+        ),
+        "{stderr}"
+    );
+
+    let out = run("deploy/shop/missing");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no object deploy/shop/missing in this database; objects named missing: none"
+        ),
+        "{stderr}"
+    );
+
+    // A near name is offered.
+    let out = run("deployments.apps/shop/idlee");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("objects named idlee: none; similar names: Deployment/shop/idle"),
+        "{stderr}"
+    );
+
+    // Known, but no line: not an error.
+    let out = run("deployments.apps/shop/idle");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("\n(no lines)\n"));
+    // Known, lines filtered out by time: not an error either.
+    let out = evforensics()
+        .args(["timeline", "--db"])
+        .arg(&db)
+        .args([
+            "--object",
+            "deploy/shop/web",
+            "--since",
+            "2030-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("\n(no lines)\n"));
+    // Known only through an Event.
+    let out = run("po/other/nope");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BackOff"));
 }

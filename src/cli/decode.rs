@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::{EXIT_FAILURE, EXIT_OK};
-use crate::decode::{decode_event, Encoding};
+use crate::decode::{decode_event, strip_printed_newline, Encoding};
 
 #[derive(clap::Args, Debug)]
 pub struct DecodeArgs {
-    /// A file holding one value exactly as etcd stores it (`-` or nothing: standard input).
+    /// A file holding one value as etcd stores it, optionally followed by one newline (`-` or nothing: standard input).
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
     /// Set metadata.resourceVersion to this etcd mod revision, as the API server does on read.
@@ -30,7 +30,8 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<i32> {
         None => "reading standard input".into(),
     })?;
 
-    let decoded = decode_event(&value, args.revision);
+    // What `etcdctl get --print-value-only` writes ends with a newline.
+    let decoded = decode_event(strip_printed_newline(&value), args.revision);
     let Some(object) = decoded.object else {
         let what = match decoded.encoding {
             Encoding::Encrypted => "the value is encrypted at rest",

@@ -4,8 +4,8 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | failure: an input could not be read, or the database could not be written |
-//! | 2 | usage error (bad arguments) |
+//! | 1 | failure: an input could not be read, or the database could not be written; `timeline --object` names an object the database does not hold |
+//! | 2 | usage error (bad arguments; for `query`, a saved question that does not exist or empty SQL) |
 //! | 3 | success, but damaged records were skipped (counted in the summary and in `damaged_records`); for `info`, damage in the db or in the WAL beside it (a torn WAL tail is not damage) |
 //! | 141 | standard output was closed early (`\| head`): nothing more is written, nothing is said |
 
@@ -82,6 +82,18 @@ enum Command {
     /// Show what an etcd snapshot holds, without loading it.
     Info(info::InfoArgs),
     /// Decode one stored etcd value (a Kubernetes Event) to JSON as kubectl shows it.
+    ///
+    /// The value is a `k8s\0` protobuf envelope or JSON, exactly as etcd
+    /// stores it, optionally followed by one newline (what `etcdctl get
+    /// --print-value-only` writes after it). To get one:
+    ///
+    ///   ETCDCTL_API=3 etcdctl get /registry/events/NS/NAME --print-value-only > value.bin
+    ///   evforensics decode value.bin
+    ///
+    /// (on a control-plane node, with --endpoints, --cacert, --cert and --key
+    /// as for any etcdctl call). Values encrypted at rest (`k8s:enc:`) and
+    /// objects of other kinds are named, not decoded (exit code 1).
+    #[command(verbatim_doc_comment)]
     Decode(decode::DecodeArgs),
     /// Run SQL, or a saved question (--list), against the database, read-only.
     ///

@@ -1,14 +1,15 @@
 //! `evforensics query`: run SQL (or a saved question from `queries/`)
 //! against the database, opened read-only, and print the result.
 
-use std::io::{self, Write};
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use rusqlite::types::ValueRef;
 
-use super::{DbArg, EXIT_OK};
-use crate::helpers::{csv_text_cell, hex};
+use super::{DbArg, UsageError, EXIT_OK};
+use crate::helpers::{csv_text_cell, edit_distance, hex};
 use crate::store::Store;
 
 /// The saved questions, from `queries/*.sql`: the first line of each is a
@@ -66,6 +67,8 @@ pub enum Format {
 #[command(after_help = "Examples:\n  \
     evforensics query --list\n  \
     evforensics query who-deleted-what\n  \
+    evforensics query case.sql                 SQL from a file (an existing FILE.sql)\n  \
+    evforensics query - < case.sql             SQL from standard input\n  \
     evforensics query --db case.sqlite --format csv \"SELECT reason, count(*) FROM events GROUP BY 1\"")]
 pub struct QueryArgs {
     #[command(flatten)]
@@ -79,7 +82,9 @@ pub struct QueryArgs {
     /// Run the saved question NAME (see --list).
     #[arg(long, value_name = "NAME", conflicts_with = "query")]
     name: Option<String>,
-    /// An SQL statement (read-only), or the name of a saved question.
+    /// An SQL statement (read-only), the name of a saved question, an
+    /// existing file whose name ends in .sql holding the statement, or `-`:
+    /// the statement from standard input.
     #[arg(value_name = "SQL_OR_NAME", required_unless_present_any = ["list", "name"])]
     query: Option<String>,
 }
@@ -115,24 +120,111 @@ pub fn run(args: QueryArgs) -> anyhow::Result<i32> {
         out.flush()?;
         return Ok(EXIT_OK);
     }
-    let sql = match (&args.name, &args.query) {
-        (Some(name), _) => saved(name).ok_or_else(|| {
-            super::UsageError(format!(
-                "no saved question named {name:?}; `evforensics query --list` shows them"
-            ))
-        })?,
-        (None, Some(q)) => saved(q.trim()).unwrap_or(q),
+    let sql: Cow<'static, str> = match (&args.name, &args.query) {
+        (Some(name), _) => Cow::Borrowed(saved(name).ok_or_else(|| no_saved_question(name))?),
+        (None, Some(q)) => sql_argument(q)?,
         (None, None) => {
-            return Err(super::UsageError(
+            return Err(UsageError(
                 "give an SQL statement, a saved question's name, or --list".into(),
             )
             .into())
         }
     };
     let store = open(&args.db.db)?;
-    run_sql(&store, sql, args.format, &mut out)?;
+    run_sql(&store, &sql, args.format, &mut out)?;
     out.flush()?;
+    if reads_audit(&sql) && !holds_audit_events(&store) {
+        eprintln!(
+            "evforensics: note: this database holds no audit events (load an audit log with ingest)"
+        );
+    }
     Ok(EXIT_OK)
+}
+
+/// The statement a positional argument stands for, as sqlite3 users
+/// expect: `-` is standard input, an existing `FILE.sql` is read, a saved
+/// question's name is its SQL; a lone word that is none of these is a
+/// mistyped name (not SQL to hand to SQLite for a syntax error).
+fn sql_argument(arg: &str) -> anyhow::Result<Cow<'static, str>> {
+    // The statement, and where it came from when not the argument itself.
+    let (sql, whence) = if arg == "-" {
+        let mut text = String::new();
+        io::stdin()
+            .read_to_string(&mut text)
+            .context("reading SQL from standard input")?;
+        (text, " from standard input".to_owned())
+    } else if arg.ends_with(".sql") && Path::new(arg).is_file() {
+        let text =
+            std::fs::read_to_string(arg).with_context(|| format!("reading SQL from {arg}"))?;
+        (text, format!(" in the file {arg}"))
+    } else if let Some(sql) = saved(arg.trim()) {
+        return Ok(Cow::Borrowed(sql));
+    } else if is_lone_word(arg) && arg.ends_with(".sql") {
+        return Err(UsageError(format!(
+            "{arg}: no such file, and no saved question of that name"
+        ))
+        .into());
+    } else if is_lone_word(arg) {
+        return Err(no_saved_question(arg.trim()).into());
+    } else {
+        (arg.to_owned(), String::new())
+    };
+    if is_empty_sql(&sql) {
+        return Err(UsageError(format!(
+            "the SQL{whence} is empty: give a statement, a saved question's name (--list), FILE.sql or -"
+        ))
+        .into());
+    }
+    Ok(Cow::Owned(sql))
+}
+
+/// One word of name characters (`who-deleted-wat`, `notes.sql`): never a
+/// statement SQLite would run.
+fn is_lone_word(arg: &str) -> bool {
+    let word = arg.trim();
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Nothing but white space and `--` comments.
+fn is_empty_sql(sql: &str) -> bool {
+    sql.lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with("--") || l == ";")
+}
+
+/// "no saved question X", with the nearest name when one is close.
+fn no_saved_question(name: &str) -> UsageError {
+    let nearest = SAVED_QUERIES
+        .iter()
+        .map(|(n, _)| (edit_distance(name, n), *n))
+        .min();
+    match nearest {
+        Some((distance, n)) if distance <= (name.chars().count() / 3).max(2) => {
+            UsageError(format!("no saved question {name}; did you mean {n}?"))
+        }
+        _ => UsageError(format!(
+            "no saved question {name}; `evforensics query --list` shows them"
+        )),
+    }
+}
+
+/// A statement that reads the audit tables or views (`audit_events`,
+/// `audit_deletions`, …).
+fn reads_audit(sql: &str) -> bool {
+    sql.contains("audit_")
+}
+
+/// Whether any audit event is loaded (a database without the table: no).
+fn holds_audit_events(store: &Store) -> bool {
+    store
+        .connection()
+        .query_row("SELECT EXISTS (SELECT 1 FROM audit_events)", [], |r| {
+            r.get(0)
+        })
+        .unwrap_or(false)
 }
 
 pub(super) fn open(path: &Path) -> anyhow::Result<Store> {
@@ -312,6 +404,42 @@ mod tests {
                 "{name} needs a first-line description"
             );
         }
+    }
+
+    #[test]
+    fn typos_of_saved_questions_are_named() {
+        assert_eq!(
+            no_saved_question("who-deleted-wat").0,
+            "no saved question who-deleted-wat; did you mean who-deleted-what?"
+        );
+        assert_eq!(
+            no_saved_question("oom").0,
+            "no saved question oom; `evforensics query --list` shows them"
+        );
+        assert!(is_lone_word("who-deleted-wat"));
+        assert!(is_lone_word(" notes.sql "));
+        assert!(!is_lone_word("SELECT 1"));
+        assert!(!is_lone_word("select*from events"));
+        assert!(is_empty_sql("  \n-- nothing\n;\n"));
+        assert!(!is_empty_sql("-- one\nSELECT 1"));
+    }
+
+    #[test]
+    fn audit_questions_are_known_by_their_sql() {
+        let audit: Vec<&str> = SAVED_QUERIES
+            .iter()
+            .filter(|(_, sql)| reads_audit(sql))
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(
+            audit,
+            [
+                "denied-requests-by-user",
+                "exec-into-pods",
+                "secret-access",
+                "who-deleted-what"
+            ]
+        );
     }
 
     /// Every saved question is valid, read-only SQL against a new database.

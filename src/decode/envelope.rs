@@ -116,6 +116,26 @@ pub(crate) fn escaped_prefix(value: &[u8], n: usize) -> String {
     text
 }
 
+/// `value` without the one `\n` that `etcdctl get --print-value-only` (and
+/// `echo`) writes after it: stripped only when the value is a complete
+/// `k8s\0` envelope, or a JSON object, without it. A `\n` byte is also a
+/// protobuf tag (field 1, length-delimited), so a stored value is never
+/// changed: an envelope followed by a lone `\n` cannot be parsed whole.
+pub fn strip_printed_newline(value: &[u8]) -> &[u8] {
+    let Some(stripped) = value.strip_suffix(b"\n") else {
+        return value;
+    };
+    match (classify(value), classify(stripped)) {
+        (Framing::Protobuf(whole), Framing::Protobuf(body))
+            if parse_envelope(whole).is_err() && parse_envelope(body).is_ok() =>
+        {
+            stripped
+        }
+        (Framing::Json, Framing::Json) if stripped.ends_with(b"}") => stripped,
+        _ => value,
+    }
+}
+
 /// A parsed `runtime.Unknown`; `raw` borrows from the value.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Envelope<'a> {
@@ -316,6 +336,26 @@ mod tests {
         assert_eq!(envelope.content_encoding.as_deref(), Some(""));
         assert_eq!(envelope.content_type.as_deref(), Some(""));
         assert_eq!(envelope.report, ScanReport::default());
+    }
+
+    #[test]
+    fn one_printed_newline_is_stripped_from_a_complete_value() {
+        let stored = encode_stored_event(&proto::core::v1::Event::default());
+        let printed = [stored.as_slice(), b"\n"].concat();
+        assert_eq!(strip_printed_newline(&printed), stored.as_slice());
+        assert_eq!(strip_printed_newline(&stored), stored.as_slice());
+        // Two newlines: the value without one is still not complete.
+        let twice = [stored.as_slice(), b"\n\n"].concat();
+        assert_eq!(strip_printed_newline(&twice), twice.as_slice());
+        // A cut envelope (inside typeMeta) followed by `\n` stays as it is.
+        let cut = &stored[..stored.len() - 8];
+        let cut_nl = [cut, b"\n"].concat();
+        assert_eq!(strip_printed_newline(&cut_nl), cut_nl.as_slice());
+        assert_eq!(
+            strip_printed_newline(b"{\"kind\":\"Event\"}\n"),
+            b"{\"kind\":\"Event\"}"
+        );
+        assert_eq!(strip_printed_newline(b"\n"), b"\n");
     }
 
     #[test]

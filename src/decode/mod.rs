@@ -43,7 +43,7 @@ mod value;
 mod wire;
 
 pub use self::decoded::{DecodedEvent, Encoding, EventFields};
-pub use self::envelope::encode_stored_event;
+pub use self::envelope::{encode_stored_event, strip_printed_newline};
 pub use self::meta::{decode_object_meta, DecodedMeta, MetaError, OwnerRef};
 pub use self::time::{format_micro_time, format_time};
 pub use self::value::{decode_event, parse_object};

@@ -27,7 +27,7 @@ pub(crate) fn decode_json_event(value: &[u8], resource_version: Option<i64>) -> 
         .map(str::to_owned);
     let Some(schema) = EventSchema::for_type(api_version.as_deref(), kind.as_deref()) else {
         let reason = format!(
-            "JSON object of kind {} (apiVersion {}) is not an Event",
+            "JSON object of kind {} is not an Event (apiVersion {})",
             kind.as_deref().unwrap_or("<none>"),
             api_version.as_deref().unwrap_or("<none>"),
         );
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(decoded.object, None);
         assert_eq!(
             decoded.note.as_deref(),
-            Some("JSON object of kind Pod (apiVersion v1) is not an Event")
+            Some("JSON object of kind Pod is not an Event (apiVersion v1)")
         );
         let broken = decode_json_event(b"{\"kind\":", None);
         assert_eq!(broken.encoding, Encoding::Unknown);

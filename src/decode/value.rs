@@ -57,7 +57,7 @@ fn decode_protobuf(body: &[u8], resource_version: Option<i64>) -> DecodedEvent {
     let kind = envelope.kind;
     let Some(schema) = EventSchema::for_type(api_version.as_deref(), kind.as_deref()) else {
         let reason = format!(
-            "protobuf object of kind {} (apiVersion {}) is not an Event",
+            "protobuf object of kind {} is not an Event (apiVersion {})",
             kind.as_deref().unwrap_or("<none>"),
             api_version.as_deref().unwrap_or("<none>"),
         );
@@ -526,7 +526,7 @@ mod tests {
                 fields: EventFields::default(),
                 object: None,
                 unknown_fields: false,
-                note: s("protobuf object of kind Pod (apiVersion v1) is not an Event"),
+                note: s("protobuf object of kind Pod is not an Event (apiVersion v1)"),
             }
         );
         let decoded = decode_event(&envelope("events.k8s.io/v2", "Event", vec![]), None);

@@ -2,10 +2,12 @@
 //! crate.
 pub mod csv_cell;
 pub mod duration;
+pub mod edit_distance;
 pub mod hex;
 pub mod paths;
 
 pub use csv_cell::csv_text_cell;
 pub use duration::{parse_duration, DurationError};
+pub use edit_distance::edit_distance;
 pub use hex::hex;
 pub use paths::{absolute, directory_of};

@@ -393,6 +393,67 @@ impl Timeline<'_> {
             .unwrap_or_else(|_| typed.to_string())
     }
 
+    /// Whether the database knows the object `spec` names (its kind
+    /// resolved as for a query): in `objects`, or as the object of an Event
+    /// or of an audited request. Other filters play no part: an object that
+    /// is known but has no line in a time range is still known.
+    pub fn knows_object(&self, spec: &ObjectSpec) -> Result<bool, TimelineError> {
+        let kind = self.resolve_kind(&spec.kind);
+        let params = rusqlite::params![kind, spec.name, spec.namespace];
+        Ok(self.store.connection().query_row(
+            "SELECT EXISTS (SELECT 1 FROM objects
+                            WHERE kind = ?1 AND name = ?2 AND (?3 IS NULL OR namespace IS ?3))
+                 OR EXISTS (SELECT 1 FROM timeline tl
+                            WHERE tl.object_kind = ?1 AND tl.object_name = ?2
+                              AND (?3 IS NULL OR tl.object_namespace IS ?3))",
+            params,
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Objects whose name is `name` or close to it (any kind, any
+    /// namespace), from `objects` and Events' objects: what to suggest when
+    /// an `--object` names nothing. Each as `Kind/[namespace/]name`, with
+    /// its edit distance from `name` (0: the same name, case aside);
+    /// nearest first, at most `limit`.
+    pub fn objects_named_like(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, usize)>, TimelineError> {
+        let wanted = name.to_lowercase();
+        // Short names have too many neighbours to be worth suggesting.
+        let tolerance = match wanted.chars().count() {
+            0..=3 => 0,
+            4..=7 => 1,
+            _ => 2,
+        };
+        let mut stmt = self.store.connection().prepare(
+            "SELECT kind, namespace, name FROM objects WHERE name IS NOT NULL
+             UNION
+             SELECT involved_kind, involved_namespace, involved_name FROM events
+             WHERE involved_name IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            let object_name: String = row.get(2)?;
+            let distance = crate::helpers::edit_distance(&wanted, &object_name.to_lowercase());
+            if distance > tolerance {
+                continue;
+            }
+            let kind: Option<String> = row.get(0)?;
+            let namespace: Option<String> = row.get(1)?;
+            let namespace = namespace.map(|ns| format!("{ns}/")).unwrap_or_default();
+            let kind = kind.as_deref().unwrap_or("?");
+            found.push((format!("{kind}/{namespace}{object_name}"), distance));
+        }
+        found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        found.dedup();
+        found.truncate(limit);
+        Ok(found)
+    }
+
     /// The time `before` the newest line, as SQLite computes it (the newest
     /// time read to the millisecond). `None` when there is no line, or no
     /// such time (before Julian day 0, in 4714 BC): then no line is that
@@ -741,6 +802,55 @@ mod tests {
         assert_eq!(timeline.resolve_kind("pod"), "Pod");
         assert_eq!(timeline.resolve_kind("NODE"), "Node");
         assert_eq!(timeline.resolve_kind("Gadget"), "Gadget");
+    }
+
+    /// An object is known by `objects`, by an Event's or by an audited
+    /// request's object, whatever the other filters; names like a missing
+    /// one are offered nearest first.
+    #[test]
+    fn known_objects_and_names_alike() {
+        let (_dir, store) = store();
+        let timeline = store.timeline().unwrap();
+        let spec = |kind: &str, ns: Option<&str>, name: &str| ObjectSpec {
+            kind: kind.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+        };
+        assert!(timeline
+            .knows_object(&spec("deployments", Some("shop"), "web"))
+            .unwrap());
+        assert!(timeline
+            .knows_object(&spec("Deployment", None, "web"))
+            .unwrap());
+        // Only an Event names this Pod; only an audit entry names none else.
+        assert!(timeline
+            .knows_object(&spec("pod", Some("shop"), "api-1-b"))
+            .unwrap());
+        assert!(timeline.knows_object(&spec("node", None, "n1")).unwrap());
+        assert!(!timeline
+            .knows_object(&spec("deployment", Some("shop"), "nope"))
+            .unwrap());
+        assert!(!timeline
+            .knows_object(&spec("deployment", Some("other"), "web"))
+            .unwrap());
+        assert!(!timeline
+            .knows_object(&spec("pod", Some("shop"), "web"))
+            .unwrap());
+
+        assert_eq!(
+            timeline.objects_named_like("WEB", 10).unwrap(),
+            vec![("Deployment/shop/web".to_owned(), 0)]
+        );
+        assert_eq!(
+            timeline.objects_named_like("web-1-c", 10).unwrap(),
+            vec![("Pod/shop/web-1-a".to_owned(), 1)]
+        );
+        assert_eq!(
+            timeline.objects_named_like("web-1-a-b", 10).unwrap(),
+            vec![("Pod/shop/web-1-a".to_owned(), 2)]
+        );
+        assert_eq!(timeline.objects_named_like("nope", 10).unwrap(), vec![]);
+        assert_eq!(timeline.objects_named_like("web", 0).unwrap(), vec![]);
     }
 
     /// A database from before the timeline is refused, naming its path.

@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use super::csv::Csv;
 use super::html::Html;
 use super::jsonl::Jsonl;
+use super::kinds::kind_for;
 use super::line::LineWriter;
 use super::text::Text;
 use super::timesketch::Timesketch;
-use crate::cli::{DbArg, UsageError, EXIT_OK};
+use crate::cli::{DbArg, UsageError, EXIT_FAILURE, EXIT_OK};
 use crate::helpers::parse_duration;
 use crate::store::timeline::{ObjectSpec, Timeline, TimelineQuery};
 
@@ -46,9 +47,12 @@ pub struct TimelineArgs {
     /// Only lines about objects in this namespace.
     #[arg(long, value_name = "NAMESPACE")]
     namespace: Option<String>,
-    /// KIND/[NAMESPACE/]NAME (kind case-insensitive, singular or plural:
-    /// deployment/shop/web, pods/shop/web-1): this object and everything it
-    /// owns, followed down through `objects` (deleted objects included).
+    /// KIND/[NAMESPACE/]NAME (kind case-insensitive, singular, plural,
+    /// kubectl's short name or KIND.GROUP: deployment/shop/web,
+    /// deploy/shop/web, deployments.apps/shop/web, po/shop/web-1): this
+    /// object and everything it owns, followed down through `objects`
+    /// (deleted objects included). An object the database does not know is
+    /// an error (exit code 1), naming the objects of that name it holds.
     #[arg(long, value_name = "KIND/[NAMESPACE/]NAME")]
     object: Option<String>,
     /// The object with this uid, and everything it owns.
@@ -79,6 +83,12 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<i32> {
     let store = crate::cli::query::open(&args.db.db)?;
     let timeline = store.timeline()?;
     let query = query(&timeline, &args)?;
+    if let Some(object) = query.as_ref().and_then(|q| q.object.as_ref()) {
+        if !timeline.knows_object(object)? {
+            eprintln!("evforensics: {}", unknown_object(&timeline, &args, object)?);
+            return Ok(EXIT_FAILURE);
+        }
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut writer: Box<dyn LineWriter + '_> = match args.format {
@@ -125,6 +135,38 @@ fn query(timeline: &Timeline<'_>, args: &TimelineArgs) -> anyhow::Result<Option<
     }))
 }
 
+/// What to say of an `--object` that names nothing the database holds:
+/// that, and the objects of that name (or nearly) it does hold.
+fn unknown_object(
+    timeline: &Timeline<'_>,
+    args: &TimelineArgs,
+    object: &ObjectSpec,
+) -> anyhow::Result<String> {
+    let typed = args.object.as_deref().unwrap_or_default();
+    let alike = timeline.objects_named_like(&object.name, 10)?;
+    let (same, near): (Vec<_>, Vec<_>) = alike.into_iter().partition(|(_, d)| *d == 0);
+    let list = |objects: Vec<(String, usize)>| {
+        objects
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "no object {typed} in this database; objects named {}: {}",
+        object.name,
+        if same.is_empty() {
+            "none".to_owned()
+        } else {
+            list(same)
+        }
+    );
+    if !near.is_empty() {
+        text.push_str(&format!("; similar names: {}", list(near)));
+    }
+    Ok(text)
+}
+
 fn title(args: &TimelineArgs) -> String {
     let mut parts = Vec::new();
     if let Some(o) = &args.object {
@@ -148,13 +190,13 @@ fn parse_object(s: &str) -> Result<ObjectSpec, UsageError> {
     let parts: Vec<&str> = s.split('/').collect();
     match parts.as_slice() {
         [kind, name] if !kind.is_empty() && !name.is_empty() => Ok(ObjectSpec {
-            kind: kind.to_string(),
+            kind: kind_for(kind),
             namespace: None,
             name: name.to_string(),
         }),
         [kind, ns, name] if !kind.is_empty() && !ns.is_empty() && !name.is_empty() => {
             Ok(ObjectSpec {
-                kind: kind.to_string(),
+                kind: kind_for(kind),
                 namespace: Some(ns.to_string()),
                 name: name.to_string(),
             })
@@ -202,6 +244,12 @@ mod tests {
             }
         );
         assert_eq!(parse_object("node/n1").unwrap().namespace, None);
+        assert_eq!(parse_object("deploy/shop/web").unwrap().kind, "Deployment");
+        assert_eq!(parse_object("rs.apps/web-1").unwrap().kind, "ReplicaSet");
+        assert_eq!(
+            parse_object("deployments.apps/shop/web").unwrap().kind,
+            "deployments"
+        );
         assert!(parse_object("web").is_err());
         assert!(parse_object("a/b/c/d").is_err());
         assert!(parse_object("pods//x").is_err());

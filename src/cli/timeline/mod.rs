@@ -8,6 +8,7 @@ mod command;
 mod csv;
 mod html;
 mod jsonl;
+mod kinds;
 mod line;
 mod text;
 mod timesketch;
