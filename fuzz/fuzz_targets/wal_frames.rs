@@ -15,9 +15,9 @@
 
 use std::hint::black_box;
 
-use evforensics::source::wal::builder::{optimistic_put, put, SegmentBuilder};
 use evforensics::proto::etcd::KeyValue;
 use evforensics::source::mvcc::Revision;
+use evforensics::source::wal::builder::{optimistic_put, put, SegmentBuilder};
 use evforensics::source::wal::replay::{
     value_digest, EntryPlace, Replay, StoredHistory, WalPutCounts,
 };
@@ -102,12 +102,16 @@ fn replay(segments: Vec<Vec<u8>>, stored: &StoredHistory) {
             if let Payload::Proposal(p) = &e.record.entry.payload {
                 match &p.request {
                     Request::Put(put) => {
-                        *counts.entry(value_digest(&put.key, &put.value)).or_default() += 1
+                        *counts
+                            .entry(value_digest(&put.key, &put.value))
+                            .or_default() += 1
                     }
                     Request::Txn(t) => {
                         for op in t.success.iter().chain(&t.failure) {
                             if let RequestOp::Put(put) = op {
-                                *counts.entry(value_digest(&put.key, &put.value)).or_default() += 1
+                                *counts
+                                    .entry(value_digest(&put.key, &put.value))
+                                    .or_default() += 1
                             }
                         }
                     }
