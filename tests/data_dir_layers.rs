@@ -1,7 +1,8 @@
 //! The other layers of a data directory, against a real etcd 3.4: an older
 //! full copy of the db (`member/snap/*.snap.db`) gives the revisions it
 //! alone holds (`recovered_from = 'snap-db'`), and every file read is
-//! listed with its hash; a WAL given on its own (the `member/wal`
+//! listed with its hash, and `info` shows how far back the copy reaches; a
+//! WAL given on its own (the `member/wal`
 //! directory, or one segment) replays every write from the store's start.
 
 mod common;
@@ -157,6 +158,26 @@ fn an_older_copy_of_the_db_gives_what_compaction_removed() {
     assert_eq!(
         event_rows(&db),
         vec![row(0, "snap-db"), row(1, "snap-db"), row(3, "tree")]
+    );
+    // `info` draws the copy in the horizon: how far back it reaches.
+    let info = Command::cargo_bin("evforensics")
+        .unwrap()
+        .timeout(Duration::from_secs(120))
+        .arg("info")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let info = String::from_utf8(info.stdout).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.trim_start().starts_with("snap-db"))
+        .unwrap_or_else(|| panic!("no snap-db line in\n{info}"));
+    let reach = format!("revisions {}..{}", p[0].revision, p[1].revision);
+    assert!(
+        line.contains(" 2 Event revisions")
+            && line.contains(&reach)
+            && line.contains("0000000000000005.snap.db"),
+        "{line}"
     );
     let conn = Connection::open(&db).unwrap();
     let mut files: Vec<(String, String, String)> = conn

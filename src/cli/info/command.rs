@@ -5,11 +5,12 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::horizon::{write_horizon, WalLayer};
+use super::horizon::{write_horizon, OlderCopy, WalLayer};
 use super::wal::write_wal_section;
 use crate::cli::{EXIT_DAMAGED, EXIT_OK};
 use crate::source::input;
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
+use crate::source::snap_copies::snap_copies;
 use crate::source::snapshot::{meta_note, open_bolt};
 use crate::source::survey::survey;
 
@@ -139,7 +140,26 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
             .map_or(WalLayer::Unreadable, WalLayer::Read),
         None => WalLayer::Absent,
     };
-    write_horizon(&mut out, &s, wal_layer)?;
+    // Older full copies beside a data directory's db: how far back each
+    // reaches (a copy that cannot be read is named with why).
+    let copies: Vec<OlderCopy> = snap_copies(&input.evidence_file)
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let read = input::prepare(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    open_bolt(&p)
+                        .map(|db| survey(&db, &args.prefix))
+                        .map_err(|e| e.to_string())
+                });
+            OlderCopy { name, read }
+        })
+        .collect();
+    write_horizon(&mut out, &s, &copies, wal_layer)?;
 
     let damage: Vec<String> = s
         .damage

@@ -1,5 +1,6 @@
 //! The `horizon` block of `info`: one line per layer of evidence — the
-//! tree, the free pages, the WAL — with how many Event records it holds
+//! tree, the free pages, each older copy of the db, the WAL — with how
+//! many Event records it holds
 //! and the occurrence times they span, so that a responder sees at a
 //! glance how far back each layer reaches.
 
@@ -18,7 +19,19 @@ pub enum WalLayer<'a> {
     Absent,
 }
 
-pub fn write_horizon(out: &mut impl Write, s: &Survey, wal: WalLayer<'_>) -> io::Result<()> {
+/// An older full copy of the db (`member/snap/*.snap.db`), surveyed.
+pub struct OlderCopy {
+    pub name: String,
+    /// Its survey, or why it could not be read.
+    pub read: Result<Survey, String>,
+}
+
+pub fn write_horizon(
+    out: &mut impl Write,
+    s: &Survey,
+    copies: &[OlderCopy],
+    wal: WalLayer<'_>,
+) -> io::Result<()> {
     let revisions = |r: Option<RevisionRange>| {
         r.map(|r| format!("revisions {}..{}", r.oldest, r.newest))
             .unwrap_or_default()
@@ -39,6 +52,18 @@ pub fn write_horizon(out: &mut impl Write, s: &Survey, wal: WalLayer<'_>) -> io:
         reach: revisions(s.free.event_revisions),
     };
     free.write(out)?;
+    for copy in copies {
+        match &copy.read {
+            Ok(c) => Layer {
+                name: "snap-db",
+                what: "Event revisions",
+                span: &c.event_span,
+                reach: format!("{}  {}", revisions(c.event_revisions), copy.name),
+            }
+            .write(out)?,
+            Err(e) => writeln!(out, "  {:<11}cannot be read: {}: {e}", "snap-db", copy.name)?,
+        }
+    }
     match wal {
         WalLayer::Read(w) => {
             let sum = &w.summary;
