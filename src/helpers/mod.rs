@@ -4,8 +4,10 @@ pub mod csv_cell;
 pub mod duration;
 pub mod hex;
 pub mod paths;
+pub mod trace;
 
 pub use csv_cell::csv_text_cell;
 pub use duration::{parse_duration, DurationError};
 pub use hex::hex;
 pub use paths::{absolute, directory_of};
+pub use trace::trace;

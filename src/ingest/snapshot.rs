@@ -9,7 +9,7 @@ use super::history::{self, Fates, KeyHistories};
 use super::outcome::{AlreadyLoaded, LoadedSource, SourceOutcome};
 use super::pipeline::{load_source, Loading, SourceLoad};
 use super::plan::IngestOptions;
-use crate::helpers::absolute;
+use crate::helpers::{absolute, trace};
 use crate::source::bolt::{BoltDb, Bucket, ReadAt};
 use crate::source::free_pages::FreePageScan;
 use crate::source::input::{self, InputKind};
@@ -84,6 +84,7 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
+            trace("db: reading");
             let Some(wal_dir) = &wal_dir else {
                 let read = snapshot.read_into(sink);
                 free_scan = read.free_scan;
@@ -100,6 +101,7 @@ pub fn ingest_source(
             });
             free_scan = read.free_scan;
             let facts = read.facts;
+            trace("db: read");
             let compacted = facts.compact_revision.max(facts.scheduled_compact_revision);
             let consistent_index = facts.consistent_index.and_then(|c| u64::try_from(c).ok());
             stored.finish(compacted, facts.head_revision, consistent_index);

@@ -13,7 +13,7 @@
 //! an etcd error means), `calls` (runtime and time limits), `key_sample`
 //! (cutting key ranges), `history` (the pull), `transactions` (sub
 //! revisions), [`held`] (what the history read holds back), `records` and
-//! `record_hash` (the record stream and its hash), `snapshot`, `trace`.
+//! `record_hash` (the record stream and its hash), `snapshot`.
 
 mod calls;
 mod classify;
@@ -27,7 +27,6 @@ mod record_hash;
 mod records;
 mod snapshot;
 mod tls;
-mod trace;
 mod transactions;
 
 pub use error::LiveError;
@@ -37,4 +36,3 @@ pub use options::{LiveOptions, DEFAULT_PAGE_SIZE, DEFAULT_WATCHERS, HELD_MEMORY_
 pub use record_hash::{RecordHasher, StreamDigest};
 pub use records::PulledRecord;
 pub use snapshot::{save_snapshot, SavedSnapshot};
-pub use trace::trace;

@@ -5,12 +5,14 @@
 //! * [`writer`]: the apiserver's txn patterns, one request at a time.
 //! * [`standard`]: the standard scenario (the sample fixtures' story).
 //! * [`bulk`]: many writes in flight, for scale tests.
+//! * [`compactor`]: the apiserver's compactor, for [`bulk`].
 //! * [`objects`], [`events`], [`event_json`]: Kubernetes objects and
 //!   Events as their components build and the apiserver stores them.
 //! * [`rng`]: deterministic randomness; [`b64`]: base64 helpers.
 
 pub mod b64;
 pub mod bulk;
+pub mod compactor;
 pub mod event_json;
 pub mod events;
 pub mod ledger;
