@@ -1,13 +1,25 @@
 //! Writes many Event revisions into a private real etcd and saves a snapshot
-//! (used by scripts/scale.sh).
+//! (used by scripts/scale.sh, scale-live.sh and scale-wal.sh).
 //!
 //! ```text
 //! cargo run --release --example scale_writer -- --revisions 200000 --out DIR/snapshot.db \
-//!     [--concurrency 256] [--update-percent 25] [--tmpfs]
+//!     [--concurrency 256] [--update-percent 25] [--tmpfs] \
+//!     [--stale-percent 3] [--compact-every 10000] [--expire-after 20000] \
+//!     [--data-dir-out DIR/data]
 //! ```
 //!
-//! `--tmpfs` puts etcd's data dir under /dev/shm. The last line of output is
-//! machine-readable: `SCALE revisions=… write_seconds=… …`.
+//! Every write is the apiserver's: a create `If ModRevision == 0` with the
+//! current lease, a count update `If ModRevision == previous`.
+//! `--stale-percent P`: P % of writes are preceded by a proposal whose
+//! compare fails (a stale copy). `--compact-every N`: a round of the
+//! apiserver's compactor every N writes (physical compactions; the tree
+//! keeps about one interval and the keys still live). `--expire-after N`:
+//! a lease (a new one every `--writes-per-lease`, default 20,000) expires N
+//! writes after its last use, deleting its Events as `--event-ttl` does. `--data-dir-out DIR`: after the snapshot,
+//! etcd is stopped cleanly and its data directory (`member/snap/db`,
+//! `member/wal/*.wal`, raft snapshots) copied to DIR. `--tmpfs` puts etcd's
+//! data dir under /dev/shm. The last line of output is machine-readable:
+//! `SCALE revisions=… write_seconds=… …`.
 //!
 //! `--hold FILE` keeps etcd running after the SCALE line (which then also
 //! gives `endpoint=…`) until FILE exists: scripts/scale-live.sh pulls from
@@ -16,7 +28,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::etcd::server::{EtcdOptions, EtcdServer};
@@ -24,7 +36,7 @@ use common::scenario::bulk::{write_bulk, BulkOptions};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--tmpfs] [--hold FILE]"
+        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--stale-percent P] [--compact-every N] [--expire-after N] [--writes-per-lease N] [--tmpfs] [--hold FILE | --data-dir-out DIR]"
     );
     std::process::exit(2)
 }
@@ -38,6 +50,7 @@ fn main() {
     };
     let mut tmpfs = false;
     let mut hold: Option<PathBuf> = None;
+    let mut data_dir_out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -46,12 +59,22 @@ fn main() {
             "--out" => out = Some(PathBuf::from(val())),
             "--concurrency" => opts.concurrency = val().parse().unwrap_or_else(|_| usage()),
             "--update-percent" => opts.update_percent = val().parse().unwrap_or_else(|_| usage()),
+            "--stale-percent" => opts.stale_percent = val().parse().unwrap_or_else(|_| usage()),
+            "--compact-every" => opts.compact_every = val().parse().unwrap_or_else(|_| usage()),
+            "--expire-after" => opts.expire_after = val().parse().unwrap_or_else(|_| usage()),
+            "--writes-per-lease" => {
+                opts.revisions_per_lease = val().parse().unwrap_or_else(|_| usage())
+            }
+            "--data-dir-out" => data_dir_out = Some(PathBuf::from(val())),
             "--tmpfs" => tmpfs = true,
             "--hold" => hold = Some(PathBuf::from(val())),
             _ => usage(),
         }
     }
     let out = out.unwrap_or_else(|| usage());
+    if hold.is_some() && data_dir_out.is_some() {
+        usage();
+    }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).expect("creating output dir");
     }
@@ -81,14 +104,18 @@ fn main() {
     });
     let secs = summary.elapsed.as_secs_f64();
     eprintln!(
-        "wrote {} revisions ({} creates, {} updates, {:.1} MiB of values, avg {} B) in {:.1} s: {:.0} revisions/s",
+        "wrote {} revisions ({} creates, {} updates, {:.1} MiB of values, avg {} B) in {:.1} s: {:.0} revisions/s; {} proposals failed their compare; {} compactions (last at {}); {} leases expired",
         summary.revisions,
         summary.creates,
         summary.updates,
         summary.value_bytes as f64 / (1 << 20) as f64,
         summary.value_bytes / summary.revisions.max(1),
         secs,
-        summary.revisions as f64 / secs
+        summary.revisions as f64 / secs,
+        summary.failed_proposals,
+        summary.compactions,
+        summary.compact_revision,
+        summary.expired_leases
     );
 
     let t = Instant::now();
@@ -101,22 +128,33 @@ fn main() {
         size as f64 / (1 << 20) as f64,
         snap_secs
     );
+    // The data directory, once etcd has stopped cleanly.
+    let mut wal = WalFiles::default();
+    if let Some(dest) = &data_dir_out {
+        let stopped = server.stop();
+        copy_tree(stopped.data_dir(), dest);
+        wal = WalFiles::of(&dest.join("member").join("wal"));
+        eprintln!(
+            "data directory copied to {} (etcd exited {}): {} WAL segments, {:.1} MiB",
+            dest.display(),
+            stopped.exit_status(),
+            wal.files,
+            wal.bytes as f64 / (1 << 20) as f64
+        );
+        print_scale(&summary, secs, size, &wal, "stopped");
+        return;
+    }
     // Stopped now unless it is held for a live pull.
     let server = hold.is_some().then_some(server);
-    println!(
-        "SCALE revisions={} first_revision={} head_revision={} creates={} updates={} value_bytes={} write_seconds={:.2} snapshot_bytes={} endpoint={}",
-        summary.revisions,
-        summary.first_revision,
-        summary.head_revision,
-        summary.creates,
-        summary.updates,
-        summary.value_bytes,
+    print_scale(
+        &summary,
         secs,
         size,
-        server
+        &wal,
+        &server
             .as_ref()
             .map(|s| s.endpoint())
-            .unwrap_or_else(|| "stopped".to_string())
+            .unwrap_or_else(|| "stopped".to_string()),
     );
     if let Some(flag) = hold {
         use std::io::Write;
@@ -125,5 +163,70 @@ fn main() {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         drop(server);
+    }
+}
+
+fn print_scale(
+    summary: &common::scenario::bulk::BulkSummary,
+    secs: f64,
+    snapshot_bytes: u64,
+    wal: &WalFiles,
+    endpoint: &str,
+) {
+    println!(
+        "SCALE revisions={} first_revision={} head_revision={} creates={} updates={} value_bytes={} write_seconds={:.2} snapshot_bytes={} failed_proposals={} compactions={} compact_revision={} compactor_puts={} expired_leases={} expiry_revisions={} wal_files={} wal_bytes={} endpoint={}",
+        summary.revisions,
+        summary.first_revision,
+        summary.head_revision,
+        summary.creates,
+        summary.updates,
+        summary.value_bytes,
+        secs,
+        snapshot_bytes,
+        summary.failed_proposals,
+        summary.compactions,
+        summary.compact_revision,
+        summary.compactor_puts,
+        summary.expired_leases,
+        summary.expiry_revisions,
+        wal.files,
+        wal.bytes,
+        endpoint
+    );
+}
+
+/// The `*.wal` segments of a WAL directory.
+#[derive(Default)]
+struct WalFiles {
+    files: u64,
+    bytes: u64,
+}
+
+impl WalFiles {
+    fn of(dir: &Path) -> WalFiles {
+        let mut w = WalFiles::default();
+        for entry in std::fs::read_dir(dir).expect("reading the WAL directory") {
+            let entry = entry.expect("WAL directory entry");
+            if entry.path().extension().is_some_and(|e| e == "wal") {
+                w.files += 1;
+                w.bytes += entry.metadata().expect("WAL segment metadata").len();
+            }
+        }
+        w
+    }
+}
+
+/// Copies a directory tree (regular files and directories only).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating the data directory copy");
+    for entry in std::fs::read_dir(from).expect("reading the data directory") {
+        let entry = entry.expect("data directory entry");
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &dest).expect("copying a data directory file");
+        }
     }
 }

@@ -1,4 +1,4 @@
-# Shared by scripts/scale.sh and scripts/scale-live.sh (sourced, not run):
+# Shared by scripts/scale.sh, scale-live.sh and scale-wal.sh (sourced, not run):
 # checks that a real etcd 3.4 is installed and that GNU time is there.
 # $SCRIPT names the calling script in messages.
 

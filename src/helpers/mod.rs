@@ -5,9 +5,11 @@ pub mod duration;
 pub mod edit_distance;
 pub mod hex;
 pub mod paths;
+pub mod trace;
 
 pub use csv_cell::csv_text_cell;
 pub use duration::{parse_duration, DurationError};
 pub use edit_distance::edit_distance;
 pub use hex::hex;
 pub use paths::{absolute, directory_of};
+pub use trace::trace;

@@ -11,6 +11,7 @@ use super::history::{self, Fates, HeadKeys};
 use super::outcome::{AlreadyLoaded, LoadedSource, SourceOutcome};
 use super::pipeline::{try_load_source, Loading, SourceLoad};
 use super::plan::IngestOptions;
+use crate::helpers::trace;
 use crate::source::free_pages::FreePageScan;
 use crate::source::input::Trailer;
 use crate::source::live::{self as etcd, KeySample, LiveError, LiveOptions, Page};
@@ -90,7 +91,7 @@ pub fn ingest_live(
                 ..SourceFacts::default()
             };
             pulled = Some(facts);
-            etcd::trace("pull done; finishing the load");
+            trace("pull done; finishing the load");
             Ok(source_facts)
         },
     );

@@ -9,7 +9,7 @@ use super::history::{self, Fates, KeyHistories};
 use super::outcome::{AlreadyLoaded, LoadedSource, SourceOutcome};
 use super::pipeline::{load_source, Loading, RevisionSink, SourceLoad};
 use super::plan::IngestOptions;
-use crate::helpers::absolute;
+use crate::helpers::{absolute, trace};
 use crate::source::bolt::{BoltDb, Bucket, ReadAt};
 use crate::source::free_pages::FreePageScan;
 use crate::source::input::{self, InputKind, PreparedInput};
@@ -87,6 +87,7 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
+            trace("db: reading");
             // What the db (and its copies) hold is noted for the replay.
             let mut stored = wal_dir.as_ref().map(|_| StoredHistory::new(root));
             let read = match &mut stored {
@@ -99,6 +100,7 @@ pub fn ingest_source(
             };
             free_scan = read.free_scan;
             let facts = read.facts;
+            trace("db: read");
             if input.kind == InputKind::DataDir {
                 let files = read_copies(&input, &copies, stored.as_mut(), root, sink);
                 sink.source_files(files);

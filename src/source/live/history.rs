@@ -63,8 +63,8 @@ use super::options::LiveOptions;
 use super::record_hash::RecordHasher;
 use super::records::{encode_put, encode_tombstone, PulledRecord};
 use super::test_pause::pause_after_first_history;
-use super::trace::trace;
 use super::transactions::{number_transactions, transaction_orders};
+use crate::helpers::trace;
 use crate::source::mvcc::Revision;
 
 /// The watch server sends at most this many revisions per response while a

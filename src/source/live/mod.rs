@@ -13,7 +13,7 @@
 //! an etcd error means), `calls` (runtime and time limits), `key_sample`
 //! (cutting key ranges), `history` (the pull), `transactions` (sub
 //! revisions), [`held`] (what the history read holds back), `records` and
-//! `record_hash` (the record stream and its hash), `snapshot`, `trace`,
+//! `record_hash` (the record stream and its hash), `snapshot`,
 //! `test_pause` (a pause point tests synchronise on, off unless set).
 
 mod calls;
@@ -29,7 +29,6 @@ mod records;
 mod snapshot;
 mod test_pause;
 mod tls;
-mod trace;
 mod transactions;
 
 pub use error::LiveError;
@@ -39,4 +38,3 @@ pub use options::{LiveOptions, DEFAULT_PAGE_SIZE, DEFAULT_WATCHERS, HELD_MEMORY_
 pub use record_hash::{RecordHasher, StreamDigest};
 pub use records::PulledRecord;
 pub use snapshot::{save_snapshot, SavedSnapshot};
-pub use trace::trace;

@@ -1,8 +1,9 @@
 //! Frames of one segment: the length word, the record and its padding,
 //! every length checked against what the file has left and against
 //! [`MAX_RECORD_BYTES`] before anything is allocated. Every byte read goes
-//! through SHA-256, and [`FrameReader::finish`] reads (and hashes) the rest
-//! of the file after the last frame, so the hash is of the whole segment.
+//! through SHA-256 (unless the reader was told not to hash), and
+//! [`FrameReader::finish`] reads (and hashes) the rest of the file after the
+//! last frame, so the hash is of the whole segment.
 
 use std::io::Read;
 
@@ -77,7 +78,8 @@ pub(super) enum FrameStep {
 /// How a segment's bytes ended up: its hash and what was after the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Finished {
-    /// SHA-256 of the whole file, when every byte could be read.
+    /// SHA-256 of the whole file, when every byte could be read (and the
+    /// reader hashes).
     pub sha256: Option<String>,
     /// Bytes read.
     pub hashed_bytes: u64,
@@ -91,17 +93,19 @@ pub(super) struct FrameReader {
     input: Box<dyn Read + Send>,
     size: u64,
     offset: u64,
-    hasher: Sha256,
+    /// `None`: bytes are read and checked, not hashed.
+    hasher: Option<Sha256>,
     failed: Option<String>,
 }
 
 impl FrameReader {
-    pub fn new(open: OpenSegment) -> FrameReader {
+    /// Reads `open`; `hash`: every byte also goes through SHA-256.
+    pub fn new(open: OpenSegment, hash: bool) -> FrameReader {
         FrameReader {
             input: open.input,
             size: open.size,
             offset: 0,
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             failed: None,
         }
     }
@@ -166,7 +170,9 @@ impl FrameReader {
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), String> {
         match self.input.read_exact(buf) {
             Ok(()) => {
-                self.hasher.update(&*buf);
+                if let Some(h) = &mut self.hasher {
+                    h.update(&*buf);
+                }
                 self.offset += buf.len() as u64;
                 Ok(())
             }
@@ -179,7 +185,8 @@ impl FrameReader {
     }
 
     /// Reads the rest of the file through the hash, looking for a non-zero
-    /// byte when `scan` is set.
+    /// byte when `scan` is set (also without a hash: what follows the data
+    /// decides the CRC chain's next link, so both readings must agree).
     pub fn finish(mut self, scan: bool) -> Finished {
         let mut first_nonzero = None;
         let mut read_error = self.failed.take();
@@ -195,7 +202,9 @@ impl FrameReader {
                                 first_nonzero = Some(self.offset + i as u64);
                             }
                         }
-                        self.hasher.update(chunk);
+                        if let Some(h) = &mut self.hasher {
+                            h.update(chunk);
+                        }
                         self.offset += n as u64;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -213,7 +222,10 @@ impl FrameReader {
             ));
         }
         Finished {
-            sha256: read_error.is_none().then(|| hex(&self.hasher.finalize())),
+            sha256: self
+                .hasher
+                .filter(|_| read_error.is_none())
+                .map(|h| hex(&h.finalize())),
             hashed_bytes: self.offset,
             first_nonzero,
             read_error,
@@ -226,10 +238,13 @@ mod tests {
     use super::*;
 
     fn reader(bytes: Vec<u8>) -> FrameReader {
-        FrameReader::new(OpenSegment {
-            size: bytes.len() as u64,
-            input: Box::new(std::io::Cursor::new(bytes)),
-        })
+        FrameReader::new(
+            OpenSegment {
+                size: bytes.len() as u64,
+                input: Box::new(std::io::Cursor::new(bytes)),
+            },
+            true,
+        )
     }
 
     /// A frame is read with its padding; the hash covers the whole file,

@@ -41,6 +41,8 @@ pub struct WalReader {
     running: Option<u32>,
     queue: VecDeque<WalItem>,
     summary: WalSummary,
+    /// Each segment goes through SHA-256 (see [`without_hashes`](Self::without_hashes)).
+    hash: bool,
 }
 
 /// The segment being read.
@@ -99,7 +101,16 @@ impl WalReader {
                 files,
                 ..WalSummary::default()
             },
+            hash: true,
         }
+    }
+
+    /// Reads without hashing the segments: the same items, but no
+    /// [`FileSummary::sha256`](super::FileSummary) (for a second pass over
+    /// segments another reader hashes).
+    pub fn without_hashes(mut self) -> WalReader {
+        self.hash = false;
+        self
     }
 
     /// What has been read so far (all of it once the iterator is done).
@@ -137,7 +148,7 @@ impl WalReader {
         }
         match self.segments[file].open() {
             Ok(open) => {
-                let frames = FrameReader::new(open);
+                let frames = FrameReader::new(open, self.hash);
                 self.summary.files[file].size = frames.size();
                 self.current = Some(Current {
                     file,

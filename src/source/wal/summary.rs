@@ -61,9 +61,9 @@ pub struct FileSummary {
     /// Its size when opened (0 if it was not).
     pub size: u64,
     /// SHA-256 (lower-case hex) of all of its bytes; `None` when not every
-    /// byte could be read.
+    /// byte could be read, or the reader was told not to hash.
     pub sha256: Option<String>,
-    /// Bytes read through the hash.
+    /// Bytes read (through the hash, when there is one).
     pub hashed_bytes: u64,
     /// Records read whole (CRC records included).
     pub records: u64,

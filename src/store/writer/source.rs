@@ -13,6 +13,7 @@ use super::leases::write_leases;
 use super::objects::write_objects;
 use super::sink::Sink;
 use super::wal::{write_replay, write_source_files, write_unresolved};
+use crate::helpers::trace;
 use crate::store::database::{Load, Store};
 use crate::store::error::StoreError;
 use crate::store::liveness::{
@@ -161,6 +162,7 @@ impl<'c> SourceWriter<'c> {
         // A content already loaded (known only now for a live pull) ends
         // the load before the work below.
         self.record_content(facts)?;
+        trace("store: finishing");
         self.load.start_writeback();
         // The text index is built while the other indexes are.
         if let Some(builder) = &mut self.text_index {
@@ -169,8 +171,10 @@ impl<'c> SourceWriter<'c> {
         let tx = self.load.conn();
         if self.link_events_at_end {
             link_event_rows(tx)?;
+            trace("store: rows linked");
         }
         self.indexes.rebuild(tx)?;
+        trace("store: indexes built");
         if self.fates == RowFates::Derived {
             derive_source_liveness(tx, self.source_id, EVENTS)?;
             derive_source_liveness(tx, self.source_id, OBJECTS)?;
@@ -180,11 +184,15 @@ impl<'c> SourceWriter<'c> {
                 [self.source_id],
             )? as u64;
         }
+        trace("store: liveness derived");
         self.record_totals(facts)?;
         self.derive_rows()?;
+        trace("store: live and deleted_revision derived");
         self.index_text()?;
+        trace("store: text index in");
         let summary = std::mem::take(&mut self.summary);
         self.load.commit()?;
+        trace("store: committed");
         Ok(summary)
     }
 

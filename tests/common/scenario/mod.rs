@@ -8,12 +8,14 @@
 //! * [`wal_history`]: a history compaction removes chunk by chunk, left
 //!   in the WAL; [`readback`]: etcd's own account (watch, range) checked
 //!   against a ledger.
+//! * [`compactor`]: the apiserver's compactor, for [`bulk`].
 //! * [`objects`], [`events`], [`event_json`]: Kubernetes objects and
 //!   Events as their components build and the apiserver stores them.
 //! * [`rng`]: deterministic randomness; [`b64`]: base64 helpers.
 
 pub mod b64;
 pub mod bulk;
+pub mod compactor;
 pub mod event_json;
 pub mod events;
 pub mod ledger;

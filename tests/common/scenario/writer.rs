@@ -91,19 +91,57 @@ pub(super) async fn optimistic_put(
     prev: i64,
     lease: i64,
 ) -> i64 {
-    let txn = Txn::new()
+    match propose(client, key, value, prev, lease, false).await {
+        Proposed::Written(rev) => rev,
+        Proposed::Stale { .. } => panic!("put of {key}: mod revision is no longer {prev}"),
+    }
+}
+
+/// What a proposal with a mod-revision compare did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Proposed {
+    /// The compare held: the put took this revision.
+    Written(i64),
+    /// The compare failed (nothing written); `current` is the key's mod
+    /// revision from the else branch's get (0 without one, or no key).
+    Stale { current: i64 },
+}
+
+/// One apiserver write whose compare may fail: `Txn(If ModRevision(key) ==
+/// prev).Then(Put(key, value, lease))`, with `.Else(Get(key))` when
+/// `else_get` (the apiserver's `GuaranteedUpdate`, which retries from what
+/// the get returns; its create has no else branch).
+pub(super) async fn propose(
+    client: &mut Client,
+    key: &str,
+    value: Vec<u8>,
+    prev: i64,
+    lease: i64,
+    else_get: bool,
+) -> Proposed {
+    let mut txn = Txn::new()
         .when([Compare::mod_revision(key, CompareOp::Equal, prev)])
         .and_then([TxnOp::put(
             key,
             value,
             Some(PutOptions::new().with_lease(lease)),
         )]);
-    let resp = client.txn(txn).await.expect("optimistic put txn");
-    assert!(
-        resp.succeeded(),
-        "put of {key}: mod revision is no longer {prev}"
-    );
-    header_rev(resp.header())
+    if else_get {
+        txn = txn.or_else([TxnOp::get(key, None)]);
+    }
+    let resp = client.txn(txn).await.expect("apiserver put txn");
+    if resp.succeeded() {
+        return Proposed::Written(header_rev(resp.header()));
+    }
+    let current = resp
+        .op_responses()
+        .into_iter()
+        .find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.mod_revision()),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Proposed::Stale { current }
 }
 
 pub(super) fn header_rev(h: Option<&etcd_client::ResponseHeader>) -> i64 {

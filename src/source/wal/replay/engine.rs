@@ -59,6 +59,7 @@ pub struct ReplayStats {
 
 /// How many times each key-and-value digest is put in the WAL's committed
 /// entries: a stored value anchors a put only if the WAL puts it once.
+/// Only values the db holds once need counting (others never anchor).
 pub type WalPutCounts = HashMap<u64, u32>;
 
 /// One raft entry's place, for the rows it gives.
@@ -214,11 +215,9 @@ impl<'h> Replay<'h> {
 
     /// Keys in `[start, end)` the WAL wrote or the db holds.
     fn keys_in(&self, start: &[u8], end: &[u8]) -> BTreeSet<Vec<u8>> {
-        self.written
-            .keys_in(start, end)
-            .chain(self.stored.keys_in(start, end))
-            .map(<[u8]>::to_vec)
-            .collect()
+        let mut keys: BTreeSet<Vec<u8>> = self.written.keys_in(start, end).into_iter().collect();
+        keys.extend(self.stored.keys_in(start, end).map(<[u8]>::to_vec));
+        keys
     }
 
     /// Whether all of `compares` hold.
@@ -530,7 +529,7 @@ impl<'h> Replay<'h> {
             .written
             .keys_of_lease(lease)
             .map(<[u8]>::to_vec)
-            .chain(self.stored.keys_of_lease(lease).iter().cloned())
+            .chain(self.stored.keys_of_lease(lease).iter().map(|k| k.to_vec()))
             .collect();
         let cause = DeletionCause::LeaseRevoke { lease };
         let mut writes = Vec::new();

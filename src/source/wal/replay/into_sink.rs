@@ -2,14 +2,14 @@
 //! each put writes (a stored copy anchors only a put the WAL makes once),
 //! the second replays the committed entries and hands each put and
 //! tombstone to the sink as the db would store it, with its raft entry.
-//! Both passes stream; what is kept is one digest per put and the keys'
-//! states.
+//! Both passes stream; what is kept is a count per value the db holds (no
+//! more entries than the db has records) and the keys' states.
 
 use prost::Message;
 
 use super::engine::{EntryPlace, Replay, Replayed, WalPutCounts};
 use super::stored::{value_digest, StoredHistory};
-use crate::helpers::absolute;
+use crate::helpers::{absolute, trace};
 use crate::source::wal::{
     EntryStatus, Payload, Request, RequestOp, Settle, SettleLimits, SettledEntry, SettledItem,
     WalError, WalItem, WalSource, WalSummary,
@@ -32,7 +32,9 @@ pub fn replay_into<S: RecordSink + ?Sized>(
     sink: &mut S,
 ) -> Result<WalReplayed, WalError> {
     let consistent_index = stored.consistent_index();
-    let (counts, first_index) = count_puts(wal, consistent_index)?;
+    trace("wal: counting puts");
+    let (counts, first_index) = count_puts(wal, stored)?;
+    trace("wal: replaying");
     let mut replay = Replay::new(stored, &counts, first_index);
     let mut settled = Settle::new(wal.open()?, SettleLimits::default());
     let mut damaged = 0u64;
@@ -114,6 +116,7 @@ pub fn replay_into<S: RecordSink + ?Sized>(
     }
     let entries = settled.stats();
     let summary = settled.into_inner().finish();
+    trace("wal: replayed");
     let stats = replay.stats();
     let row = WalReplayRow {
         directory: absolute(wal.path()),
@@ -160,15 +163,20 @@ fn applies(entry: &SettledEntry, consistent_index: Option<u64>) -> Fate {
     }
 }
 
-/// The first pass: how often each key and value is put by applied
-/// entries, and the first entry's raft index.
+/// The first pass: how often applied entries put each key and value that
+/// could anchor (the db holds it once; others are not counted, so the
+/// counts stay within the db's size however long the WAL), and the first
+/// entry's raft index. The second pass hashes the segments; this one reads
+/// the same items without.
 fn count_puts(
     wal: &WalSource,
-    consistent_index: Option<u64>,
+    stored: &StoredHistory,
 ) -> Result<(WalPutCounts, Option<u64>), WalError> {
+    let consistent_index = stored.consistent_index();
     let mut counts = WalPutCounts::new();
     let mut first_index = None;
-    let mut settled = Settle::new(wal.open()?, SettleLimits::default());
+    let reader = wal.open()?.without_hashes();
+    let mut settled = Settle::new(reader, SettleLimits::default());
     for item in settled.by_ref() {
         let SettledItem::Entry(entry) = item else {
             continue;
@@ -179,7 +187,10 @@ fn count_puts(
         first_index = first_index.or(Some(entry.record.entry.index));
         if let Payload::Proposal(p) = &entry.record.entry.payload {
             let mut count = |key: &[u8], value: &[u8]| {
-                *counts.entry(value_digest(key, value)).or_default() += 1;
+                let digest = value_digest(key, value);
+                if stored.anchor(digest).is_some() {
+                    *counts.entry(digest).or_default() += 1;
+                }
             };
             match &p.request {
                 Request::Put(put) => count(&put.key, &put.value),

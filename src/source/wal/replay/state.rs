@@ -1,7 +1,9 @@
 //! What the replay knows of each key and lease as it goes: a key's state
 //! (the fields a compare can test), and whether it is known at all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// The fields of a present key that compares test. `None`: not known (the
 /// key's earlier history is not in the WAL or the db).
@@ -33,13 +35,25 @@ pub enum LeaseKnowledge {
     Revoked,
 }
 
-/// The keys and leases the WAL wrote, as far as the replay got.
+/// The keys and leases the WAL wrote, as far as the replay got. Each
+/// write looks its key up by hash (tree searches were most of the replay's
+/// time); the ordered set, for range compares and deletes, takes in the
+/// keys first written since the last range when the next one comes, so
+/// writes without ranges never search it. The maps share each key's bytes.
 #[derive(Debug, Default)]
 pub struct Written {
-    keys: BTreeMap<Vec<u8>, Knowledge>,
+    keys: HashMap<Arc<[u8]>, Knowledge>,
+    ordered: RefCell<Ordered>,
     leases: HashMap<i64, LeaseKnowledge>,
     /// Keys put with each lease (candidates for its revoke).
-    lease_keys: HashMap<i64, BTreeSet<Vec<u8>>>,
+    lease_keys: HashMap<i64, HashSet<Arc<[u8]>>>,
+}
+
+/// The keys in order, and those not yet put in order.
+#[derive(Debug, Default)]
+struct Ordered {
+    keys: BTreeSet<Arc<[u8]>>,
+    pending: Vec<Arc<[u8]>>,
 }
 
 impl Written {
@@ -50,6 +64,14 @@ impl Written {
 
     /// Records what `key` is now.
     pub fn set(&mut self, key: &[u8], now: Knowledge) {
+        let shared = match self.keys.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => {
+                let k: Arc<[u8]> = Arc::from(key);
+                self.ordered.get_mut().pending.push(k.clone());
+                k
+            }
+        };
         if let Knowledge::Present(KeyState {
             lease: Some(lease), ..
         }) = now
@@ -58,36 +80,31 @@ impl Written {
                 self.lease_keys
                     .entry(lease)
                     .or_default()
-                    .insert(key.to_vec());
+                    .insert(shared.clone());
             }
         }
-        match self.keys.get_mut(key) {
-            Some(k) => *k = now,
-            None => {
-                self.keys.insert(key.to_vec(), now);
-            }
-        }
+        self.keys.insert(shared, now);
     }
 
-    /// Keys the WAL wrote in `[start, end)` (`end` empty: no end).
-    pub fn keys_in<'a>(
-        &'a self,
-        start: &'a [u8],
-        end: &'a [u8],
-    ) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.keys
-            .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-            .map(|(k, _)| k.as_slice())
-            .take_while(move |k| end.is_empty() || *k < end)
+    /// Keys the WAL wrote in `[start, end)` (`end` empty: no end), in
+    /// order.
+    pub fn keys_in(&self, start: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
+        let mut ordered = self.ordered.borrow_mut();
+        let Ordered { keys, pending } = &mut *ordered;
+        keys.extend(pending.drain(..));
+        keys.range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            .map(|k| k.to_vec())
+            .take_while(|k| end.is_empty() || k.as_slice() < end)
+            .collect()
     }
 
-    /// Keys the WAL put with `lease`.
+    /// Keys the WAL put with `lease`, in no order.
     pub fn keys_of_lease(&self, lease: i64) -> impl Iterator<Item = &[u8]> {
         self.lease_keys
             .get(&lease)
             .into_iter()
             .flatten()
-            .map(Vec::as_slice)
+            .map(|k| &**k)
     }
 
     /// Forgets the keys of a revoked lease.

@@ -3,8 +3,9 @@
 //! revision the db covers exactly, and each stored value, so that a WAL put
 //! equal to a stored revision ties its raft entry to that revision.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use super::state::{KeyState, Knowledge};
 use crate::proto::etcd::KeyValue;
@@ -46,15 +47,19 @@ enum Anchor {
     Repeated,
 }
 
-/// The db's revisions, gathered before the replay.
+/// The db's revisions, gathered before the replay. Keys are looked up by
+/// hash (each replayed write asks for its key); the sorted list, made by
+/// [`finish`](Self::finish), serves ranges. Each key's bytes are shared.
 #[derive(Debug, Default)]
 pub struct StoredHistory {
     /// Only keys under it are kept; others are not known.
     root: Vec<u8>,
-    keys: BTreeMap<Vec<u8>, Vec<StoredRecord>>,
+    keys: HashMap<Arc<[u8]>, Vec<StoredRecord>>,
+    /// Every key of `keys`, in order, once finished.
+    sorted: Vec<Arc<[u8]>>,
     by_value: HashMap<u64, Anchor>,
     /// Keys that ever carried a lease.
-    by_lease: HashMap<i64, Vec<Vec<u8>>>,
+    by_lease: HashMap<i64, Vec<Arc<[u8]>>>,
     records: usize,
     complete: bool,
     /// Revisions at and below it may have been compacted away.
@@ -91,12 +96,17 @@ impl StoredHistory {
         if self.records >= STORED_RECORD_LIMIT {
             self.complete = false;
             self.keys.clear();
+            self.sorted.clear();
             self.by_value.clear();
             self.by_lease.clear();
             return;
         }
         self.records += 1;
         let digest = value_digest(&kv.key, &kv.value);
+        let key = match self.keys.get_key_value(kv.key.as_slice()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(kv.key.as_slice()),
+        };
         if !rev.tombstone {
             let here = Anchor::Once {
                 main: rev.main,
@@ -112,8 +122,8 @@ impl StoredHistory {
                 .or_insert(here);
             if kv.lease != 0 {
                 let keys = self.by_lease.entry(kv.lease).or_default();
-                if keys.last() != Some(&kv.key) {
-                    keys.push(kv.key.clone());
+                if keys.last() != Some(&key) {
+                    keys.push(key.clone());
                 }
             }
         }
@@ -126,12 +136,12 @@ impl StoredHistory {
             digest,
             tombstone: rev.tombstone,
         };
-        match self.keys.get_mut(kv.key.as_slice()) {
-            Some(records) => records.push(record),
-            None => {
-                self.keys.insert(kv.key.clone(), vec![record]);
-            }
-        }
+        // Most Event keys have one stored revision: a first record takes
+        // its own size, not a `Vec`'s first growth (four).
+        self.keys
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(record);
     }
 
     /// Ends gathering: `compact_revision` and `consistent_index` from the
@@ -150,6 +160,8 @@ impl StoredHistory {
             keys.sort();
             keys.dedup();
         }
+        self.sorted = self.keys.keys().cloned().collect();
+        self.sorted.sort();
         self.compact_revision = compact_revision.unwrap_or(0);
         self.current_revision = head_revision.unwrap_or(0).max(self.compact_revision);
         self.consistent_index = consistent_index;
@@ -215,9 +227,10 @@ impl StoredHistory {
         start: &'a [u8],
         end: &'a [u8],
     ) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.keys
-            .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
-            .map(|(k, _)| k.as_slice())
+        let from = self.sorted.partition_point(|k| &**k < start);
+        self.sorted[from..]
+            .iter()
+            .map(|k| &**k)
             .take_while(move |k| end.is_empty() || *k < end)
     }
 
@@ -234,7 +247,7 @@ impl StoredHistory {
     }
 
     /// Keys that ever carried `lease` in the db.
-    pub fn keys_of_lease(&self, lease: i64) -> &[Vec<u8>] {
+    pub fn keys_of_lease(&self, lease: i64) -> &[Arc<[u8]>] {
         self.by_lease.get(&lease).map_or(&[], |v| v.as_slice())
     }
 }

@@ -308,3 +308,144 @@ fn the_consistent_index_restores_the_count() {
     );
     assert_eq!((out.puts[0].create_revision, out.puts[0].version), (80, 2));
 }
+
+/// A range delete and a lease revoke past the db find their keys among
+/// those the db holds and those the WAL wrote (also those first written
+/// after an earlier range), and delete them in key order.
+#[test]
+fn range_deletes_and_revokes_merge_the_db_and_the_wal_in_key_order() {
+    let mut stored = StoredHistory::new(b"/");
+    stored_put(&mut stored, "/e/b", 5, 5, 1, "b");
+    stored.record(
+        Revision {
+            main: 6,
+            sub: 0,
+            tombstone: false,
+        },
+        &KeyValue {
+            key: "/e/d".into(),
+            create_revision: 6,
+            mod_revision: 6,
+            version: 1,
+            value: "d".into(),
+            lease: 7,
+        },
+    );
+    stored.finish(None, Some(6), Some(10));
+    let out = replay(
+        &stored,
+        11,
+        &[
+            Request::Put(put("/e/c", "c", 0)), // 7
+            Request::Put(put("/e/a", "a", 7)), // 8
+            Request::Put(put("/e/x", "x", 0)), // 9
+            Request::DeleteRange(DeleteRange {
+                key: "/e/a".into(),
+                range_end: "/e/d".into(),
+                prev_kv: false,
+            }), // 10: /e/a, /e/b, /e/c
+            Request::LeaseRevoke(LeaseRevoke { id: 7 }), // 11: /e/d
+            Request::Put(put("/e/b", "b2", 0)), // 12
+            Request::Put(put("/e/0", "0", 0)), // 13
+            Request::DeleteRange(DeleteRange {
+                key: "/e/".into(),
+                range_end: "/e0".into(),
+                prev_kv: false,
+            }), // 14: /e/0, /e/b, /e/x
+        ],
+    );
+    let b = RevisionBasis::ConsistentIndex;
+    assert!(out.unresolved.is_empty(), "{:?}", out.unresolved);
+    assert_eq!(
+        out.records,
+        vec![
+            rec("/e/c", 7, 0, false, b),
+            rec("/e/a", 8, 0, false, b),
+            rec("/e/x", 9, 0, false, b),
+            rec("/e/a", 10, 0, true, b),
+            rec("/e/b", 10, 1, true, b),
+            rec("/e/c", 10, 2, true, b),
+            rec("/e/d", 11, 0, true, b),
+            rec("/e/b", 12, 0, false, b),
+            rec("/e/0", 13, 0, false, b),
+            rec("/e/0", 14, 0, true, b),
+            rec("/e/b", 14, 1, true, b),
+            rec("/e/x", 14, 2, true, b),
+        ]
+    );
+}
+
+/// What a replay into a sink gave: (main, key) of each replayed record,
+/// and the keys left unresolved.
+#[derive(Default)]
+struct Collected {
+    records: Vec<(i64, String)>,
+    unresolved: Vec<String>,
+}
+
+impl crate::source::RecordSink for Collected {
+    fn push(&mut self, revision: Revision, key_value: &[u8], _: crate::store::RecoveredFrom) {
+        let kv = <KeyValue as prost::Message>::decode(key_value).unwrap();
+        self.records
+            .push((revision.main, String::from_utf8(kv.key).unwrap()));
+    }
+
+    fn unresolved(&mut self, write: crate::store::UnresolvedWrite) {
+        self.unresolved.push(write.key);
+    }
+
+    fn damage(&mut self, row: crate::store::DamageRow) {
+        panic!("damage: {row:?}");
+    }
+
+    fn leases(&mut self, _: Vec<crate::store::LeaseRow>) {}
+}
+
+/// The WAL's counting pass, on segment files whose first entry is past
+/// index 1: a value the db holds once and the WAL puts once anchors the
+/// count; one the WAL puts twice does not, though the db holds it once.
+#[test]
+fn the_counting_pass_counts_each_value_the_db_holds() {
+    use crate::source::wal::builder::{put as put_request, SegmentBuilder};
+    use crate::source::wal::SegmentName;
+    let mut stored = StoredHistory::new(b"/");
+    stored_put(&mut stored, "/e/a", 50, 50, 1, "a2");
+    stored_put(&mut stored, "/e/c", 60, 60, 1, "c");
+    stored.finish(Some(49), Some(60), None);
+    let mut segment = SegmentBuilder::new(0);
+    segment.metadata(1, 1).snapshot(0, 0);
+    for (index, (key, value)) in [
+        ("/e/x", "x"),  // 10: the count is not known yet
+        ("/e/a", "a2"), // 11: anchored at 50
+        ("/e/b", "b"),  // 12: 51
+        ("/e/c", "c"),  // 13: 52, the db's copy at 60 is put twice
+        ("/e/c", "c"),  // 14: 53
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        segment.proposal(
+            2,
+            10 + index as u64,
+            &put_request(key.as_bytes(), value.as_bytes(), 0),
+        );
+    }
+    segment.state(2, 1, 14);
+    let dir = tempfile::tempdir().unwrap();
+    let name = SegmentName { seq: 0, index: 9 };
+    std::fs::write(dir.path().join(name.to_string()), segment.finish()).unwrap();
+    let mut sink = Collected::default();
+    let row = replay_into(dir.path(), &stored, &mut sink).unwrap();
+    assert_eq!(sink.unresolved, ["/e/x"]);
+    let at = |main: i64, key: &str| (main, key.to_string());
+    assert_eq!(
+        sink.records,
+        [
+            at(50, "/e/a"),
+            at(51, "/e/b"),
+            at(52, "/e/c"),
+            at(53, "/e/c")
+        ]
+    );
+    assert_eq!((row.contradictions, row.first_index), (0, Some(10)));
+}
