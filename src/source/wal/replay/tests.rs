@@ -435,7 +435,8 @@ fn the_counting_pass_counts_each_value_the_db_holds() {
     let name = SegmentName { seq: 0, index: 9 };
     std::fs::write(dir.path().join(name.to_string()), segment.finish()).unwrap();
     let mut sink = Collected::default();
-    let row = replay_into(dir.path(), &stored, &mut sink).unwrap();
+    let wal = crate::source::wal::WalSource::Directory(dir.path().to_path_buf());
+    let row = replay_into(&wal, &stored, &mut sink).unwrap().row;
     assert_eq!(sink.unresolved, ["/e/x"]);
     let at = |main: i64, key: &str| (main, key.to_string());
     assert_eq!(
