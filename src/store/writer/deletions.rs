@@ -47,30 +47,19 @@ pub(super) fn write_deletions(
                 live: false,
             },
         )?;
-        if !linked {
-            if row.wal.is_some() {
-                set_cause.execute(params![
-                    row.key,
-                    row.revision,
-                    row.sub_revision,
-                    cause_text,
-                    revoked_lease,
-                    raft_index
-                ])?;
-            }
-            continue;
-        }
-        let inserted = insert.execute(params![
-            sink.source_id,
-            row.key,
-            row.revision,
-            row.sub_revision,
-            cause_text,
-            revoked_lease,
-            raft_index
-        ])?;
-        if inserted == 0 && row.wal.is_some() {
-            // An earlier source holds the tombstone without its cause.
+        let inserted = linked
+            && insert.execute(params![
+                sink.source_id,
+                row.key,
+                row.revision,
+                row.sub_revision,
+                cause_text,
+                revoked_lease,
+                raft_index
+            ])? == 1;
+        if !inserted && row.wal.is_some() {
+            // This source's db, or an earlier source, holds the tombstone
+            // without its cause.
             set_cause.execute(params![
                 row.key,
                 row.revision,
@@ -79,6 +68,9 @@ pub(super) fn write_deletions(
                 revoked_lease,
                 raft_index
             ])?;
+        }
+        if !linked {
+            continue;
         }
         if !is_events {
             sink.summary.object_tombstones += 1;
