@@ -543,6 +543,40 @@ fn assert_replay_resolved(conn: &Connection, ledger: &Ledger) {
     );
 }
 
+/// Contract 6: every Event row's `live` and `deleted_revision` are what
+/// the whole history says (the db's rows take the db's fates, the keys the
+/// WAL added to are derived again).
+fn assert_fates(conn: &Connection, ledger: &Ledger) {
+    let mut stmt = conn
+        .prepare("SELECT key, mod_revision, sub_revision, live, deleted_revision FROM events")
+        .expect("reading events");
+    let rows: BTreeMap<RevId, (bool, Option<i64>)> = stmt
+        .query_map([], |r| {
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?)))
+        })
+        .expect("events rows")
+        .collect::<Result<_, _>>()
+        .expect("events row");
+    let mut checked = 0;
+    for (p, fate) in ledger.puts.iter().zip(ledger.fates()) {
+        if !p.key.starts_with(EVENTS_PREFIX) {
+            continue;
+        }
+        let row = rows
+            .get(&rev_id(p))
+            .unwrap_or_else(|| panic!("{}@{} is not in events", p.key, p.revision));
+        assert_eq!(
+            *row,
+            (fate.live_at_head, fate.deleted_revision),
+            "{}@{}: (live, deleted_revision)",
+            p.key,
+            p.revision
+        );
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
 /// Every Event put the db's tree holds is still a row.
 fn assert_tree_rows_loaded(conn: &Connection, rec: &Recorded) {
     let rows = stored_rows(conn);
@@ -571,6 +605,7 @@ fn wal_recovers_the_compacted_history_exactly() {
     assert_no_failed_proposal_loaded(&conn, &rec.ledger);
     assert_tombstones_with_cause(&conn, &rec.ledger);
     assert_replay_resolved(&conn, &rec.ledger);
+    assert_fates(&conn, &rec.ledger);
     eprintln!(
         "wal_recovers_the_compacted_history_exactly: {:?}",
         started.elapsed()

@@ -96,7 +96,7 @@ fn reader(segments: Vec<Vec<u8>>) -> Settle<WalReader> {
 
 /// The committed proposals replayed; each output is displayed.
 fn replay(segments: Vec<Vec<u8>>, stored: &StoredHistory) {
-    let mut counts = WalPutCounts::new();
+    let mut counts = WalPutCounts::default();
     for item in reader(segments.clone()) {
         if let SettledItem::Entry(e) = item {
             if let Payload::Proposal(p) = &e.record.entry.payload {

@@ -5,6 +5,7 @@ pub mod duration;
 pub mod edit_distance;
 pub mod hex;
 pub mod paths;
+pub mod pre_hashed;
 pub mod trace;
 
 pub use csv_cell::csv_text_cell;
@@ -12,4 +13,5 @@ pub use duration::{parse_duration, DurationError};
 pub use edit_distance::edit_distance;
 pub use hex::hex;
 pub use paths::{absolute, directory_of};
+pub use pre_hashed::{DigestMap, PreHashed};
 pub use trace::trace;

@@ -19,9 +19,10 @@
 //! writer derives the values in SQL instead, with flat memory.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
+use std::hash::{BuildHasher, RandomState};
+
+use crate::helpers::DigestMap;
 use crate::source::mvcc::Revision;
 use crate::store::{Fate, RecoveredFrom};
 
@@ -68,7 +69,7 @@ impl KeyHasher {
     }
 }
 
-type KeyMap<V> = HashMap<u128, V, BuildHasherDefault<PreHashed>>;
+type KeyMap<V> = DigestMap<V>;
 
 /// Where the rows of a load get their [`Fate`] from.
 #[derive(Clone, Copy)]
@@ -222,27 +223,6 @@ impl KeyHistories {
             live,
             deleted_revision,
         }
-    }
-}
-
-/// A hasher for keys that are already uniformly distributed hashes.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by the u128 keys; a plain FNV-1a for completeness.
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.0 = (v as u64) ^ ((v >> 64) as u64);
     }
 }
 

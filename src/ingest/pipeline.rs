@@ -21,7 +21,7 @@ use crate::source::registry::registry_root;
 use crate::source::RecordSink;
 use crate::store::{
     Batch, DamageRow, LeaseRow, LoadPlan, LoadSummary, RecoveredFrom, RowFates, SourceFacts,
-    SourceFileRow, SourceRecord, Store, UnresolvedWrite, WalOrigin, WalReplayRow,
+    SourceFileRow, SourceRecord, Store, UnresolvedWrite, WalConfirmation, WalOrigin, WalReplayRow,
 };
 
 /// Entries decoded together; large enough to amortize the thread hand-off,
@@ -117,8 +117,10 @@ pub fn try_load_source(
         scope.spawn(move || decode_stage(&decoding, rx, writer_tx));
         let mut sink = RevisionSink {
             root: decoding.root,
+            prefix: decoding.prefix,
             pending: Vec::with_capacity(BATCH_SIZE),
             unresolved: Vec::new(),
+            confirmations: Vec::new(),
             seen: 0,
             tx: &tx,
             writer_gone: false,
@@ -221,9 +223,13 @@ fn decode_batch(decoding: &Decoding<'_>, entries: Vec<PendingRecord>) -> Vec<Wri
 /// prefix as Events, the others as objects (metadata only).
 pub struct RevisionSink<'a> {
     root: &'a [u8],
+    /// Keys under it are Events.
+    prefix: &'a [u8],
     pending: Vec<PendingRecord>,
     /// WAL writes left unresolved, sent with the next batch.
     unresolved: Vec<UnresolvedWrite>,
+    /// WAL writes the db holds, sent with the next batch.
+    confirmations: Vec<WalConfirmation>,
     seen: u64,
     tx: &'a mpsc::SyncSender<DecoderMsg>,
     writer_gone: bool,
@@ -260,6 +266,13 @@ impl RevisionSink<'_> {
             let writes = std::mem::take(&mut self.unresolved);
             self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Unresolved(
                 writes,
+            ))));
+        }
+        if !self.confirmations.is_empty() {
+            // After the rows they confirm, which went before them.
+            let held = std::mem::take(&mut self.confirmations);
+            self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::Confirmations(
+                held,
             ))));
         }
         if self.pending.is_empty() {
@@ -299,6 +312,30 @@ impl RecordSink for RevisionSink<'_> {
     fn push_replayed(&mut self, rev: Revision, key_value: Vec<u8>, origin: WalOrigin) {
         if self.under_root(&key_value) {
             self.keep(rev, key_value, RecoveredFrom::Wal, Some(origin));
+        }
+    }
+
+    /// The WAL's records follow: the writer notes where they begin.
+    fn wal_begins(&mut self) {
+        self.flush();
+        self.send(DecoderMsg::Pass(WriterMsg::Batch(Batch::WalBegins)));
+    }
+
+    /// A WAL record the db holds: only its raft entry goes on, undecoded.
+    fn confirm_replayed(&mut self, rev: Revision, key: Vec<u8>, origin: WalOrigin) {
+        if !key.starts_with(self.root) {
+            return;
+        }
+        self.confirmations.push(WalConfirmation {
+            event: key.starts_with(self.prefix),
+            key: String::from_utf8_lossy(&key).into_owned(),
+            revision: rev.main,
+            sub_revision: rev.sub,
+            tombstone: rev.tombstone,
+            origin,
+        });
+        if self.confirmations.len() >= BATCH_SIZE {
+            self.flush();
         }
     }
 

@@ -32,13 +32,16 @@ pub fn ingest_source(
     options: &IngestOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SourceOutcome, IngestError> {
-    // A data directory's older copies and WAL are read after its db: the
-    // rows' fates then need the whole history, which the writer derives.
+    // A data directory's older copies and WAL are read after its db. With
+    // older copies the rows' fates need the whole history, which the writer
+    // derives; with a WAL alone the db's rows take the fates of the db's
+    // histories, and the writer derives again those of the keys the WAL
+    // adds records to (most often none: the WAL repeats what the db holds).
     let wal_dir = input::wal_dir_of(path);
     let copies = input::db_in_dir(path).map_or_else(Vec::new, |db| snap_copies(&db));
     // While the input is hashed: the first pass over its revisions, when
     // the database holds no etcd rows yet (see `history`).
-    let gather = wal_dir.is_none() && copies.is_empty() && !store.holds_etcd_rows()?;
+    let gather = copies.is_empty() && !store.holds_etcd_rows()?;
     let root = registry_root(&options.prefix).as_bytes();
     let (input, histories) = input::prepare_with(path, |file, bolt_len| {
         if !gather {

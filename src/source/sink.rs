@@ -24,6 +24,16 @@ pub trait RecordSink {
         self.push_owned(revision, key_value, RecoveredFrom::Wal);
     }
 
+    /// The WAL's records follow (after the db's and its copies').
+    fn wal_begins(&mut self) {}
+
+    /// A record replayed from the WAL that the db holds already, byte for
+    /// byte: only its raft entry is new. (`revision.tombstone` tells a
+    /// tombstone from a put.)
+    fn confirm_replayed(&mut self, revision: Revision, key: Vec<u8>, origin: WalOrigin) {
+        let _ = (revision, key, origin);
+    }
+
     /// A WAL write whose outcome or revision is unknown.
     fn unresolved(&mut self, write: UnresolvedWrite) {
         let _ = write;

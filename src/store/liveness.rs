@@ -150,6 +150,69 @@ pub(super) fn derive_deleted_revision(
     Ok(())
 }
 
+/// The keys a data directory's WAL added rows or tombstones to (the
+/// family's rows with id above `rows_from`, its tombstones above
+/// `deletions_from`), when the rest came with the fates of the db's
+/// histories: their `live` and `deleted_revision` derived again from the
+/// whole history, and their links' `live` with them. Only for a load that
+/// is the database's only source (its rows are the source's).
+pub(super) fn rederive_wal_keys(
+    tx: &Connection,
+    sid: i64,
+    f: Family,
+    rows_from: i64,
+    deletions_from: i64,
+) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS wal_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
+         DELETE FROM temp.wal_keys;",
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT OR IGNORE INTO temp.wal_keys
+                 SELECT key FROM {rows} WHERE id > ?1
+                 UNION ALL SELECT key FROM {del} WHERE id > ?2",
+            rows = f.rows,
+            del = f.deletions
+        ),
+        params![rows_from, deletions_from],
+    )?;
+    // The rules of `derive_source_liveness` and `derive_deleted_revision`,
+    // key by key through the key indexes.
+    tx.execute(
+        &format!(
+            "UPDATE {rows} SET
+                live = (recovered_from != 'free-page'
+                    AND NOT EXISTS (SELECT 1 FROM {rows} AS r
+                        WHERE r.key = {rows}.key AND r.mod_revision >= {rows}.mod_revision
+                          AND (r.mod_revision, r.sub_revision) > ({rows}.mod_revision, {rows}.sub_revision))
+                    AND NOT EXISTS (SELECT 1 FROM {del} AS d
+                        WHERE d.key = {rows}.key AND d.revision >= {rows}.mod_revision
+                          AND (d.revision, d.sub_revision) > ({rows}.mod_revision, {rows}.sub_revision))),
+                deleted_revision = (SELECT min(d.revision) FROM {del} AS d
+                    WHERE d.key = {rows}.key AND d.revision > {rows}.mod_revision)
+             WHERE key IN (SELECT key FROM temp.wal_keys)",
+            rows = f.rows,
+            del = f.deletions
+        ),
+        [],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE {rev} SET live = (SELECT r.live FROM {rows} AS r
+                 WHERE r.mod_revision = {rev}.revision AND r.sub_revision = {rev}.sub_revision
+                   AND r.key = {rev}.key)
+             WHERE (source_id, revision, sub_revision, key) IN (
+                 SELECT ?1, mod_revision, sub_revision, key FROM {rows}
+                 WHERE key IN (SELECT key FROM temp.wal_keys))",
+            rows = f.rows,
+            rev = f.revisions
+        ),
+        [sid],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::store::sql::query_one;

@@ -29,7 +29,7 @@ pub use error::StoreError;
 pub use rows::{
     AuditRow, AuditSummary, Batch, DamageRow, DeletionCause, DeletionRow, EventRow, Fate, LeaseRow,
     LoadPlan, LoadSummary, ObjectRow, RecoveredFrom, RevisionBasis, RowFates, SourceFacts,
-    SourceFileRow, SourceRecord, UnresolvedWrite, WalOrigin, WalReplayRow,
+    SourceFileRow, SourceRecord, UnresolvedWrite, WalConfirmation, WalOrigin, WalReplayRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use timeline::{ObjectSpec, Timeline, TimelineError, TimelineLine, TimelineQuery};

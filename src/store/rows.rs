@@ -101,7 +101,10 @@ pub enum RowFates {
     /// Nothing: the writer derives `live` and `deleted_revision`.
     #[default]
     Derived,
-    /// `live` and `deleted_revision` (a snapshot's key histories).
+    /// `live` and `deleted_revision` (a snapshot's key histories). A data
+    /// directory's rows bring the fates its db's histories give; the keys
+    /// the WAL then adds records to are derived again at the end (see
+    /// `Batch::WalBegins`).
     Complete,
     /// `live` (the keys of a running etcd at the pulled head); the writer
     /// derives `deleted_revision` for the keys that have tombstones.
@@ -195,6 +198,19 @@ pub struct WalOrigin {
     pub basis: RevisionBasis,
     /// For a tombstone: why the key was deleted.
     pub cause: Option<DeletionCause>,
+}
+
+/// A WAL write the source's db holds already, byte for byte: the stored
+/// row gains its raft entry, a stored tombstone its cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalConfirmation {
+    pub key: String,
+    pub revision: i64,
+    pub sub_revision: i64,
+    pub tombstone: bool,
+    /// The key is an Event's (else another object's).
+    pub event: bool,
+    pub origin: WalOrigin,
 }
 
 /// A write proposed in the WAL whose outcome or revision could not be
@@ -361,6 +377,11 @@ pub enum Batch {
     ObjectDeletions(Vec<DeletionRow>),
     /// WAL writes whose outcome or revision is unknown.
     Unresolved(Vec<UnresolvedWrite>),
+    /// WAL writes the db holds already.
+    Confirmations(Vec<WalConfirmation>),
+    /// The WAL's records follow: what comes after is the WAL's (see
+    /// `RowFates::Complete`).
+    WalBegins,
     /// What the WAL replay gave.
     WalReplay(Box<WalReplayRow>),
     /// Files the source was read from.
@@ -377,6 +398,8 @@ impl Batch {
             Batch::Objects(v) => v.is_empty(),
             Batch::ObjectDeletions(v) => v.is_empty(),
             Batch::Unresolved(v) => v.is_empty(),
+            Batch::Confirmations(v) => v.is_empty(),
+            Batch::WalBegins => false,
             Batch::WalReplay(_) => false,
             Batch::SourceFiles(v) => v.is_empty(),
         }

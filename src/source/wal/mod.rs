@@ -17,7 +17,8 @@
 //! (the directory), `segment` (opening one), `frame` (length words,
 //! frames, hashing), `ops`, `txn`, `request` and `entry` (what records
 //! hold), `damage`, `item` and `summary` (what the reader reports),
-//! `reader` (the stream and the CRC chain), `commit` (raft's log rule),
+//! `reader` (the stream and the CRC chain), `read_ahead` (the stream on a
+//! thread of its own), `commit` (raft's log rule),
 //! `builder` (writes WAL bytes for tests), `survey` (what a WAL holds, for
 //! `info`), `replay` (what the proposals did, and at which revision).
 //!
@@ -47,6 +48,7 @@ pub mod layout;
 mod listing;
 mod name;
 mod ops;
+mod read_ahead;
 mod reader;
 pub mod replay;
 mod request;
@@ -71,6 +73,7 @@ pub use item::{EntryRecord, Location, MetadataRecord, SnapshotRecord, StateRecor
 pub use listing::{list_segments, WalDirectory, WalSource};
 pub use name::SegmentName;
 pub use ops::{DeleteRange, Put, Range};
+pub use read_ahead::read_ahead;
 pub use reader::WalReader;
 pub use request::{
     Alarm, Checkpoint, Compaction, LeaseCheckpoint, LeaseGrant, LeaseRevoke, NotARequest,

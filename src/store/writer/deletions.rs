@@ -8,6 +8,17 @@ use crate::store::error::StoreError;
 use crate::store::liveness::{Family, EVENTS};
 use crate::store::rows::{DeletionRow, RecoveredFrom};
 
+/// A tombstone the db holds, confirmed by the WAL: it gains its cause
+/// (parameters: key, revision, sub revision, cause, revoked lease, raft
+/// index).
+pub(super) fn set_cause_sql(family: Family) -> String {
+    format!(
+        "UPDATE {} SET cause = ?4, revoked_lease = ?5, raft_index = ?6
+             WHERE revision = ?2 AND sub_revision = ?3 AND key = ?1 AND cause IS NULL",
+        family.deletions
+    )
+}
+
 /// Writes a batch of one family's tombstones; one the source already holds
 /// is skipped.
 pub(super) fn write_deletions(
@@ -20,12 +31,7 @@ pub(super) fn write_deletions(
              raft_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         family.deletions
     ))?;
-    // A tombstone the db holds, confirmed by the WAL: it gains its cause.
-    let mut set_cause = sink.conn.prepare_cached(&format!(
-        "UPDATE {} SET cause = ?4, revoked_lease = ?5, raft_index = ?6
-             WHERE revision = ?2 AND sub_revision = ?3 AND key = ?1 AND cause IS NULL",
-        family.deletions
-    ))?;
+    let mut set_cause = sink.conn.prepare_cached(&set_cause_sql(family))?;
     let is_events = family.rows == EVENTS.rows;
     let mut link = sink.conn.prepare_cached(family.link)?;
     for row in rows {

@@ -34,7 +34,7 @@ const INSERT_EVENT_VALUE: &str =
 /// A WAL entry that wrote a revision already stored: the row gains its
 /// raft entry (the tree's copy and the WAL's agree, or a damage row says
 /// they do not).
-const SET_RAFT_ENTRY: &str = "UPDATE event_revisions SET raft_index = ?4, raft_term = ?5
+pub(super) const SET_RAFT_ENTRY: &str = "UPDATE event_revisions SET raft_index = ?4, raft_term = ?5
              WHERE mod_revision = ?2 AND sub_revision = ?3 AND key = ?1 AND raft_index IS NULL";
 
 /// The stored copy of a revision, to compare a second copy with.

@@ -12,12 +12,13 @@ use super::indexes::IndexRebuild;
 use super::leases::write_leases;
 use super::objects::write_objects;
 use super::sink::Sink;
-use super::wal::{write_replay, write_source_files, write_unresolved};
+use super::wal::{write_confirmations, write_replay, write_source_files, write_unresolved};
 use crate::helpers::trace;
 use crate::store::database::{Load, Store};
 use crate::store::error::StoreError;
 use crate::store::liveness::{
-    derive_deleted_revision, derive_live, derive_source_liveness, link_event_rows, EVENTS, OBJECTS,
+    derive_deleted_revision, derive_live, derive_source_liveness, link_event_rows,
+    rederive_wal_keys, EVENTS, OBJECTS,
 };
 use crate::store::rows::{Batch, LoadPlan, LoadSummary, RowFates, SourceFacts, SourceRecord};
 use crate::store::sources::insert_source;
@@ -83,6 +84,8 @@ pub struct SourceWriter<'c> {
     /// [`link_event_rows`]).
     link_events_at_end: bool,
     before: RowsBefore,
+    /// The highest row ids when a data directory's WAL records began.
+    wal_from: Option<RowsBefore>,
     /// Query indexes dropped for this load, rebuilt by `finish`.
     indexes: IndexRebuild,
     /// Builds `events_fts` beside the load while it is empty (see
@@ -115,6 +118,7 @@ impl<'c> SourceWriter<'c> {
             fates,
             link_events_at_end: first_etcd_rows,
             before,
+            wal_from: None,
             indexes,
             text_index,
             summary: LoadSummary {
@@ -151,6 +155,11 @@ impl<'c> SourceWriter<'c> {
             Batch::Objects(rows) => write_objects(&mut sink, &rows),
             Batch::ObjectDeletions(rows) => write_deletions(&mut sink, &rows, OBJECTS),
             Batch::Unresolved(rows) => write_unresolved(&mut sink, &rows),
+            Batch::Confirmations(rows) => write_confirmations(&mut sink, &rows),
+            Batch::WalBegins => {
+                self.wal_from = Some(RowsBefore::read(sink.conn)?);
+                Ok(())
+            }
             Batch::WalReplay(row) => write_replay(&mut sink, &row),
             Batch::SourceFiles(rows) => write_source_files(&mut sink, &rows),
         }
@@ -184,6 +193,7 @@ impl<'c> SourceWriter<'c> {
                 [self.source_id],
             )? as u64;
         }
+        self.rederive_wal_keys()?;
         trace("store: liveness derived");
         self.record_totals(facts)?;
         self.derive_rows()?;
@@ -301,6 +311,28 @@ impl<'c> SourceWriter<'c> {
                 RowFates::Complete => {}
             }
         }
+        Ok(())
+    }
+
+    /// With complete fates from a data directory's db, the keys its WAL
+    /// added rows or tombstones to are derived again (see
+    /// [`rederive_wal_keys`]), and the live rows counted anew.
+    fn rederive_wal_keys(&mut self) -> Result<(), StoreError> {
+        let (RowFates::Complete, Some(wal)) = (self.fates, self.wal_from) else {
+            return Ok(());
+        };
+        let tx = self.load.conn();
+        for (family, rows_from, deletions_from) in [
+            (EVENTS, wal.events, wal.deletions),
+            (OBJECTS, wal.objects, wal.object_deletions),
+        ] {
+            rederive_wal_keys(tx, self.source_id, family, rows_from, deletions_from)?;
+        }
+        self.summary.live_event_revisions = query_one::<i64>(
+            tx,
+            "SELECT count(*) FROM source_revisions WHERE source_id = ?1 AND live = 1",
+            [self.source_id],
+        )? as u64;
         Ok(())
     }
 

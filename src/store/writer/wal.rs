@@ -1,11 +1,60 @@
-//! What a data directory's load adds beside its rows: the WAL writes it
-//! could not resolve, the replay's figures, and the files read.
+//! What a data directory's load adds beside its rows: the raft entries of
+//! the rows its db holds, the WAL writes it could not resolve, the
+//! replay's figures, and the files read.
 
 use rusqlite::params;
 
+use super::deletions::set_cause_sql;
+use super::events::SET_RAFT_ENTRY;
 use super::sink::Sink;
 use crate::store::error::StoreError;
-use crate::store::rows::{SourceFileRow, UnresolvedWrite, WalReplayRow};
+use crate::store::liveness::{EVENTS, OBJECTS};
+use crate::store::rows::{SourceFileRow, UnresolvedWrite, WalConfirmation, WalReplayRow};
+
+/// Writes a batch of WAL writes the db holds: an Event row gains its raft
+/// entry, a tombstone its cause. (Other objects' rows keep no raft entry.)
+pub(super) fn write_confirmations(
+    sink: &mut Sink<'_>,
+    rows: &[WalConfirmation],
+) -> Result<(), StoreError> {
+    let mut set_raft_entry = sink.conn.prepare_cached(SET_RAFT_ENTRY)?;
+    let mut set_event_cause = sink.conn.prepare_cached(&set_cause_sql(EVENTS))?;
+    let mut set_object_cause = sink.conn.prepare_cached(&set_cause_sql(OBJECTS))?;
+    for row in rows {
+        let raft_index = row.origin.raft_index as i64;
+        match (row.tombstone, row.event) {
+            (false, true) => {
+                sink.summary.wal_event_revisions += 1;
+                set_raft_entry.execute(params![
+                    row.key,
+                    row.revision,
+                    row.sub_revision,
+                    raft_index,
+                    row.origin.raft_term as i64
+                ])?;
+            }
+            (false, false) => {}
+            (true, event) => {
+                let cause = row.origin.cause;
+                let set_cause = if event {
+                    sink.summary.wal_tombstones += 1;
+                    &mut set_event_cause
+                } else {
+                    &mut set_object_cause
+                };
+                set_cause.execute(params![
+                    row.key,
+                    row.revision,
+                    row.sub_revision,
+                    cause.map(|c| c.as_str()),
+                    cause.and_then(|c| c.lease()),
+                    raft_index
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Writes a batch of unresolved WAL writes.
 pub(super) fn write_unresolved(

@@ -5,8 +5,8 @@
 
 use std::cmp::Ordering;
 
+use super::digest::value_digest;
 use super::state::{KeyState, Knowledge};
-use super::stored::value_digest;
 use crate::source::wal::{Compare, CompareResult, CompareTarget, CompareValue};
 
 /// Whether `c` holds for one key in state `state`; `None` when the state

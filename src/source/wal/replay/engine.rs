@@ -11,11 +11,13 @@
 //! decided, the writes concerned are unresolved and, if the count itself is
 //! in doubt, the counter is unknown until the next anchor.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::compare::holds_for;
+use super::digest::value_digest;
 use super::state::{KeyState, Knowledge, LeaseKnowledge, Written};
-use super::stored::{value_digest, StoredHistory};
+use super::stored::StoredHistory;
+use crate::helpers::DigestMap;
 use crate::proto::etcd::KeyValue;
 use crate::source::mvcc::Revision;
 use crate::source::wal::{Compare, DeleteRange, Put, Request, RequestOp, Txn};
@@ -32,6 +34,13 @@ pub enum Replayed {
     },
     /// A key deleted at `revision`.
     Tombstone {
+        revision: Revision,
+        key: Vec<u8>,
+        origin: WalOrigin,
+    },
+    /// A put or tombstone the db holds already, byte for byte (its key and
+    /// value digest at the same revision): only its raft entry is new.
+    Held {
         revision: Revision,
         key: Vec<u8>,
         origin: WalOrigin,
@@ -60,7 +69,7 @@ pub struct ReplayStats {
 /// How many times each key-and-value digest is put in the WAL's committed
 /// entries: a stored value anchors a put only if the WAL puts it once.
 /// Only values the db holds once need counting (others never anchor).
-pub type WalPutCounts = HashMap<u64, u32>;
+pub type WalPutCounts = DigestMap<u32>;
 
 /// One raft entry's place, for the rows it gives.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +133,8 @@ impl<'h> Replay<'h> {
         self.cross_db(at.index);
         match request {
             Request::Put(put) => {
-                self.write(at, &[RequestOp::Put(put.clone())], None, out);
+                let ops = [RequestOp::Put(put.clone())];
+                self.write(at, &ops, self.anchor_in(&ops), out);
             }
             Request::DeleteRange(d) => {
                 self.write(at, &[RequestOp::DeleteRange(d.clone())], None, out);
@@ -329,10 +339,11 @@ impl<'h> Replay<'h> {
         let decided = self.decide(&txn.compares);
         let anchored = self.anchor_in(&txn.success);
         match (decided, anchored) {
-            (Ok(true), _) => self.write(at, &txn.success, None, out),
+            (Ok(true), anchored) => self.write(at, &txn.success, anchored, out),
             (Ok(false), None) => {
                 self.stats.failed_compares += 1;
-                self.write(at, &txn.failure, None, out);
+                let anchored = self.anchor_in(&txn.failure);
+                self.write(at, &txn.failure, anchored, out);
             }
             // The db holds what the success branch put: it applied.
             (Ok(false), Some(anchor)) => {
@@ -387,7 +398,8 @@ impl<'h> Replay<'h> {
     }
 
     /// Applies the writes of `ops` as one write transaction. `anchor`: the
-    /// stored revision of one of its puts, which the count must meet.
+    /// stored revision of one of its puts, which the count must meet (see
+    /// [`anchor_in`](Self::anchor_in), looked up once by the caller).
     fn write(
         &mut self,
         at: EntryPlace,
@@ -395,7 +407,6 @@ impl<'h> Replay<'h> {
         anchor: Option<(i64, i64)>,
         out: &mut impl FnMut(Replayed),
     ) {
-        let anchor = anchor.or_else(|| self.anchor_in(ops));
         if let Some((main, _)) = anchor {
             self.meet_anchor(main);
         }
@@ -470,24 +481,34 @@ impl<'h> Replay<'h> {
                     // The db's copy of this very revision knows the key's
                     // generation, even where the replay does not.
                     let stored = self.stored.revision(&p.key, main, sub);
-                    match put_state(p, prior, main).map(|s| stored.unwrap_or(s)) {
-                        Ok(state) => {
-                            out(Replayed::Put {
-                                revision: Revision {
-                                    main,
-                                    sub,
-                                    tombstone: false,
-                                },
-                                key_value: KeyValue {
+                    match put_state(p, prior, main) {
+                        Ok(replayed) => {
+                            let revision = Revision {
+                                main,
+                                sub,
+                                tombstone: false,
+                            };
+                            let state = stored.unwrap_or(replayed);
+                            if stored.is_some_and(|s| s.value == replayed.value) {
+                                out(Replayed::Held {
+                                    revision,
                                     key: p.key.clone(),
-                                    create_revision: state.create_revision.unwrap_or(0),
-                                    mod_revision: main,
-                                    version: state.version.unwrap_or(0),
-                                    value: p.value.clone(),
-                                    lease: state.lease.unwrap_or(0),
-                                },
-                                origin: origin(None),
-                            });
+                                    origin: origin(None),
+                                });
+                            } else {
+                                out(Replayed::Put {
+                                    revision,
+                                    key_value: KeyValue {
+                                        key: p.key.clone(),
+                                        create_revision: state.create_revision.unwrap_or(0),
+                                        mod_revision: main,
+                                        version: state.version.unwrap_or(0),
+                                        value: p.value.clone(),
+                                        lease: state.lease.unwrap_or(0),
+                                    },
+                                    origin: origin(None),
+                                });
+                            }
                             self.stats.replayed_records += 1;
                             states.push((p.key.clone(), Knowledge::Present(state)));
                         }
@@ -498,14 +519,24 @@ impl<'h> Replay<'h> {
                     }
                 }
                 Write::Delete { key, cause } => {
-                    out(Replayed::Tombstone {
-                        revision: Revision {
-                            main,
-                            sub,
-                            tombstone: true,
-                        },
-                        key: key.clone(),
-                        origin: origin(Some(cause)),
+                    let revision = Revision {
+                        main,
+                        sub,
+                        tombstone: true,
+                    };
+                    let origin = origin(Some(cause));
+                    out(if self.stored.holds_tombstone(&key, main, sub) {
+                        Replayed::Held {
+                            revision,
+                            key: key.clone(),
+                            origin,
+                        }
+                    } else {
+                        Replayed::Tombstone {
+                            revision,
+                            key: key.clone(),
+                            origin,
+                        }
                     });
                     self.stats.replayed_records += 1;
                     states.push((key, Knowledge::Absent));

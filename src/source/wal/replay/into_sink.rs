@@ -7,12 +7,13 @@
 
 use prost::Message;
 
+use super::digest::value_digest;
 use super::engine::{EntryPlace, Replay, Replayed, WalPutCounts};
-use super::stored::{value_digest, StoredHistory};
+use super::stored::StoredHistory;
 use crate::helpers::{absolute, trace};
 use crate::source::wal::{
-    EntryStatus, Payload, Request, RequestOp, Settle, SettleLimits, SettledEntry, SettledItem,
-    WalError, WalItem, WalSource, WalSummary,
+    read_ahead, EntryStatus, Payload, Request, RequestOp, Settle, SettleLimits, SettledEntry,
+    SettledItem, WalError, WalItem, WalSource, WalSummary,
 };
 use crate::source::RecordSink;
 use crate::store::{DamageRow, SourceFileRow, WalReplayRow};
@@ -35,8 +36,9 @@ pub fn replay_into<S: RecordSink + ?Sized>(
     trace("wal: counting puts");
     let (counts, first_index) = count_puts(wal, stored)?;
     trace("wal: replaying");
+    sink.wal_begins();
     let mut replay = Replay::new(stored, &counts, first_index);
-    let mut settled = Settle::new(wal.open()?, SettleLimits::default());
+    let settled = Settle::new(wal.open()?, SettleLimits::default());
     let mut damaged = 0u64;
     let emit = |sink: &mut S, r: Replayed| match r {
         Replayed::Put {
@@ -55,9 +57,14 @@ pub fn replay_into<S: RecordSink + ?Sized>(
             };
             sink.push_replayed(revision, kv.encode_to_vec(), origin)
         }
+        Replayed::Held {
+            revision,
+            key,
+            origin,
+        } => sink.confirm_replayed(revision, key, origin),
         Replayed::Unresolved(u) => sink.unresolved(u),
     };
-    for item in settled.by_ref() {
+    let settled = read_ahead(settled, |item| {
         match item {
             SettledItem::Entry(entry) => {
                 let at = EntryPlace {
@@ -113,7 +120,7 @@ pub fn replay_into<S: RecordSink + ?Sized>(
             }
             SettledItem::Other(_) => {}
         }
-    }
+    });
     let entries = settled.stats();
     let summary = settled.into_inner().finish();
     trace("wal: replayed");
@@ -173,16 +180,15 @@ fn count_puts(
     stored: &StoredHistory,
 ) -> Result<(WalPutCounts, Option<u64>), WalError> {
     let consistent_index = stored.consistent_index();
-    let mut counts = WalPutCounts::new();
+    let mut counts = WalPutCounts::default();
     let mut first_index = None;
     let reader = wal.open()?.without_hashes();
-    let mut settled = Settle::new(reader, SettleLimits::default());
-    for item in settled.by_ref() {
+    read_ahead(Settle::new(reader, SettleLimits::default()), |item| {
         let SettledItem::Entry(entry) = item else {
-            continue;
+            return;
         };
         if !matches!(applies(&entry, consistent_index), Fate::Applied) {
-            continue;
+            return;
         }
         first_index = first_index.or(Some(entry.record.entry.index));
         if let Payload::Proposal(p) = &entry.record.entry.payload {
@@ -198,7 +204,7 @@ fn count_puts(
                 _ => {}
             }
         }
-    }
+    });
     Ok((counts, first_index))
 }
 

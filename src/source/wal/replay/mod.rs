@@ -5,6 +5,7 @@
 //! the two passes over the WAL that feed the load.
 
 mod compare;
+mod digest;
 pub mod engine;
 mod into_sink;
 mod recording;
@@ -14,8 +15,9 @@ mod stored;
 #[cfg(test)]
 mod tests;
 
+pub use digest::{value_digest, ValueDigest};
 pub use engine::{EntryPlace, Replay, ReplayStats, Replayed, WalPutCounts};
 pub use into_sink::{replay_into, WalReplayed};
 pub use recording::Recording;
 pub use state::{KeyState, Knowledge};
-pub use stored::{value_digest, StoredHistory, STORED_RECORD_LIMIT};
+pub use stored::{StoredHistory, STORED_RECORD_LIMIT};

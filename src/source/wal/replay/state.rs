@@ -5,6 +5,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use super::digest::ValueDigest;
+
 /// The fields of a present key that compares test. `None`: not known (the
 /// key's earlier history is not in the WAL or the db).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +15,8 @@ pub struct KeyState {
     pub create_revision: Option<i64>,
     pub version: Option<i64>,
     pub lease: Option<i64>,
-    /// Digest of key and value (see [`super::stored::value_digest`]).
-    pub value: Option<u64>,
+    /// Digest of key and value (see [`super::digest`]).
+    pub value: Option<ValueDigest>,
 }
 
 /// What is known of a key at the replay's current revision.

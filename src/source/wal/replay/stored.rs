@@ -4,10 +4,11 @@
 //! equal to a stored revision ties its raft entry to that revision.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use super::digest::{value_digest, ValueDigest};
 use super::state::{KeyState, Knowledge};
+use crate::helpers::DigestMap;
 use crate::proto::etcd::KeyValue;
 use crate::source::mvcc::Revision;
 
@@ -23,7 +24,7 @@ struct StoredRecord {
     create: i64,
     version: i64,
     lease: i64,
-    digest: u64,
+    digest: ValueDigest,
     tombstone: bool,
 }
 
@@ -57,7 +58,7 @@ pub struct StoredHistory {
     keys: HashMap<Arc<[u8]>, Vec<StoredRecord>>,
     /// Every key of `keys`, in order, once finished.
     sorted: Vec<Arc<[u8]>>,
-    by_value: HashMap<u64, Anchor>,
+    by_value: DigestMap<Anchor>,
     /// Keys that ever carried a lease.
     by_lease: HashMap<i64, Vec<Arc<[u8]>>>,
     records: usize,
@@ -67,14 +68,6 @@ pub struct StoredHistory {
     /// The store's revision at the db's consistent index.
     current_revision: i64,
     consistent_index: Option<u64>,
-}
-
-/// A 64-bit digest of a key and a value: the anchor map's key.
-pub fn value_digest(key: &[u8], value: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    key.hash(&mut h);
-    value.hash(&mut h);
-    h.finish()
 }
 
 impl StoredHistory {
@@ -179,7 +172,7 @@ impl StoredHistory {
 
     /// The stored revision of exactly this key and value, when the db holds
     /// it once.
-    pub fn anchor(&self, digest: u64) -> Option<(i64, i64)> {
+    pub fn anchor(&self, digest: ValueDigest) -> Option<(i64, i64)> {
         match self.by_value.get(&digest)? {
             Anchor::Once { main, sub } => Some((*main, *sub)),
             Anchor::Repeated => None,
@@ -219,6 +212,16 @@ impl StoredHistory {
             .binary_search_by_key(&(main, sub), |r| (r.main, r.sub))
             .ok()?;
         records[at].state()
+    }
+
+    /// Whether the db holds a tombstone of `key` at exactly `(main, sub)`.
+    pub fn holds_tombstone(&self, key: &[u8], main: i64, sub: i64) -> bool {
+        let Some(records) = self.keys.get(key) else {
+            return false;
+        };
+        records
+            .binary_search_by_key(&(main, sub), |r| (r.main, r.sub))
+            .is_ok_and(|at| records[at].tombstone)
     }
 
     /// Stored keys in `[start, end)` (`end` empty: no end).
