@@ -17,12 +17,14 @@ use crate::source::mvcc::{self, leading_key};
 use crate::source::registry::registry_root;
 use crate::source::snap_copies::{read_copy_into, snap_copies};
 use crate::source::snapshot::{
-    check_unchanged, for_each_key_record, meta_note, KeyRecord, Snapshot,
+    check_unchanged, for_each_key_record, meta_note, mvcc_meta_of, KeyRecord, Snapshot,
 };
-use crate::source::wal::replay::{replay_into, Recording, StoredHistory};
-use crate::source::wal::WalSource;
+use crate::source::wal::replay::{
+    count_puts, replay_counted_into, replay_into, Recording, StoredHistory,
+};
+use crate::source::wal::{WalError, WalSource};
 use crate::source::RecordSink;
-use crate::store::{DamageRow, SourceFileRow, SourceRecord, Store};
+use crate::store::{DamageRow, RecoveredFrom, SourceFileRow, SourceRecord, Store};
 
 /// Loads one etcd file (a snapshot, a copy of `member/snap/db`, either
 /// compressed) or data directory.
@@ -43,14 +45,17 @@ pub fn ingest_source(
     // the database holds no etcd rows yet (see `history`).
     let gather = copies.is_empty() && !store.holds_etcd_rows()?;
     let root = registry_root(&options.prefix).as_bytes();
-    let (input, histories) = input::prepare_with(path, |file, bolt_len| {
+    let (input, gathered) = input::prepare_with(path, |file, bolt_len| {
         if !gather {
-            return None;
+            return Gathered::default();
         }
-        let db = BoltDb::open_with_len(file, bolt_len).ok()?;
+        let Ok(db) = BoltDb::open_with_len(file, bolt_len) else {
+            return Gathered::default();
+        };
         let key_bucket = db.bucket(b"key").ok().flatten();
-        gather_histories(&db, key_bucket.as_ref(), root)
+        gather_histories(&db, key_bucket.as_ref(), root, wal_dir.is_some())
     })?;
+    let histories = gathered.histories;
     if let Some(source_id) = store.source_by_content(&input.sha256, &options.prefix)? {
         return Ok(SourceOutcome::AlreadyLoaded(AlreadyLoaded {
             source_id,
@@ -90,6 +95,34 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
+            if let (Some(wal_dir), Some(stored)) = (&wal_dir, &gathered.stored) {
+                // The first pass knows the db: the WAL's counting pass runs
+                // beside the db's load.
+                let wal = WalSource::Directory(wal_dir.clone());
+                let (read, counted) = std::thread::scope(|scope| {
+                    let counting = scope.spawn(|| count_puts(&wal, stored));
+                    trace("db: reading");
+                    let read = snapshot.read_into(&mut *sink);
+                    trace("db: read");
+                    let counted = counting
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (read, counted)
+                });
+                free_scan = read.free_scan;
+                if input.kind == InputKind::DataDir {
+                    let files = read_copies(&input, &[], None, root, sink);
+                    sink.source_files(files);
+                }
+                let replayed = counted.and_then(|c| replay_counted_into(&wal, stored, &c, sink));
+                if let Err(e) = replayed {
+                    wal_damage(sink, wal_dir, e);
+                }
+                if input.kind == InputKind::DataDir && input.compression.is_none() {
+                    check_unchanged(&input, sink);
+                }
+                return read.facts;
+            }
             trace("db: reading");
             // What the db (and its copies) hold is noted for the replay.
             let mut stored = wal_dir.as_ref().map(|_| StoredHistory::new(root));
@@ -114,11 +147,7 @@ pub fn ingest_source(
                 stored.finish(compacted, facts.head_revision, consistent_index);
                 let wal = WalSource::Directory(wal_dir.clone());
                 if let Err(e) = replay_into(&wal, stored, sink) {
-                    sink.damage(DamageRow {
-                        file: Some(absolute(wal_dir)),
-                        reason: format!("the WAL could not be read: {e}"),
-                        ..DamageRow::default()
-                    });
+                    wal_damage(sink, wal_dir, e);
                 }
             }
             if input.kind == InputKind::DataDir && input.compression.is_none() {
@@ -146,6 +175,25 @@ pub fn ingest_source(
         free_scan,
         live: None,
     })))
+}
+
+/// A WAL that could not be read at all (its rows are not loaded; the db's
+/// are).
+fn wal_damage(sink: &mut RevisionSink<'_>, wal_dir: &Path, e: WalError) {
+    sink.damage(DamageRow {
+        file: Some(absolute(wal_dir)),
+        reason: format!("the WAL could not be read: {e}"),
+        ..DamageRow::default()
+    });
+}
+
+/// What the first pass over a db gathered: each key's history for the
+/// rows' fates (`None`: too many keys), and, for a data directory with a
+/// WAL, the db's records for the replay, finished with the db's meta.
+#[derive(Default)]
+struct Gathered {
+    histories: Option<KeyHistories>,
+    stored: Option<StoredHistory>,
 }
 
 /// A data directory's older copies of its db, read after it (and noted in
@@ -195,24 +243,48 @@ fn gather_histories<R: ReadAt>(
     db: &BoltDb<R>,
     key_bucket: Option<&Bucket>,
     root: &[u8],
-) -> Option<KeyHistories> {
+    for_replay: bool,
+) -> Gathered {
     // A guess from the file's size (an Event revision is about 1 KB).
     let expected_keys = usize::try_from(db.file_len() / 1024).unwrap_or(usize::MAX);
     let mut histories = KeyHistories::new(history::KEY_LIMIT, expected_keys);
+    let mut stored = for_replay.then(|| StoredHistory::new(root));
     let mut complete = true;
+    let mut head_revision = None;
     for_each_key_record(db, key_bucket, |record| {
         let KeyRecord::Revision(rev, value, from) = record else {
             return;
         };
-        if !complete || leading_key(value).is_some_and(|k| !k.starts_with(root)) {
+        // As the load's facts count it (see `Snapshot::read_into`).
+        if from == RecoveredFrom::Tree {
+            head_revision = head_revision.max(Some(rev.main));
+        }
+        if leading_key(value).is_some_and(|k| !k.starts_with(root)) {
             return;
         }
         // The load skips what does not decode; so does the history.
         if let Ok(kv) = mvcc::decode_key_value(&rev, value) {
             if kv.key.starts_with(root) {
-                complete &= histories.record(&kv.key, rev, from);
+                if complete {
+                    complete &= histories.record(&kv.key, rev, from);
+                }
+                if let Some(stored) = &mut stored {
+                    stored.record(rev, &kv);
+                }
             }
         }
     });
-    complete.then_some(histories)
+    if let Some(stored) = &mut stored {
+        // The meta the load reads, finished as the load would.
+        let meta = mvcc_meta_of(db);
+        let compacted = meta
+            .finished_compact_revision
+            .max(meta.scheduled_compact_revision);
+        let head = head_revision.max(meta.finished_compact_revision);
+        stored.finish(compacted, head, meta.consistent_index);
+    }
+    Gathered {
+        histories: complete.then_some(histories),
+        stored,
+    }
 }

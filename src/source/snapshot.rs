@@ -241,6 +241,16 @@ pub fn for_each_key_record<R: ReadAt>(
     })
 }
 
+/// The `meta` bucket's facts, without reporting damage (the load does):
+/// for a first pass that needs them before the load.
+pub fn mvcc_meta_of<R: ReadAt>(db: &BoltDb<R>) -> MvccMeta {
+    let mut meta = MvccMeta::default();
+    if let Ok(Some(b)) = db.bucket(b"meta") {
+        db.for_each(&b, |k, v| meta.add_entry(k, v));
+    }
+    meta
+}
+
 /// The `meta` and `lease` buckets: small, read before the big walk.
 fn read_small_buckets<R: ReadAt, S: RecordSink + ?Sized>(
     db: &BoltDb<R>,

@@ -32,12 +32,30 @@ pub fn replay_into<S: RecordSink + ?Sized>(
     stored: &StoredHistory,
     sink: &mut S,
 ) -> Result<WalReplayed, WalError> {
+    let counted = count_puts(wal, stored)?;
+    replay_counted_into(wal, stored, &counted, sink)
+}
+
+/// The first pass's result: how often the WAL puts each value that could
+/// anchor, and its first applied entry.
+#[derive(Debug, Default)]
+pub struct WalCounted {
+    counts: WalPutCounts,
+    first_index: Option<u64>,
+}
+
+/// [`replay_into`] after its first pass ([`count_puts`]), which may have
+/// run beside the db's load: `stored` is the history it counted against.
+pub fn replay_counted_into<S: RecordSink + ?Sized>(
+    wal: &WalSource,
+    stored: &StoredHistory,
+    counted: &WalCounted,
+    sink: &mut S,
+) -> Result<WalReplayed, WalError> {
     let consistent_index = stored.consistent_index();
-    trace("wal: counting puts");
-    let (counts, first_index) = count_puts(wal, stored)?;
     trace("wal: replaying");
     sink.wal_begins();
-    let mut replay = Replay::new(stored, &counts, first_index);
+    let mut replay = Replay::new(stored, &counted.counts, counted.first_index);
     let settled = Settle::new(wal.open()?, SettleLimits::default());
     let mut damaged = 0u64;
     let emit = |sink: &mut S, r: Replayed| match r {
@@ -170,15 +188,13 @@ fn applies(entry: &SettledEntry, consistent_index: Option<u64>) -> Fate {
     }
 }
 
-/// The first pass: how often applied entries put each key and value that
+/// The first pass (needs `stored` finished): how often applied entries put each key and value that
 /// could anchor (the db holds it once; others are not counted, so the
 /// counts stay within the db's size however long the WAL), and the first
 /// entry's raft index. The second pass hashes the segments; this one reads
 /// the same items without.
-fn count_puts(
-    wal: &WalSource,
-    stored: &StoredHistory,
-) -> Result<(WalPutCounts, Option<u64>), WalError> {
+pub fn count_puts(wal: &WalSource, stored: &StoredHistory) -> Result<WalCounted, WalError> {
+    trace("wal: counting puts");
     let consistent_index = stored.consistent_index();
     let mut counts = WalPutCounts::default();
     let mut first_index = None;
@@ -205,7 +221,11 @@ fn count_puts(
             }
         }
     });
-    Ok((counts, first_index))
+    trace("wal: counted");
+    Ok(WalCounted {
+        counts,
+        first_index,
+    })
 }
 
 fn count_ops<'a>(ops: impl Iterator<Item = &'a RequestOp>, count: &mut impl FnMut(&[u8], &[u8])) {

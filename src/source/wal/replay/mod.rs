@@ -17,7 +17,7 @@ mod tests;
 
 pub use digest::{value_digest, ValueDigest};
 pub use engine::{EntryPlace, Replay, ReplayStats, Replayed, WalPutCounts};
-pub use into_sink::{replay_into, WalReplayed};
+pub use into_sink::{count_puts, replay_counted_into, replay_into, WalCounted, WalReplayed};
 pub use recording::Recording;
 pub use state::{KeyState, Knowledge};
 pub use stored::{StoredHistory, STORED_RECORD_LIMIT};
