@@ -10,8 +10,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::OptionalExtension;
-
 use super::line::micros;
 use crate::store::Store;
 
@@ -73,14 +71,18 @@ pub fn objects(store: &Store) -> rusqlite::Result<HashMap<String, ObjectInfo>> {
         out.insert(object, info);
     }
     drop(rows);
-    // A tombstone's time, where no deletionTimestamp told it.
+    // A tombstone's time, where no deletionTimestamp told it: the first
+    // Event revision after it, else the last one before it.
     let mut at = conn.prepare(
-        "SELECT occurred_at FROM event_revisions WHERE mod_revision >= ?1
-          AND occurred_at IS NOT NULL ORDER BY mod_revision LIMIT 1",
+        "SELECT coalesce(
+            (SELECT occurred_at FROM event_revisions WHERE mod_revision >= ?1
+              AND occurred_at IS NOT NULL ORDER BY mod_revision LIMIT 1),
+            (SELECT occurred_at FROM event_revisions WHERE mod_revision < ?1
+              AND occurred_at IS NOT NULL ORDER BY mod_revision DESC LIMIT 1))",
     )?;
     for info in out.values_mut() {
         if let (None, Some(rev)) = (info.deleted, info.deleted_revision) {
-            let t: Option<String> = at.query_row([rev], |r| r.get(0)).optional()?;
+            let t: Option<String> = at.query_row([rev], |r| r.get(0))?;
             info.deleted = t.as_deref().and_then(micros);
         }
     }
