@@ -691,8 +691,41 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
 }
 
 /// Loads the page in headless Chromium: the script drew one mark per
-/// line, Warnings with their own class, and a screenshot is taken.
+/// line, Warnings with their own class, lanes nested by ownership with the
+/// objects' lifetimes, and a screenshot is taken.
 fn check_in_chromium(dir: &Path, page: &Path, marks: usize, warnings: usize) {
+    let dom = chromium_dom(dir, page);
+    assert!(
+        dom.contains(&format!("data-rendered=\"{marks}\"")),
+        "the script ran"
+    );
+    assert!(dom.contains("data-mode=\"marks\""));
+    assert_eq!(
+        dom.matches("class=\"mark ").count(),
+        marks,
+        "one mark per line"
+    );
+    assert_eq!(dom.matches("class=\"mark event warning").count(), warnings);
+    assert_eq!(dom.matches("class=\"mark audit denied").count(), 1);
+    assert!(dom.contains("class=\"lane\""));
+    // The ReplicaSet and its Pods are drawn under the Deployment, each
+    // object with its lifetime; the deleted Pod's bar ends.
+    assert!(dom.contains("└ ReplicaSet/shop/"), "nested lanes");
+    assert!(dom.contains("└ Pod/shop/"), "nested lanes");
+    assert!(dom.contains("class=\"life\""), "lifetime bars");
+    assert!(
+        dom.contains("class=\"life deleted\""),
+        "a deleted object's bar"
+    );
+
+    let shot = chromium_screenshot(dir, page);
+    if let Ok(keep) = std::env::var("EVFORENSICS_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
+
+/// Headless Chromium on `page` (a local file: nothing is fetched).
+fn chromium(dir: &Path, page: &Path, extra: &[String]) -> std::process::Output {
     let chromium = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {
@@ -703,66 +736,69 @@ fn check_in_chromium(dir: &Path, page: &Path, marks: usize, warnings: usize) {
         })
         .expect("headless Chromium is needed for the HTML test: apt-get install chromium");
     let profile = dir.join("chromium-profile");
-    let base = |extra: &[String]| {
-        let mut c = StdCommand::new(chromium);
-        c.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(format!("file://{}", page.display()));
-        c
-    };
-    let dom = run_bounded(base(&["--dump-dom".into()]), Duration::from_secs(90));
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(
-        dom.contains(&format!("data-rendered=\"{marks}\"")),
-        "the script ran"
-    );
-    assert_eq!(
-        dom.matches("class=\"mark ").count(),
-        marks,
-        "one mark per line"
-    );
-    assert_eq!(dom.matches("class=\"mark event warning").count(), warnings);
-    assert_eq!(dom.matches("class=\"mark audit denied").count(), 1);
-    assert!(dom.contains("class=\"lane\""));
-
-    let shot = dir.join("shot.png");
-    let out = run_bounded(
-        base(&[
-            format!("--screenshot={}", shot.display()),
-            "--window-size=1400,900".into(),
-            "--hide-scrollbars".into(),
-        ]),
-        Duration::from_secs(90),
-    );
+    let mut c = StdCommand::new(chromium);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--enable-logging=stderr",
+        "--v=0",
+        // The page's script runs to its end before the DOM is dumped.
+        "--virtual-time-budget=20000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .arg(format!("file://{}", page.display()));
+    let out = run_bounded(c, Duration::from_secs(180));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The DOM after the page's script ran; no script error (the page
+/// counts uncaught errors in `data-errors`, Chromium logs console errors).
+fn chromium_dom(dir: &Path, page: &Path) -> String {
+    let out = chromium(dir, page, &["--dump-dom".into()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !dom.contains("data-errors="),
+        "a script error: {}",
+        dom.split_once("<body")
+            .map_or("", |(_, b)| &b[..b.len().min(300)])
+    );
+    dom
+}
+
+/// A screenshot of the page, checked to be a PNG with something drawn.
+fn chromium_screenshot(dir: &Path, page: &Path) -> PathBuf {
+    let shot = dir.join("shot.png");
+    chromium(
+        dir,
+        page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,900".into(),
+            "--hide-scrollbars".into(),
+        ],
     );
     let png = std::fs::read(&shot).unwrap();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "a screenshot"
     );
-    if let Ok(keep) = std::env::var("EVFORENSICS_KEEP_SCREENSHOT") {
-        std::fs::copy(&shot, keep).unwrap();
-    }
+    shot
 }
 
 /// A version-1 database is refused by `timeline`: exit status 1, and stderr
@@ -889,4 +925,145 @@ fn an_object_the_database_does_not_hold_is_named_as_missing() {
     let out = run("po/other/nope");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("BackOff"));
+}
+
+/// A case database written straight into a store with SQL, copied out as
+/// `name` (a new store is published by a load; this one is copied instead).
+fn case_db(dir: &Path, name: &str, sql: &str) -> PathBuf {
+    let db = dir.join(name);
+    let building = dir.join(format!("building-{name}"));
+    let store = evforensics::store::Store::open(&building).unwrap();
+    store.connection().execute_batch(sql).unwrap();
+    store
+        .connection()
+        .execute("VACUUM INTO ?1", [db.to_str().unwrap()])
+        .unwrap();
+    drop(store);
+    db
+}
+
+const CASE_SOURCE: &str =
+    "INSERT INTO sources (id, kind, location, sha256, size_bytes, trailer, prefix,
+        ingested_at, tool_version, head_revision, compact_revision)
+   VALUES (1, 'etcd-db', '/e/db', 'aa', 1, 'absent', '/registry/', 'now', 'test', 300000, 50000);";
+
+/// Names from etcd are untrusted: an Event message and an object name
+/// holding `</script>` and `<img onerror>` are shown as text, never run.
+#[test]
+fn html_page_shows_hostile_names_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "{CASE_SOURCE}
+         INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+             reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, message, live) VALUES
+           (1, 'e/1', 60000, 0, 'tree', 'protobuf', 'Evil', 'Warning', 1, '2026-11-20T09:30:01.000000Z',
+             'Pod', 'shop', 'x<img src=x onerror=\"document.body.setAttribute(''data-pwned'',1)\">',
+             '</script><img src=x onerror=\"document.body.setAttribute(''data-pwned'',1)\"><!--', 1),
+           (1, 'e/2', 60001, 0, 'tree', 'protobuf', 'Fine', 'Normal', 1, '2026-11-20T09:30:02.000000Z',
+             'Pod', 'shop', 'ok', '<script>document.body.setAttribute(''data-pwned'',1)</script>', 1);"
+    );
+    let db = case_db(tmp.path(), "hostile.sqlite", &sql);
+    let html = timeline(&db, &["--format", "html"]);
+    assert!(!html.contains("<img"), "no markup from the data");
+    let page = tmp.path().join("hostile.html");
+    std::fs::write(&page, &html).unwrap();
+    let dom = chromium_dom(tmp.path(), &page);
+    assert!(dom.contains("data-rendered=\"2\""), "the script ran");
+    assert!(!dom.contains("data-pwned="), "the data's script ran");
+    assert!(!dom.contains("<img"), "an element from the data");
+    assert!(dom.contains("&lt;/script&gt;&lt;img"), "shown as text");
+}
+
+/// An empty result says so instead of drawing an empty axis.
+#[test]
+fn html_page_of_nothing_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = small_db(tmp.path());
+    let html = timeline(
+        &db,
+        &["--since", "2030-01-01T00:00:00Z", "--format", "html"],
+    );
+    let page = tmp.path().join("empty.html");
+    std::fs::write(&page, &html).unwrap();
+    let dom = chromium_dom(tmp.path(), &page);
+    assert!(dom.contains("data-rendered=\"0\""), "the script ran");
+    assert!(dom.contains("No lines: nothing in this database matches"));
+    assert!(dom.contains("id=\"main\" style=\"display: none;\""));
+}
+
+/// A 200,000-line case (Events of 4,000 Pods owned by ReplicaSets and
+/// Deployments, every tenth a Warning, audit entries with denials, a
+/// compacted source): the page stays under 25 MB and Chromium draws it —
+/// counts per time bucket, nested lanes, the horizon, the hint to narrow.
+#[test]
+fn html_page_of_a_large_case_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "{CASE_SOURCE}
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 39)
+         INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from, encoding,
+             kind, namespace, name, uid, creation_timestamp, live)
+           SELECT 1, 'd/' || i, 'deployments', 1 + i, 0, 'tree', 'protobuf', 'Deployment', 'ns' || (i % 20),
+             'dep-' || i, 'u-dep-' || i, '2026-11-20T09:00:00Z', 1 FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 399)
+         INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from, encoding,
+             kind, namespace, name, uid, creation_timestamp, live, owner_references)
+           SELECT 1, 'rs/' || i, 'replicasets', 100 + i, 0, 'tree', 'protobuf', 'ReplicaSet', 'ns' || (i % 20),
+             'rs-' || i, 'u-rs-' || i, '2026-11-20T09:00:00Z', 1,
+             json_array(json_object('kind', 'Deployment', 'name', 'dep-' || (i % 40), 'uid', 'u-dep-' || (i % 40),
+               'controller', json('true'))) FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 3999)
+         INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from, encoding,
+             kind, namespace, name, uid, creation_timestamp, live, deleted_revision, owner_references)
+           SELECT 1, 'pod/' || i, 'pods', 1000 + i, 0, 'tree', 'protobuf', 'Pod', 'ns' || (i % 20),
+             'pod-' || i, 'u-pod-' || i, '2026-11-20T09:10:00Z', i % 7 != 0,
+             CASE WHEN i % 7 = 0 THEN 150000 + i END,
+             json_array(json_object('kind', 'ReplicaSet', 'name', 'rs-' || (i % 400), 'uid', 'u-rs-' || (i % 400),
+               'controller', json('true'))) FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 197999)
+         INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+             reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, message, live)
+           SELECT 1, '/registry/events/ns' || (i % 20) || '/pod-' || (i % 4000) || '.17bc' || (i % 3),
+             10000 + i, 0, 'tree', 'protobuf',
+             CASE WHEN i % 10 = 0 THEN 'BackOff' ELSE 'Pulled' END,
+             CASE WHEN i % 10 = 0 THEN 'Warning' ELSE 'Normal' END, 1 + i / 12000,
+             strftime('%Y-%m-%dT%H:%M:%S', 1795167000 + i / 20, 'unixepoch') || '.000000Z',
+             'Pod', 'ns' || (i % 20), 'pod-' || (i % 4000),
+             CASE WHEN i % 10 = 0 THEN 'Back-off restarting failed container app in pod pod-' || (i % 4000)
+                  ELSE 'Container image \"registry.example/app:' || (i % 4000) || '\" already present on machine' END,
+             i >= 186000 AND i % 4000 != 7 FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1999)
+         INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+             object_namespace, object_name, username, response_code, stage_timestamp, raw)
+           SELECT 1, 'audit.log', i + 1, 'a-' || i, 'ResponseComplete', 'delete', 'pods', 'ns' || (i % 20),
+             'pod-' || (i % 4000), 'user-' || (i % 9), CASE WHEN i % 50 = 0 THEN 403 ELSE 200 END,
+             strftime('%Y-%m-%dT%H:%M:%S', 1795167000 + i * 5, 'unixepoch') || '.500000Z', '{{}}' FROM n;"
+    );
+    let db = case_db(tmp.path(), "large.sqlite", &sql);
+    let html = timeline(&db, &["--format", "html"]);
+    let size = html.len();
+    eprintln!("the 200,000-line page: {size} bytes");
+    assert!(size <= 25_000_000, "{size} bytes");
+    let page = tmp.path().join("large.html");
+    std::fs::write(&page, &html).unwrap();
+    drop(html);
+    let dom = chromium_dom(tmp.path(), &page);
+    assert!(dom.contains("data-rendered=\"200000\""), "the script ran");
+    assert!(dom.contains("data-mode=\"buckets\""));
+    let marks: usize = dom
+        .split_once("data-marks=\"")
+        .and_then(|(_, r)| r.split_once('"'))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap();
+    assert!(marks > 20, "{marks} buckets drawn");
+    assert!(dom.contains("class=\"bucket-warning\""));
+    assert!(dom.contains("class=\"bucket-denied\""), "denials visible");
+    assert!(dom.contains("class=\"horizon\""), "the compaction horizon");
+    assert!(dom.contains("class=\"bucket-gone\""), "gone Events");
+    assert!(dom.contains("3 Events gone"));
+    assert!(dom.contains("└ ReplicaSet/ns0/rs-0"), "nested lanes");
+    assert!(dom.contains("--since"), "how to narrow it");
+    // The table shows a page, not 200,000 rows.
+    assert!(dom.matches("<tr ").count() <= 201);
+    chromium_screenshot(tmp.path(), &page);
 }

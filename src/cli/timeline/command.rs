@@ -96,7 +96,7 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<i32> {
         Format::Csv => Box::new(Csv::new(&mut out)),
         Format::Jsonl => Box::new(Jsonl::new(&mut out)),
         Format::Timesketch => Box::new(Timesketch::new(&mut out)),
-        Format::Html => Box::new(Html::new(&mut out, title(&args))),
+        Format::Html => Box::new(Html::new(&mut out, title(&args), Some(&store))),
     };
     if let Some(query) = &query {
         timeline.for_each(query, |l| writer.line(&l))?;

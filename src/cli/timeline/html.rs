@@ -1,62 +1,113 @@
-//! One self-contained HTML page: the lines embedded as JSON, drawn by the
-//! page's inline script into SVG (a lane per object, marks on a time
-//! axis), no external resources. The page needs every line, so they are
-//! kept until the end.
+//! One self-contained HTML page: the timeline's data ([`PageData`],
+//! built while the lines stream) embedded as JSON and drawn by the page's
+//! inline script: lanes nested by ownership, each object's lifetime, marks
+//! (or counts per time bucket for a large case) on a zoomable time axis,
+//! a filter box and a paged table. No external resources.
 
 use std::io::Write;
 
-use serde_json::Value;
+use rusqlite::types::Value as SqlValue;
 
-use super::line::{detail, line_json, micros, time, what, LineWriter};
-use crate::store::timeline::TimelineLine;
+use super::html_context::{horizons, objects};
+use super::html_data::{PageBuilder, PageHorizon, PageLine, AUDIT, DENIED, NOT_LIVE, WARNING};
+use super::line::{detail, micros, text, time, what, LineWriter};
+use crate::store::timeline::{Source, TimelineLine};
+use crate::store::Store;
 
 const HTML_TEMPLATE: &str = include_str!("timeline.html");
 
-pub struct Html<W: Write> {
+pub struct Html<'s, W: Write> {
     out: W,
-    title: String,
-    data: Vec<Value>,
+    store: Option<&'s Store>,
+    page: PageBuilder,
 }
 
-impl<W: Write> Html<W> {
-    pub fn new(out: W, title: String) -> Html<W> {
+impl<'s, W: Write> Html<'s, W> {
+    /// A page about the lines of `store` (its objects and sources give
+    /// lifetimes, ownership and horizons; without it, lines only).
+    pub fn new(out: W, title: String, store: Option<&'s Store>) -> Html<'s, W> {
         Html {
             out,
-            title,
-            data: Vec::new(),
+            store,
+            page: PageBuilder::new(title),
         }
     }
 }
 
-impl<W: Write> LineWriter for Html<W> {
+impl<W: Write> LineWriter for Html<'_, W> {
     fn line(&mut self, l: &TimelineLine) -> anyhow::Result<()> {
-        let mut m = line_json(l);
-        m.insert("what".into(), Value::String(what(l)));
-        m.insert("detail".into(), Value::String(detail(l)));
-        m.insert(
-            "t".into(),
-            micros(&time(l)).map_or(Value::Null, Value::from),
-        );
-        self.data.push(Value::Object(m));
+        let mut flags = 0;
+        if l.source == Source::Audit {
+            flags |= AUDIT;
+        }
+        if matches!(&l.event_type, SqlValue::Text(t) if t.eq_ignore_ascii_case("warning")) {
+            flags |= WARNING;
+        }
+        if l.denied == SqlValue::Integer(1) {
+            flags |= DENIED;
+        }
+        if l.source == Source::Event && l.live == SqlValue::Integer(0) {
+            flags |= NOT_LIVE;
+        }
+        let (key, num) = match l.source {
+            Source::Event => (text((&l.key).into()), as_int(&l.revision)),
+            Source::Audit => (text((&l.file).into()), as_int(&l.line)),
+        };
+        let event_key = (l.source == Source::Event).then_some(key.as_str());
+        self.page.line(&PageLine {
+            time: micros(&time(l)),
+            object: &l.object,
+            what: &what(l),
+            detail: &detail(l),
+            key: &key,
+            num,
+            flags,
+            event_key,
+        });
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        let (objects, horizons) = match self.store {
+            Some(s) => (objects(s)?, horizons(s)?),
+            None => Default::default(),
+        };
+        let horizons = horizons
+            .into_iter()
+            .map(|h| PageHorizon {
+                source: h.source,
+                compact_revision: h.compact_revision,
+                time: h.time,
+            })
+            .collect();
+        let page = std::mem::take(&mut self.page);
+        let data = page.finish(&objects, horizons);
+        let title = html_escape(&data.title);
+        let json = script_safe(&serde_json::to_string(&data)?);
+        let (head, rest) = HTML_TEMPLATE
+            .split_once("{{DATA}}")
+            .expect("the template has a data slot");
         self.out
-            .write_all(page(&self.data, &self.title).as_bytes())?;
+            .write_all(head.replace("{{TITLE}}", &title).as_bytes())?;
+        self.out.write_all(json.as_bytes())?;
+        self.out.write_all(rest.as_bytes())?;
         Ok(())
     }
 }
 
-fn page(data: &[Value], title: &str) -> String {
-    // `</` would end the script element early.
-    let json = serde_json::to_string(data)
-        .unwrap_or_else(|_| "[]".into())
-        .replace("</", "<\\/")
-        .replace("<!--", "<\\!--");
-    HTML_TEMPLATE
-        .replace("{{TITLE}}", &html_escape(title))
-        .replace("{{DATA}}", &json)
+fn as_int(v: &SqlValue) -> Option<i64> {
+    match v {
+        SqlValue::Integer(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// JSON that cannot end its script element nor open a comment: `<`, `>`
+/// and `&` occur only inside JSON strings, where `\u003c` means the same.
+fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn html_escape(s: &str) -> String {
@@ -69,20 +120,37 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::timeline::Source;
 
     #[test]
     fn html_is_self_contained_and_escapes_script_ends() {
         let mut l = TimelineLine::blank(Source::Event, "2026-11-20T09:30:00.000000Z");
-        l.message = rusqlite::types::Value::Text("</script><b>x".into());
+        l.message = SqlValue::Text("</script><img src=x onerror=alert(1)><!--".into());
+        l.object = "Pod/a/<b>".into();
         let mut out = Vec::new();
-        let mut html = Box::new(Html::new(&mut out, "t <1>".into()));
+        let mut html = Box::new(Html::new(&mut out, "t <1>".into(), None));
         html.line(&l).unwrap();
         html.finish().unwrap();
         let page = String::from_utf8(out).unwrap();
-        assert!(!page.contains("</script><b>"));
+        assert!(!page.contains("</script><img"));
+        assert!(!page.contains("<img"));
+        assert!(!page.contains("<b>"));
+        assert!(!page.contains("<!--"));
         assert!(page.contains("t &lt;1&gt;"));
         assert!(!page.contains("http://") && !page.contains("https://"));
-        assert!(!page.contains("src="));
+        assert!(!HTML_TEMPLATE.contains("src="), "nothing loaded");
+        let json = page
+            .split_once("type=\"application/json\">")
+            .unwrap()
+            .1
+            .split_once("</script>")
+            .unwrap()
+            .0;
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["total"], 1);
+        assert!(v["strings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("</script><img")));
     }
 }

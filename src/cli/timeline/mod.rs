@@ -7,6 +7,8 @@
 mod command;
 mod csv;
 mod html;
+mod html_context;
+mod html_data;
 mod jsonl;
 mod kinds;
 mod line;
