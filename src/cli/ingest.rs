@@ -17,7 +17,7 @@ use crate::ingest::{
 };
 use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
-use crate::store::{LoadSummary, Store, WalReplayRow};
+use crate::store::{EventFateCounts, LoadSummary, Store, WalReplayRow};
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -485,11 +485,7 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         took.as_secs_f64(),
         rate
     );
-    println!(
-        "    live at the head revision: {}; no longer live (expired or deleted): {}",
-        sum.live_event_revisions,
-        sum.event_revisions.saturating_sub(sum.live_event_revisions)
-    );
+    print_fates(&sum.fates);
     println!("  tombstones: {}", sum.tombstones);
     println!(
         "  other objects (metadata): {} revisions, {} tombstones",
@@ -528,6 +524,35 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         println!(
             "    … see: SELECT * FROM damaged_records WHERE source_id = {}",
             sum.source_id
+        );
+    }
+}
+
+/// What became of the source's Event revisions (the `event_fates` view:
+/// the same answer as `expired_events` and `query expired-events`).
+fn print_fates(f: &EventFateCounts) {
+    let because = if f.gone_because.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = f
+            .gone_because
+            .iter()
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect();
+        format!(" ({})", parts.join(", "))
+    };
+    println!(
+        "    live at the head revision: {}; superseded by a later revision of their Event: {}",
+        f.live, f.superseded
+    );
+    println!(
+        "    gone (their Event expired or was deleted, the last revision held of each): {}{because}",
+        f.gone
+    );
+    if f.unknown > 0 {
+        println!(
+            "    liveness unknown (no source with a known head revision covers them): {}",
+            f.unknown
         );
     }
 }

@@ -414,6 +414,25 @@ pub struct LoadSummary {
     pub snap_copy_event_revisions: u64,
     /// The WAL replay's figures, when the source has a WAL.
     pub wal: Option<WalReplayRow>,
+    /// What became of the source's Event revisions, as the database knows
+    /// it once the source is in (the `event_fates` view).
+    pub fates: EventFateCounts,
+}
+
+/// Event revisions by fate (the `event_fates` view, docs/schema.md): live,
+/// superseded by a later revision of their Event, gone (the Event's key
+/// generation ended) with how that is known, or unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFateCounts {
+    pub live: u64,
+    pub superseded: u64,
+    pub gone: u64,
+    /// The gone ones by `gone_because` (`tombstone`, `lease-revoke`,
+    /// `delete`, `compacted-key-absent-from-head`, `compacted-key-recreated`),
+    /// most first.
+    pub gone_because: Vec<(String, u64)>,
+    /// No source with a known head revision covers them.
+    pub unknown: u64,
 }
 
 /// One audit event, as stored in `audit_events` (see `docs/schema.md`).

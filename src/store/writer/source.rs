@@ -16,6 +16,7 @@ use super::wal::{write_replay, write_source_files, write_unresolved};
 use crate::helpers::trace;
 use crate::store::database::{Load, Store};
 use crate::store::error::StoreError;
+use crate::store::fates::count_fates;
 use crate::store::liveness::{
     derive_deleted_revision, derive_live, derive_source_liveness, link_event_rows, EVENTS, OBJECTS,
 };
@@ -188,6 +189,8 @@ impl<'c> SourceWriter<'c> {
         self.record_totals(facts)?;
         self.derive_rows()?;
         trace("store: live and deleted_revision derived");
+        self.summary.fates = count_fates(self.load.conn(), Some(self.source_id))?;
+        trace("store: fates counted");
         self.index_text()?;
         trace("store: text index in");
         let summary = std::mem::take(&mut self.summary);
