@@ -768,7 +768,7 @@ fn check_in_chromium(dir: &Path, page: &Path, marks: usize, warnings: usize) {
 /// A version-1 database is refused by `timeline`: exit status 1, and stderr
 /// says the timeline needs version 3.
 #[test]
-fn timeline_needs_schema_3() {
+fn timeline_needs_schema_6() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("old.sqlite");
     let conn = Connection::open(&db).unwrap();
@@ -782,7 +782,7 @@ fn timeline_needs_schema_3() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs version 3"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs version 6"));
 }
 
 /// A small database written directly: a Deployment `web` in `shop` with

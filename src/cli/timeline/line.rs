@@ -81,10 +81,17 @@ pub fn detail(l: &TimelineLine) -> String {
     }
 }
 
-/// The line's time as text.
+/// The line's time as text; `(no time)` for a record that carries none
+/// (kept, not dropped: see the `timeline` view).
 pub fn time(l: &TimelineLine) -> String {
-    cell(&l.time)
+    match l.time {
+        SqlValue::Null => NO_TIME.to_string(),
+        ref t => cell(t),
+    }
 }
+
+/// The time of a line whose record carries none.
+pub const NO_TIME: &str = "(no time)";
 
 /// The line's own message.
 pub fn message(l: &TimelineLine) -> String {
