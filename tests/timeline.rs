@@ -497,6 +497,26 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         .filter(|r| r["source"] == "event")
         .all(|r| r["revision"].is_i64()));
     assert!(!jsonl.contains("api"), "the neighbour stays out");
+    // Each line carries its record's identity: an Event's uid, a request's
+    // auditID, the ones the database holds.
+    let identity = |r: &Value| -> String {
+        let id = if r["source"] == "event" {
+            &r["event_uid"]
+        } else {
+            &r["audit_id"]
+        };
+        id.as_str().unwrap_or_default().to_string()
+    };
+    for r in &rows {
+        let id = identity(r);
+        let sql = if r["source"] == "event" {
+            "SELECT count(*) FROM events WHERE uid = ?1"
+        } else {
+            "SELECT count(*) FROM audit_events WHERE audit_id = ?1"
+        };
+        let held: i64 = conn.query_row(sql, [&id], |q| q.get(0)).unwrap();
+        assert!(!id.is_empty() && held > 0, "{r}");
+    }
     // Plural, other case, and the same through the Pod's own timeline.
     let plural = timeline(
         &f.db,
@@ -642,6 +662,8 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         })
         .collect();
     assert_eq!(story(&csv_rows), expected_story(&f.deleted_pod));
+    let ids: Vec<String> = rows.iter().map(identity).collect();
+    assert_eq!(csv_rows.iter().map(identity).collect::<Vec<_>>(), ids);
 
     // Text: aligned, one line each, the object named.
     let text = timeline(&f.db, &["--object", "deployment/shop/web"]);
@@ -657,6 +679,14 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
     }
     assert!(text_lines[1].contains("patch") && text_lines[1].contains("user=alice"));
     assert!(text_lines[8].contains("DENIED (403)"), "{}", text_lines[8]);
+    for (l, r) in text_lines[1..].iter().zip(&rows) {
+        let tag = if r["source"] == "event" {
+            "uid="
+        } else {
+            "auditID="
+        };
+        assert!(l.ends_with(&format!("{tag}{}", identity(r))), "{l}");
+    }
 
     // Timesketch: the required fields, microseconds matching the datetime.
     let ts = timeline(
@@ -675,6 +705,7 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         assert!(r["timestamp_desc"].is_string());
     }
     assert!(ts_rows[0]["message"].as_str().unwrap().contains("alice"));
+    assert_eq!(ts_rows.iter().map(identity).collect::<Vec<_>>(), ids);
 
     // HTML: rendered by headless Chromium.
     let html = timeline(
@@ -685,6 +716,12 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         !html.contains("http://") && !html.contains("https://"),
         "self-contained"
     );
+    for id in &ids {
+        assert!(
+            html.contains(&format!("\"{id}\"")),
+            "{id} in the page's line data"
+        );
+    }
     let page = f.dir.join("web.html");
     std::fs::write(&page, &html).unwrap();
     check_in_chromium(&f.dir, &page, rows.len(), 3);

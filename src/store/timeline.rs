@@ -125,6 +125,8 @@ pub const COLUMNS: &[&str] = &[
     "key",
     "live",
     "time_from",
+    "event_uid",
+    "audit_id",
 ];
 
 /// One line of the timeline: a row of the `timeline` view. The view's
@@ -163,11 +165,15 @@ pub struct TimelineLine {
     /// `stageTimestamp`, `requestReceivedTimestamp`); NULL when the record
     /// has none (the line is kept, time NULL).
     pub time_from: Value,
+    /// An Event line's `metadata.uid`: the Event it is an occurrence of.
+    pub event_uid: Value,
+    /// An audit line's `auditID`: the request it records.
+    pub audit_id: Value,
 }
 
 impl TimelineLine {
     /// The fields, named as in [`COLUMNS`] and in that order.
-    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 26] {
+    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 28] {
         [
             ("time", (&self.time).into()),
             ("source", ValueRef::Text(self.source.as_str().as_bytes())),
@@ -195,6 +201,8 @@ impl TimelineLine {
             ("key", (&self.key).into()),
             ("live", (&self.live).into()),
             ("time_from", (&self.time_from).into()),
+            ("event_uid", (&self.event_uid).into()),
+            ("audit_id", (&self.audit_id).into()),
         ]
     }
 
@@ -229,6 +237,8 @@ impl TimelineLine {
             key: Value::Null,
             live: Value::Null,
             time_from: Value::Null,
+            event_uid: Value::Null,
+            audit_id: Value::Null,
         }
     }
 
@@ -261,6 +271,8 @@ impl TimelineLine {
             key: r.get(23)?,
             live: r.get(24)?,
             time_from: r.get(25)?,
+            event_uid: r.get(26)?,
+            audit_id: r.get(27)?,
         })
     }
 }
@@ -302,7 +314,8 @@ const SELECT_LINES: &str = "SELECT tl.time, tl.source,
             tl.object_kind, tl.object_namespace, tl.object_name, tl.object_uid,
             tl.reason, tl.verb, tl.type, tl.count, tl.message, tl.component,
             tl.username, tl.source_ip, tl.user_agent, tl.response_code, tl.denied, tl.write,
-            tl.revision, tl.sub_revision, tl.file, tl.line, tl.key, tl.live, tl.time_from
+            tl.revision, tl.sub_revision, tl.file, tl.line, tl.key, tl.live, tl.time_from,
+            tl.event_uid, tl.audit_id
          FROM timeline tl";
 
 /// Time order; lines of one time in the order they were written.

@@ -67,16 +67,25 @@ pub fn what(l: &TimelineLine) -> String {
     }
 }
 
-/// The detail column: the Event's message, or who did the request.
+/// The detail column: the Event's message, or who did the request; then
+/// the record's identity (the Event's uid, the request's auditID), so that
+/// a line leads back to its record.
 pub fn detail(l: &TimelineLine) -> String {
     match l.source {
-        Source::Event => cell(&l.message).replace(['\n', '\r'], " "),
+        Source::Event => {
+            let mut d = cell(&l.message).replace(['\n', '\r'], " ");
+            if l.event_uid != SqlValue::Null {
+                d.push_str(&format!(" uid={}", cell(&l.event_uid)));
+            }
+            d.trim_start().to_string()
+        }
         Source::Audit => format!(
-            "user={} ip={} code={} agent={}",
+            "user={} ip={} code={} agent={} auditID={}",
             cell(&l.username),
             cell(&l.source_ip),
             cell(&l.response_code),
-            cell(&l.user_agent)
+            cell(&l.user_agent),
+            cell(&l.audit_id)
         ),
     }
 }
@@ -137,7 +146,11 @@ mod tests {
         audit.response_code = SqlValue::Integer(403);
         audit.username = SqlValue::Text("alice".into());
         assert_eq!(what(&audit), "patch DENIED (403)");
-        assert_eq!(detail(&audit), "user=alice ip= code=403 agent=");
+        assert_eq!(detail(&audit), "user=alice ip= code=403 agent= auditID=");
+        audit.audit_id = SqlValue::Text("a-1".into());
+        assert!(detail(&audit).ends_with(" auditID=a-1"));
+        event.event_uid = SqlValue::Text("u-1".into());
+        assert_eq!(detail(&event), "a b uid=u-1");
         assert_eq!(
             micros("2026-11-20T09:30:00.250000Z"),
             Some(1_795_167_000_250_000)

@@ -62,7 +62,8 @@ CREATE VIEW superseded_events AS
 -- audit event without stageTimestamp (v1 logs written with `timestamp`
 -- only) is placed at its request's time, an Event without any occurrence
 -- time at its creation, and a record with no time at all is still a line
--- (time NULL, first); `time_from` says which field gave the time.
+-- (time NULL, first); `time_from` says which field gave the time. Each
+-- line carries its identity: the Event's uid, the audit event's auditID.
 DROP VIEW timeline;
 CREATE VIEW timeline AS
     SELECT coalesce(e.occurred_at,
@@ -93,7 +94,9 @@ CREATE VIEW timeline AS
            e.id AS event_id,
            NULL AS audit_event_id,
            CASE WHEN e.occurred_at IS NOT NULL THEN 'occurred_at'
-                WHEN e.creation_timestamp IS NOT NULL THEN 'creationTimestamp' END AS time_from
+                WHEN e.creation_timestamp IS NOT NULL THEN 'creationTimestamp' END AS time_from,
+           e.uid AS event_uid,
+           NULL AS audit_id
     FROM event_revisions e
     UNION ALL
     SELECT coalesce(a.stage_timestamp, a.request_received_timestamp),
@@ -130,7 +133,9 @@ CREATE VIEW timeline AS
            NULL,
            a.id,
            CASE WHEN a.stage_timestamp IS NOT NULL THEN 'stageTimestamp'
-                WHEN a.request_received_timestamp IS NOT NULL THEN 'requestReceivedTimestamp' END
+                WHEN a.request_received_timestamp IS NOT NULL THEN 'requestReceivedTimestamp' END,
+           NULL,
+           a.audit_id
     FROM audit_events a
     WHERE a.id = (SELECT b.id FROM audit_events b WHERE b.audit_id = a.audit_id
                   ORDER BY b.stage = 'ResponseComplete' DESC,
