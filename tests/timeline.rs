@@ -927,3 +927,45 @@ fn an_object_the_database_does_not_hold_is_named_as_missing() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("BackOff"));
 }
+
+/// kubectl's view of repeats (issue 14): `--format describe` is one row per
+/// Event key with kubectl's `AGE` (`2m5s (x2 over 2m23s)`) and FROM, the
+/// same as the `event_describe` view; the text timeline says a repeat's
+/// span (`x2 over 18s`).
+#[test]
+fn describe_is_kubectls_events_table_and_the_view_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sample.sqlite");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample/snapshot.db");
+    evforensics()
+        .args(["ingest", "--db"])
+        .arg(&db)
+        .arg(&sample)
+        .assert()
+        .code(0);
+    let out = timeline(&db, &["--format", "describe"]);
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().starts_with("Events as of "), "{out}");
+    let header = lines.next().unwrap();
+    let (age, from) = (header.find("AGE").unwrap(), header.find("FROM").unwrap());
+    let ages: Vec<String> = lines
+        .map(|l| {
+            let cell: String = l.chars().skip(age).take(from - age).collect();
+            cell.trim().to_string()
+        })
+        .collect();
+    let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT interval FROM event_describe ORDER BY last_seen, mod_revision, key")
+        .unwrap();
+    let view: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ages, view);
+    assert!(ages.contains(&"2m5s (x2 over 2m23s)".to_string()), "{out}");
+    assert!(out.contains("kubelet, node-b"), "{out}");
+    let text = timeline(&db, &["--reason", "Pulling"]);
+    assert!(text.contains("Normal Pulling x2 over 18s"), "{text}");
+}

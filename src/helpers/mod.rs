@@ -4,6 +4,7 @@ pub mod csv_cell;
 pub mod duration;
 pub mod edit_distance;
 pub mod hex;
+pub mod human_duration;
 pub mod paths;
 pub mod trace;
 
@@ -11,5 +12,6 @@ pub use csv_cell::csv_text_cell;
 pub use duration::{parse_duration, DurationError};
 pub use edit_distance::edit_distance;
 pub use hex::hex;
+pub use human_duration::human_duration;
 pub use paths::{absolute, directory_of};
 pub use trace::trace;

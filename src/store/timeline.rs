@@ -127,6 +127,8 @@ pub const COLUMNS: &[&str] = &[
     "time_from",
     "event_uid",
     "audit_id",
+    "first_time",
+    "host",
 ];
 
 /// One line of the timeline: a row of the `timeline` view. The view's
@@ -169,11 +171,17 @@ pub struct TimelineLine {
     pub event_uid: Value,
     /// An audit line's `auditID`: the request it records.
     pub audit_id: Value,
+    /// An Event line's first occurrence (`eventTime`, else
+    /// `firstTimestamp`): with `count`, the repeat's span.
+    pub first_time: Value,
+    /// An Event line's reporting host (`source.host`, else
+    /// `reportingInstance`).
+    pub host: Value,
 }
 
 impl TimelineLine {
     /// The fields, named as in [`COLUMNS`] and in that order.
-    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 28] {
+    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 30] {
         [
             ("time", (&self.time).into()),
             ("source", ValueRef::Text(self.source.as_str().as_bytes())),
@@ -203,6 +211,8 @@ impl TimelineLine {
             ("time_from", (&self.time_from).into()),
             ("event_uid", (&self.event_uid).into()),
             ("audit_id", (&self.audit_id).into()),
+            ("first_time", (&self.first_time).into()),
+            ("host", (&self.host).into()),
         ]
     }
 
@@ -239,6 +249,8 @@ impl TimelineLine {
             time_from: Value::Null,
             event_uid: Value::Null,
             audit_id: Value::Null,
+            first_time: Value::Null,
+            host: Value::Null,
         }
     }
 
@@ -273,6 +285,8 @@ impl TimelineLine {
             time_from: r.get(25)?,
             event_uid: r.get(26)?,
             audit_id: r.get(27)?,
+            first_time: r.get(28)?,
+            host: r.get(29)?,
         })
     }
 }
@@ -315,7 +329,7 @@ const SELECT_LINES: &str = "SELECT tl.time, tl.source,
             tl.reason, tl.verb, tl.type, tl.count, tl.message, tl.component,
             tl.username, tl.source_ip, tl.user_agent, tl.response_code, tl.denied, tl.write,
             tl.revision, tl.sub_revision, tl.file, tl.line, tl.key, tl.live, tl.time_from,
-            tl.event_uid, tl.audit_id
+            tl.event_uid, tl.audit_id, tl.first_time, tl.host
          FROM timeline tl";
 
 /// Time order; lines of one time in the order they were written.
@@ -496,6 +510,17 @@ impl Timeline<'_> {
             let unix_ms = i128::from(ms) - i128::from(UNIX_EPOCH_JULIAN_MS);
             OffsetDateTime::from_unix_timestamp_nanos(unix_ms * 1_000_000).ok()
         }))
+    }
+
+    /// The newest Event occurrence the database holds: the moment the
+    /// ages of `timeline --format describe` (and of the `event_describe`
+    /// view) are counted from.
+    pub fn newest_event_time(&self) -> Result<Option<String>, TimelineError> {
+        Ok(self.store.connection().query_row(
+            "SELECT max(occurred_at) FROM event_revisions",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Calls `each` with every line `query` selects, in time order.

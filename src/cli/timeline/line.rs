@@ -4,7 +4,7 @@
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde_json::{Map, Value};
 
-use crate::helpers::hex;
+use crate::helpers::{hex, human_duration};
 use crate::store::timeline::{Source, TimelineLine};
 
 /// One output format: takes the lines in time order, then ends the output.
@@ -54,6 +54,9 @@ pub fn what(l: &TimelineLine) -> String {
                 .to_string();
             if let SqlValue::Integer(c @ 2..) = l.count {
                 w.push_str(&format!(" x{c}"));
+                if let Some(span) = seconds_between(&l.first_time, &l.time) {
+                    w.push_str(&format!(" over {}", human_duration(span)));
+                }
             }
             w
         }
@@ -112,6 +115,15 @@ pub fn username(l: &TimelineLine) -> String {
     cell(&l.username)
 }
 
+/// Whole seconds from `from` to `to` (database times), truncated as Go's
+/// `int(d.Seconds())` does; `None` when either is missing.
+pub fn seconds_between(from: &SqlValue, to: &SqlValue) -> Option<i64> {
+    let (SqlValue::Text(from), SqlValue::Text(to)) = (from, to) else {
+        return None;
+    };
+    Some((micros(to)? - micros(from)?) / 1_000_000)
+}
+
 /// Microseconds since the epoch of a database time.
 pub fn micros(t: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()?;
@@ -137,6 +149,8 @@ mod tests {
         event.count = SqlValue::Integer(4);
         event.message = SqlValue::Text("a\nb".into());
         assert_eq!(what(&event), "Warning BackOff x4");
+        event.first_time = SqlValue::Text("2026-11-20T09:26:02.000000Z".into());
+        assert_eq!(what(&event), "Warning BackOff x4 over 3m58s");
         assert_eq!(detail(&event), "a b");
         event.count = SqlValue::Integer(1);
         assert_eq!(what(&event), "Warning BackOff");

@@ -64,6 +64,8 @@ CREATE VIEW superseded_events AS
 -- time at its creation, and a record with no time at all is still a line
 -- (time NULL, first); `time_from` says which field gave the time. Each
 -- line carries its identity: the Event's uid, the audit event's auditID.
+-- An Event line says when the Event was first seen (`first_time`) and by
+-- which host, so that a repeat reads as kubectl's `x7 over 3m58s`.
 DROP VIEW timeline;
 CREATE VIEW timeline AS
     SELECT coalesce(e.occurred_at,
@@ -76,7 +78,7 @@ CREATE VIEW timeline AS
            e.reason AS reason,
            NULL AS verb,
            e.type AS type,
-           e.count AS count,
+           coalesce(e.series_count, e.count) AS count,
            e.message AS message,
            coalesce(e.reporting_component, e.source_component) AS component,
            NULL AS username,
@@ -96,7 +98,9 @@ CREATE VIEW timeline AS
            CASE WHEN e.occurred_at IS NOT NULL THEN 'occurred_at'
                 WHEN e.creation_timestamp IS NOT NULL THEN 'creationTimestamp' END AS time_from,
            e.uid AS event_uid,
-           NULL AS audit_id
+           NULL AS audit_id,
+           coalesce(e.event_time, strftime('%Y-%m-%dT%H:%M:%f000Z', e.first_timestamp)) AS first_time,
+           coalesce(e.source_host, e.reporting_instance) AS host
     FROM event_revisions e
     UNION ALL
     SELECT coalesce(a.stage_timestamp, a.request_received_timestamp),
@@ -135,10 +139,81 @@ CREATE VIEW timeline AS
            CASE WHEN a.stage_timestamp IS NOT NULL THEN 'stageTimestamp'
                 WHEN a.request_received_timestamp IS NOT NULL THEN 'requestReceivedTimestamp' END,
            NULL,
-           a.audit_id
+           a.audit_id,
+           NULL,
+           NULL
     FROM audit_events a
     WHERE a.id = (SELECT b.id FROM audit_events b WHERE b.audit_id = a.audit_id
                   ORDER BY b.stage = 'ResponseComplete' DESC,
                            coalesce(b.stage_timestamp, b.request_received_timestamp) DESC,
                            b.id DESC
                   LIMIT 1);
+
+-- kubectl's view of repeats: `kubectl describe`'s Events table, one row
+-- per Event key (its latest revision held): type, reason, the age of its
+-- last occurrence and `x7 over 3m58s` (count, age of the first), FROM
+-- (component, host), message. Ages are as of the newest Event occurrence
+-- the database holds (`as_of`), as kubectl would have printed them then;
+-- they are written as kubectl's HumanDuration writes them.
+CREATE VIEW event_describe AS
+    SELECT key, uid, object_kind, object_namespace, object_name, type, reason,
+           age,
+           CASE WHEN count > 1 THEN age || ' (x' || count || ' over ' || first_age || ')'
+                ELSE first_age END AS interval,
+           "from", message, count, first_seen, last_seen, as_of,
+           last_age_seconds, first_age_seconds, span_seconds, mod_revision, live
+    FROM (
+        SELECT d.*,
+               CASE WHEN d.last_age_seconds IS NULL THEN '<unknown>'
+                WHEN d.last_age_seconds < -1 THEN '<invalid>'
+                WHEN d.last_age_seconds < 0 THEN '0s'
+                WHEN d.last_age_seconds < 120 THEN d.last_age_seconds || 's'
+                WHEN d.last_age_seconds / 60 < 10 THEN (d.last_age_seconds / 60) || 'm'
+                    || CASE WHEN d.last_age_seconds % 60 = 0 THEN '' ELSE (d.last_age_seconds % 60) || 's' END
+                WHEN d.last_age_seconds / 60 < 180 THEN (d.last_age_seconds / 60) || 'm'
+                WHEN d.last_age_seconds / 3600 < 8 THEN (d.last_age_seconds / 3600) || 'h'
+                    || CASE WHEN (d.last_age_seconds / 60) % 60 = 0 THEN '' ELSE ((d.last_age_seconds / 60) % 60) || 'm' END
+                WHEN d.last_age_seconds / 3600 < 48 THEN (d.last_age_seconds / 3600) || 'h'
+                WHEN d.last_age_seconds / 3600 < 192 THEN (d.last_age_seconds / 86400) || 'd'
+                    || CASE WHEN (d.last_age_seconds / 3600) % 24 = 0 THEN '' ELSE ((d.last_age_seconds / 3600) % 24) || 'h' END
+                WHEN d.last_age_seconds / 3600 < 17520 THEN (d.last_age_seconds / 86400) || 'd'
+                WHEN d.last_age_seconds / 3600 < 70080 THEN (d.last_age_seconds / 86400 / 365) || 'y'
+                    || CASE WHEN (d.last_age_seconds / 86400) % 365 = 0 THEN '' ELSE ((d.last_age_seconds / 86400) % 365) || 'd' END
+                ELSE (d.last_age_seconds / 86400 / 365) || 'y' END AS age,
+               CASE WHEN d.first_age_seconds IS NULL THEN '<unknown>'
+                WHEN d.first_age_seconds < -1 THEN '<invalid>'
+                WHEN d.first_age_seconds < 0 THEN '0s'
+                WHEN d.first_age_seconds < 120 THEN d.first_age_seconds || 's'
+                WHEN d.first_age_seconds / 60 < 10 THEN (d.first_age_seconds / 60) || 'm'
+                    || CASE WHEN d.first_age_seconds % 60 = 0 THEN '' ELSE (d.first_age_seconds % 60) || 's' END
+                WHEN d.first_age_seconds / 60 < 180 THEN (d.first_age_seconds / 60) || 'm'
+                WHEN d.first_age_seconds / 3600 < 8 THEN (d.first_age_seconds / 3600) || 'h'
+                    || CASE WHEN (d.first_age_seconds / 60) % 60 = 0 THEN '' ELSE ((d.first_age_seconds / 60) % 60) || 'm' END
+                WHEN d.first_age_seconds / 3600 < 48 THEN (d.first_age_seconds / 3600) || 'h'
+                WHEN d.first_age_seconds / 3600 < 192 THEN (d.first_age_seconds / 86400) || 'd'
+                    || CASE WHEN (d.first_age_seconds / 3600) % 24 = 0 THEN '' ELSE ((d.first_age_seconds / 3600) % 24) || 'h' END
+                WHEN d.first_age_seconds / 3600 < 17520 THEN (d.first_age_seconds / 86400) || 'd'
+                WHEN d.first_age_seconds / 3600 < 70080 THEN (d.first_age_seconds / 86400 / 365) || 'y'
+                    || CASE WHEN (d.first_age_seconds / 86400) % 365 = 0 THEN '' ELSE ((d.first_age_seconds / 86400) % 365) || 'd' END
+                ELSE (d.first_age_seconds / 86400 / 365) || 'y' END AS first_age
+        FROM (
+            SELECT b.*,
+                   CAST(round((julianday(b.as_of) - julianday(b.last_seen)) * 86400000.0) / 1000 AS INTEGER) AS last_age_seconds,
+                   CAST(round((julianday(b.as_of) - julianday(b.first_seen)) * 86400000.0) / 1000 AS INTEGER) AS first_age_seconds,
+                   CAST(round((julianday(b.last_seen) - julianday(b.first_seen)) * 86400000.0) / 1000 AS INTEGER) AS span_seconds
+            FROM (
+                -- max(): SQLite takes the other columns from the row holding it.
+                SELECT key, max(mod_revision) AS mod_revision, uid,
+                       involved_kind AS object_kind, involved_namespace AS object_namespace,
+                       involved_name AS object_name, type, reason,
+                       coalesce(series_count, count, 1) AS count,
+                       coalesce(event_time, strftime('%Y-%m-%dT%H:%M:%f000Z', first_timestamp)) AS first_seen,
+                       occurred_at AS last_seen,
+                       coalesce(source_component, reporting_component)
+                           || coalesce(', ' || coalesce(source_host, reporting_instance), '') AS "from",
+                       trim(message) AS message, live,
+                       (SELECT max(occurred_at) FROM event_revisions) AS as_of
+                FROM event_revisions GROUP BY key
+            ) b
+        ) d
+    );
