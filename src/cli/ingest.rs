@@ -452,6 +452,10 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         s.kind,
         s.sha256
     );
+    // A file that is not whole says so first.
+    if let Some(condition) = &s.condition {
+        println!("  {condition}");
+    }
     match &s.live {
         Some(l) => println!(
             "  pulled through the etcd API (server {}): {} records, {} bytes; sha256 of the record stream (see docs/schema.md)",
@@ -460,6 +464,7 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         None if s.kind == WAL_SOURCE_KIND => println!(
             "  a WAL on its own, without the db beside it: what its proposals did is replayed from its first entry"
         ),
+        None if s.truncated => println!("  {}", s.trailer.describe_truncated()),
         None => println!("  {}", s.trailer.describe()),
     }
     if let Some(note) = &s.meta_note {

@@ -122,6 +122,8 @@ pub fn ingest_live(
         head_revision: facts.head_revision,
         compact_revision: facts.compact_revision,
         meta_note: None,
+        condition: None,
+        truncated: false,
         damage_examples,
         free_scan: FreePageScan::default(),
         live: Some(pulled),

@@ -17,7 +17,8 @@ use crate::source::mvcc::{self, leading_key};
 use crate::source::registry::registry_root;
 use crate::source::snap_copies::{read_copy_into, snap_copies};
 use crate::source::snapshot::{
-    check_unchanged, for_each_key_record, meta_note, KeyRecord, Snapshot,
+    check_unchanged, file_condition, for_each_key_record, meta_note, truncation, KeyRecord,
+    Snapshot,
 };
 use crate::source::wal::replay::{replay_into, Recording, StoredHistory};
 use crate::source::wal::WalSource;
@@ -57,6 +58,8 @@ pub fn ingest_source(
     let snapshot = Snapshot::open(&input)?;
     let db = snapshot.db();
     let meta_note = meta_note(db);
+    let condition = file_condition(db);
+    let truncated = truncation(db);
     let record = SourceRecord {
         kind: input.kind.as_str().to_string(),
         location: absolute(&input.given),
@@ -87,6 +90,14 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
+            // What lies past the end is lost: damage, whatever the tree
+            // still reaches.
+            if let Some(t) = truncated {
+                sink.damage(DamageRow {
+                    reason: t.to_string(),
+                    ..DamageRow::default()
+                });
+            }
             trace("db: reading");
             // What the db (and its copies) hold is noted for the replay.
             let mut stored = wal_dir.as_ref().map(|_| StoredHistory::new(root));
@@ -139,6 +150,8 @@ pub fn ingest_source(
         head_revision: facts.head_revision,
         compact_revision: facts.compact_revision,
         meta_note,
+        condition,
+        truncated: truncated.is_some(),
         damage_examples,
         free_scan,
         live: None,

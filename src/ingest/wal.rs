@@ -84,6 +84,8 @@ pub fn ingest_wal(
         head_revision: None,
         compact_revision: None,
         meta_note: None,
+        condition: None,
+        truncated: false,
         damage_examples,
         free_scan: FreePageScan::default(),
         live: None,
