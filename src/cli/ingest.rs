@@ -26,6 +26,12 @@ pub struct IngestArgs {
     /// etcd key prefix of Events (OpenShift: /kubernetes.io/events/).
     #[arg(long, value_name = "P", default_value = DEFAULT_PREFIX)]
     prefix: String,
+    /// The cluster's name, recorded with every source loaded (and read by
+    /// `export`). A database holds one cluster: a load naming another, or
+    /// whose kube-system namespace has another uid than a source already
+    /// loaded, is refused.
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
     /// Do not draw a progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -118,14 +124,31 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Whether `name` can name a cluster as it is, in a path too (the export's
+/// `cluster=NAME` partition): letters, digits, `-`, `_`, `.`, not first.
+fn valid_cluster_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Checks the arguments once and makes them a plan: every flag combination
 /// that makes no sense is refused here, before anything is opened.
 fn plan(args: &IngestArgs) -> Result<IngestPlan, String> {
     if args.prefix.is_empty() {
         return Err("--prefix must not be empty".into());
     }
+    if let Some(name) = &args.cluster {
+        if !valid_cluster_name(name) {
+            return Err(format!("--cluster {name:?}: a cluster name is letters, digits, '-', '_' and '.' (not first), at most 128 characters"));
+        }
+    }
     let options = IngestOptions {
         prefix: args.prefix.clone(),
+        cluster: args.cluster.clone(),
     };
     let l = &args.live;
     let mut endpoints: Vec<String> = l
@@ -491,6 +514,7 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         rate
     );
     print_fates(&sum.fates);
+    print_cluster(sum);
     println!("  tombstones: {}", sum.tombstones);
     println!(
         "  other objects (metadata): {} revisions, {} tombstones",
@@ -559,6 +583,18 @@ fn print_fates(f: &EventFateCounts) {
             "    liveness unknown (no source with a known head revision covers them): {}",
             f.unknown
         );
+    }
+}
+
+/// The cluster the source was recorded as.
+fn print_cluster(sum: &LoadSummary) {
+    let name = sum
+        .cluster
+        .as_deref()
+        .unwrap_or("unnamed (ingest --cluster NAME names it)");
+    match &sum.kube_system_uid {
+        Some(uid) => println!("  cluster: {name}; kube-system namespace uid {uid}"),
+        None => println!("  cluster: {name}; no kube-system namespace in this source (its Kubernetes cluster is not told)"),
     }
 }
 

@@ -38,6 +38,7 @@ pub fn ingest_live(
         size_bytes: 0,
         trailer: Trailer::Absent.as_str().to_string(),
         prefix: options.prefix.clone(),
+        cluster: options.cluster.clone(),
         ..SourceRecord::default()
     };
     // Connects once before the load (so that a wrong endpoint or

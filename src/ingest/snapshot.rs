@@ -17,8 +17,8 @@ use crate::source::mvcc::{self, leading_key};
 use crate::source::registry::registry_root;
 use crate::source::snap_copies::{read_copy_into, snap_copies};
 use crate::source::snapshot::{
-    check_unchanged, file_condition, for_each_key_record, meta_note, truncation, KeyRecord,
-    Snapshot,
+    check_unchanged, etcd_members, file_condition, for_each_key_record, meta_note, truncation,
+    KeyRecord, Snapshot,
 };
 use crate::source::wal::replay::{replay_into, Recording, StoredHistory};
 use crate::source::wal::WalSource;
@@ -74,7 +74,9 @@ pub fn ingest_source(
         bolt_txid: i64::try_from(db.meta().txid).ok(),
         bolt_meta_page: Some(db.meta().page_id as i64),
         bolt_meta_note: meta_note.clone(),
+        cluster: options.cluster.clone(),
     };
+    let members = etcd_members(db);
 
     // A rough guess (etcd values of Events are about 1 KB with their keys)
     // that lets the writer choose how to maintain its indexes.
@@ -110,7 +112,8 @@ pub fn ingest_source(
                 None => snapshot.read_into(&mut *sink),
             };
             free_scan = read.free_scan;
-            let facts = read.facts;
+            let mut facts = read.facts;
+            facts.etcd_members = members;
             trace("db: read");
             if input.kind == InputKind::DataDir {
                 let files = read_copies(&input, &copies, stored.as_mut(), root, sink);

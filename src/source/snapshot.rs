@@ -155,6 +155,20 @@ pub fn file_condition<R: ReadAt>(db: &BoltDb<R>) -> Option<String> {
         .or_else(|| meta_note(db).map(|note| format!("DAMAGED: {note}")))
 }
 
+/// The member ids of the db's `members` bucket (etcd writes each as
+/// hex text): which etcd the file comes from. Empty when the bucket is
+/// missing or unreadable.
+pub fn etcd_members<R: ReadAt>(db: &BoltDb<R>) -> Vec<String> {
+    let mut ids = Vec::new();
+    if let Ok(Some(bucket)) = db.bucket(b"members") {
+        db.for_each(&bucket, |k, _| {
+            ids.push(String::from_utf8_lossy(k).into_owned());
+        });
+    }
+    ids.sort();
+    ids
+}
+
 /// Describes a damaged meta page, if one was.
 pub fn meta_note<R: ReadAt>(db: &BoltDb<R>) -> Option<String> {
     let reports = db.meta_reports();

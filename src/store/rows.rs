@@ -67,6 +67,8 @@ pub struct SourceRecord {
     pub bolt_txid: Option<i64>,
     pub bolt_meta_page: Option<i64>,
     pub bolt_meta_note: Option<String>,
+    /// The cluster's name, as `ingest --cluster` gave it.
+    pub cluster: Option<String>,
 }
 
 /// What is known about a source once its records were read.
@@ -80,6 +82,8 @@ pub struct SourceFacts {
     /// (a live pull hashes what it read).
     pub sha256: Option<String>,
     pub size_bytes: Option<u64>,
+    /// The member ids (hex) of the db's `members` bucket: which etcd.
+    pub etcd_members: Vec<String>,
 }
 
 /// How a load derives `live` and `deleted_revision`.
@@ -417,6 +421,13 @@ pub struct LoadSummary {
     /// What became of the source's Event revisions, as the database knows
     /// it once the source is in (the `event_fates` view).
     pub fates: EventFateCounts,
+    /// The uid of the kube-system namespace as this source holds it (its
+    /// newest revision): the Kubernetes cluster's identity.
+    pub kube_system_uid: Option<String>,
+    /// The revision that uid was read at (the newest wins).
+    pub kube_system_revision: i64,
+    /// The database's cluster name once the source is in.
+    pub cluster: Option<String>,
 }
 
 /// Event revisions by fate (the `event_fates` view, docs/schema.md): live,

@@ -217,3 +217,14 @@ CREATE VIEW event_describe AS
             ) b
         ) d
     );
+
+-- Two clusters in one database are not merged silently: each source's
+-- cluster identity. `cluster` is the name `ingest --cluster` gave (a
+-- database holds one cluster: a load naming another is refused);
+-- `kube_system_uid` the uid of the kube-system namespace the source holds
+-- (Kubernetes' cluster identity: a load whose uid differs from another
+-- source's is refused); `etcd_members` the member ids (hex, a JSON array)
+-- of the db's `members` bucket, the etcd the source was read from.
+ALTER TABLE sources ADD COLUMN cluster TEXT;
+ALTER TABLE sources ADD COLUMN kube_system_uid TEXT;
+ALTER TABLE sources ADD COLUMN etcd_members TEXT;

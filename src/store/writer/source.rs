@@ -21,7 +21,7 @@ use crate::store::liveness::{
     derive_deleted_revision, derive_live, derive_source_liveness, link_event_rows, EVENTS, OBJECTS,
 };
 use crate::store::rows::{Batch, LoadPlan, LoadSummary, RowFates, SourceFacts, SourceRecord};
-use crate::store::sources::insert_source;
+use crate::store::sources::{insert_source, settle_cluster};
 use crate::store::sql::{query_one, query_optional};
 use crate::store::text_index::TextIndexBuilder;
 
@@ -163,6 +163,21 @@ impl<'c> SourceWriter<'c> {
         // A content already loaded (known only now for a live pull) ends
         // the load before the work below.
         self.record_content(facts)?;
+        // Another cluster's source is refused before any work.
+        self.summary.cluster = settle_cluster(
+            self.load.conn(),
+            self.source_id,
+            self.summary.kube_system_uid.as_deref(),
+        )?;
+        if !facts.etcd_members.is_empty() {
+            self.load.conn().execute(
+                "UPDATE sources SET etcd_members = ?2 WHERE id = ?1",
+                params![
+                    self.source_id,
+                    serde_json::to_string(&facts.etcd_members).unwrap_or_default()
+                ],
+            )?;
+        }
         trace("store: finishing");
         self.load.start_writeback();
         // The text index is built while the other indexes are.
