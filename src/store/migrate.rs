@@ -370,5 +370,14 @@ mod tests {
         for table in ["events", "event_revisions", "event_values"] {
             assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
         }
+        // Version 6: the row's fate and the sources' cluster columns.
+        let fate: String =
+            query_one(&conn, "SELECT fate FROM event_fates WHERE event_id = 7", []).unwrap();
+        assert_eq!(fate, "live");
+        let cluster: Option<String> = query_one(&conn, "SELECT cluster FROM sources", []).unwrap();
+        assert_eq!(cluster, None);
+        for table in ["sources", "expired_events", "timeline", "event_describe"] {
+            assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
+        }
     }
 }

@@ -34,7 +34,12 @@ CREATE VIEW event_fates AS
                      AND (n.next_create IS NULL OR n.create_revision IS NULL
                           OR n.next_create = n.create_revision)
                     THEN n.next_revision END AS successor,
-               (SELECT max(head_revision) FROM sources) AS head
+               -- The etcd that holds Events (not the main one when Events
+               -- have an etcd of their own): as `live` is derived.
+               (SELECT max(head_revision) FROM sources
+                WHERE event_revisions + tombstones > 0
+                   OR etcd_members IN (SELECT etcd_members FROM sources
+                                       WHERE event_revisions + tombstones > 0)) AS head
         FROM (
             SELECT id, key, mod_revision, sub_revision, create_revision, live, deleted_revision,
                    lead(mod_revision) OVER w AS next_revision,

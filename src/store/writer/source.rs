@@ -71,6 +71,15 @@ impl RowsBefore {
     }
 }
 
+/// The newest source (highest head revision) of an etcd that holds a
+/// family's keys: one holding its records (`{counts}` > 0), or one with the
+/// same etcd members as such a source (a later snapshot of that etcd in
+/// which they all expired). The `event_fates` view reads the same.
+const NEWEST_FOR: &str = "SELECT id FROM sources s WHERE head_revision IS NOT NULL
+       AND ({counts} > 0
+            OR etcd_members IN (SELECT etcd_members FROM sources WHERE {counts} > 0))
+     ORDER BY head_revision DESC, id DESC LIMIT 1";
+
 /// Loads one source inside one transaction. Dropping it without
 /// [`finish`](SourceWriter::finish) rolls everything back.
 pub struct SourceWriter<'c> {
@@ -285,19 +294,27 @@ impl<'c> SourceWriter<'c> {
         // `live` follows the newest view of the cluster: the source with
         // the highest head revision. When that is this source, every row may
         // change; otherwise only the rows this source added need a value.
-        let newest: Option<i64> = query_optional(
-            tx,
-            "SELECT id FROM sources WHERE head_revision IS NOT NULL
-                 ORDER BY head_revision DESC, id DESC LIMIT 1",
-            [],
-        )?;
+        // For each family, among the sources of an etcd that holds its keys
+        // (see `NEWEST_FOR`): a cluster keeping Events in an etcd of their
+        // own (`--etcd-servers-overrides`) has two revision counters, and
+        // the other etcd's head says nothing of the Events.
+        let newest_for = |counts: &str| -> Result<Option<i64>, StoreError> {
+            query_optional(tx, &NEWEST_FOR.replace("{counts}", counts), [])
+        };
+        let newest_events = newest_for("event_revisions + tombstones")?;
+        let newest_objects = newest_for("object_revisions + object_tombstones")?;
         // With fates in the rows, this source is the whole history and the
         // newest source: its rows already hold `live`, and with complete
         // fates `deleted_revision` too.
         let before = self.before;
-        for (family, rows_before, deletions_before) in [
-            (EVENTS, before.events, before.deletions),
-            (OBJECTS, before.objects, before.object_deletions),
+        for (family, rows_before, deletions_before, newest) in [
+            (EVENTS, before.events, before.deletions, newest_events),
+            (
+                OBJECTS,
+                before.objects,
+                before.object_deletions,
+                newest_objects,
+            ),
         ] {
             match self.fates {
                 RowFates::Derived => {
