@@ -115,6 +115,7 @@ fn source() -> SourceRecord {
         bolt_txid: None,
         bolt_meta_page: None,
         bolt_meta_note: None,
+        cluster: None,
     }
 }
 

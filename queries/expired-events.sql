@@ -1,9 +1,5 @@
--- Events that had already expired or been deleted when the snapshot was taken (kubectl no longer shows them)
-SELECT e.occurred_at, e.namespace, e.involved_kind, e.involved_name, e.reason, e.message,
-       d.revision AS deleted_at_revision
-FROM events e JOIN deletions d
-  ON d.key = e.key AND d.revision = e.deleted_revision
-WHERE e.live = 0
-  AND e.mod_revision = (SELECT max(mod_revision) FROM events x
-                        WHERE x.key = e.key AND x.mod_revision < d.revision)
-ORDER BY e.occurred_at, e.key;
+-- Events that were gone (expired, deleted, or compacted away) when the newest snapshot was taken, with how each is known to be gone (kubectl no longer shows them)
+SELECT occurred_at, namespace, involved_kind, involved_name, reason, message,
+       gone_because, gone_revision AS deleted_at_revision, recovered_from, key, uid
+FROM expired_events
+ORDER BY occurred_at, key;

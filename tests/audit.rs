@@ -251,6 +251,46 @@ fn audit2rbac_v1_and_v1beta1_logs_hold_the_same_37_events() {
 /// AKS: a `{"records": [...]}` envelope of 22 kube-audit records with the
 /// event as a string in properties.log; one Event Hubs record (pretty
 /// printed, BOM); one pretty-printed event (BOM).
+/// The audit2rbac log is v1 written with `timestamp` only (no
+/// `stageTimestamp`): every one of its 37 events is a timeline line at its
+/// request's time, and a user's lines are what the saved question counts
+/// (issue 14: `--user` printed nothing).
+#[test]
+fn audit_events_without_a_stage_time_are_in_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.sqlite");
+    ingest(&db, &[&third_party("audit2rbac/demo.log")]).code(0);
+    let timeline = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = evforensics()
+            .args(["timeline", "--format", "jsonl", "--db"])
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = timeline(&[]);
+    assert_eq!(all.len(), 37);
+    assert!(all
+        .iter()
+        .all(|l| l["time_from"] == "requestReceivedTimestamp" && l["time"].is_string()));
+    let bob = timeline(&["--user", "bob"]);
+    assert_eq!(bob.len(), 29);
+    let denied = bob.iter().filter(|l| l["denied"] == 1).count();
+    let conn = Connection::open(&db).unwrap();
+    let refused = count(
+        &conn,
+        "SELECT count(*) FROM audit_denied_requests WHERE impersonated_user = 'bob'",
+    );
+    assert_eq!(denied as i64, refused);
+    assert!(refused > 0);
+}
+
 #[test]
 fn aks_wrapped_and_pretty_printed_samples() {
     let dir = tempfile::tempdir().unwrap();

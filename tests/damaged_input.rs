@@ -103,6 +103,19 @@ fn ingest(bytes: &[u8]) -> Run {
     run
 }
 
+/// `100000` as `100,000`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn put_u32(bytes: &mut [u8], at: usize, v: u32) {
     bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
@@ -136,6 +149,37 @@ fn truncated_file_loads_what_remains() {
     let cut = (cut_page * u64::from(page_size)) as usize;
     let run = ingest(&bytes[..cut]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    // It says so first, not "plain bbolt copy" (issue 14).
+    let hwm = BoltDb::open(&bytes).unwrap().meta().hwm;
+    let truncated = format!(
+        "TRUNCATED: the file is {} bytes, the meta page's high-water mark needs {}",
+        grouped(cut as u64),
+        grouped(hwm * u64::from(page_size))
+    );
+    let summary: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(summary[1].trim(), truncated, "{}", run.stdout);
+    assert!(!run.stdout.contains("plain bbolt copy"), "{}", run.stdout);
+    assert_eq!(
+        run.count(&format!(
+            "SELECT count(*) FROM damaged_records WHERE reason = '{}'",
+            truncated.replace('\'', "''")
+        )),
+        1
+    );
+    let info = Command::cargo_bin("evforensics")
+        .unwrap()
+        .arg("info")
+        .arg(run._dir.path().join("evidence.db"))
+        .output()
+        .unwrap();
+    let info_text = String::from_utf8_lossy(&info.stdout);
+    assert_eq!(info.status.code(), Some(3));
+    assert_eq!(
+        info_text.lines().next(),
+        Some(truncated.as_str()),
+        "{info_text}"
+    );
+    assert!(!info_text.contains("plain bbolt copy"), "{info_text}");
     assert!(
         run.events() > 0 && run.events() < SAMPLE_EVENT_REVISIONS,
         "{}",
@@ -305,6 +349,14 @@ fn zeroed_meta_page_falls_back_to_the_other() {
     );
     assert!(
         run.stdout.contains(&format!("meta page {used} damaged")),
+        "{}",
+        run.stdout
+    );
+    // Said first.
+    assert!(
+        run.stdout.lines().nth(1).is_some_and(|l| l
+            .trim()
+            .starts_with(&format!("DAMAGED: meta page {used} damaged"))),
         "{}",
         run.stdout
     );

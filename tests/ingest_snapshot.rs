@@ -140,6 +140,90 @@ fn assert_matches_ledger(conn: &Connection, ledger: &Ledger) {
     assert_layers_match_ledger(conn, ledger, Layers::Db)
 }
 
+/// Each Event row's fate (`event_fates`) is what the ledger says became of
+/// it: live at the head; superseded when a later revision of its
+/// generation is held; gone when the last one held of an ended generation,
+/// known by its tombstone (with its cause, when the WAL told) or, its
+/// tombstone compacted away, by its key's absence from the head.
+fn assert_fates_match_ledger(conn: &Connection, ledger: &Ledger) {
+    let mut stmt = conn
+        .prepare(
+            "SELECT f.key, f.mod_revision, f.sub_revision, f.fate, f.gone_because, e.create_revision
+             FROM event_fates f JOIN events e ON e.id = f.event_id",
+        )
+        .unwrap();
+    let fates: Vec<(String, i64, i64, String, Option<String>, i64)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let held: BTreeSet<(String, i64, i64)> = fates
+        .iter()
+        .map(|(k, rev, _, _, _, create)| (k.clone(), *rev, *create))
+        .collect();
+    let tombstones = deletion_rows(conn);
+    let mut gone = 0;
+    for (key, rev, sub, fate, because, create) in &fates {
+        let p = ledger
+            .puts
+            .iter()
+            .find(|p| &p.key == key && p.revision == *rev && p.sub == *sub)
+            .unwrap_or_else(|| panic!("{key}@{rev} is not in the ledger"));
+        let f = ledger.fate(p);
+        let later_in_generation = held
+            .iter()
+            .any(|(k, r, c)| k == key && r > rev && c == create);
+        let d = ledger
+            .deletes
+            .iter()
+            .find(|d| Some(d.revision) == f.deleted_revision && &d.key == key);
+        let tombstone_held =
+            d.is_some_and(|d| tombstones.contains(&(d.key.clone(), d.revision, d.sub)));
+        let (want, want_because) = if f.live_at_head {
+            ("live", None)
+        } else if later_in_generation {
+            ("superseded", None)
+        } else if tombstone_held {
+            let cause: Option<String> = conn
+                .query_row(
+                    "SELECT cause FROM deletions WHERE key = ?1 AND revision = ?2",
+                    rusqlite::params![key, f.deleted_revision],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let because = match cause.as_deref() {
+                Some("lease-revoke") => "lease-revoke",
+                Some("delete-range") => "delete",
+                _ => "tombstone",
+            };
+            ("gone", Some(because))
+        } else {
+            ("gone", Some("compacted-key-absent-from-head"))
+        };
+        assert_eq!(
+            (fate.as_str(), because.as_deref()),
+            (want, want_because),
+            "fate of {key}@{rev} ({})",
+            p.note
+        );
+        gone += usize::from(want == "gone");
+    }
+    let expired: i64 = conn
+        .query_row("SELECT count(*) FROM expired_events", [], |r| r.get(0))
+        .unwrap();
+    let expired = expired as usize;
+    assert_eq!(expired, gone, "expired_events holds the gone Events");
+}
+
 /// [`assert_matches_ledger`] for what `layers` hold: with the WAL, every
 /// Event put and tombstone ever written is a row, the compacted ones too,
 /// and a tombstone carries its cause.
@@ -450,7 +534,29 @@ fn snapshot_of_real_etcd_loads_every_revision_and_tombstone() {
 
     let conn = open(&db);
     assert_matches_ledger(&conn, &s.ledger);
+    assert_fates_match_ledger(&conn, &s.ledger);
     assert_database_consistent(&db);
+    // The summary, the view and the saved question give one answer.
+    let gone: i64 = conn
+        .query_row("SELECT count(*) FROM expired_events", [], |r| r.get(0))
+        .unwrap();
+    let gone = gone as usize;
+    assert!(
+        out.contains(&format!(
+            "gone (their Event expired or was deleted, the last revision held of each): {gone} ("
+        )),
+        "{out}"
+    );
+    let asked = Command::cargo_bin("evforensics")
+        .unwrap()
+        .args(["query", "--format", "json", "--db"])
+        .arg(&db)
+        .arg("expired-events")
+        .output()
+        .unwrap();
+    let asked: Vec<Value> = serde_json::from_slice(&asked.stdout).unwrap();
+    assert_eq!(asked.len(), gone);
+    assert!(asked.iter().all(|r| r["gone_because"].is_string()));
 
     let (kind, sha, trailer, head, compact): (String, String, String, i64, i64) = conn
         .query_row(
@@ -543,6 +649,7 @@ fn data_directory_of_a_running_etcd() {
     assert_eq!(code, 0, "{out}");
     let conn = open(&db);
     assert_layers_match_ledger(&conn, &s.ledger, Layers::DbAndWal);
+    assert_fates_match_ledger(&conn, &s.ledger);
     let (kind, sha): (String, String) = conn
         .query_row("SELECT kind, sha256 FROM sources", [], |r| {
             Ok((r.get(0)?, r.get(1)?))

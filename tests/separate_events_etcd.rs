@@ -138,6 +138,19 @@ fn events_in_their_own_etcd_are_found_and_joined_to_their_owners() {
         "{loaded_events}"
     );
 
+    // The Events are live in their own etcd, whatever the other's head
+    // revision: liveness follows the newest source that holds Events.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let fates: Vec<(i64, String)> = conn
+        .prepare("SELECT e.live, f.fate FROM events e JOIN event_fates f ON f.event_id = e.id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(fates, [(1, "live".to_string()), (1, "live".to_string())]);
+    drop(conn);
+
     let jsonl = evforensics(&[
         "timeline",
         "--db",

@@ -497,6 +497,26 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         .filter(|r| r["source"] == "event")
         .all(|r| r["revision"].is_i64()));
     assert!(!jsonl.contains("api"), "the neighbour stays out");
+    // Each line carries its record's identity: an Event's uid, a request's
+    // auditID, the ones the database holds.
+    let identity = |r: &Value| -> String {
+        let id = if r["source"] == "event" {
+            &r["event_uid"]
+        } else {
+            &r["audit_id"]
+        };
+        id.as_str().unwrap_or_default().to_string()
+    };
+    for r in &rows {
+        let id = identity(r);
+        let sql = if r["source"] == "event" {
+            "SELECT count(*) FROM events WHERE uid = ?1"
+        } else {
+            "SELECT count(*) FROM audit_events WHERE audit_id = ?1"
+        };
+        let held: i64 = conn.query_row(sql, [&id], |q| q.get(0)).unwrap();
+        assert!(!id.is_empty() && held > 0, "{r}");
+    }
     // Plural, other case, and the same through the Pod's own timeline.
     let plural = timeline(
         &f.db,
@@ -642,6 +662,8 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         })
         .collect();
     assert_eq!(story(&csv_rows), expected_story(&f.deleted_pod));
+    let ids: Vec<String> = rows.iter().map(identity).collect();
+    assert_eq!(csv_rows.iter().map(identity).collect::<Vec<_>>(), ids);
 
     // Text: aligned, one line each, the object named.
     let text = timeline(&f.db, &["--object", "deployment/shop/web"]);
@@ -657,6 +679,14 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
     }
     assert!(text_lines[1].contains("patch") && text_lines[1].contains("user=alice"));
     assert!(text_lines[8].contains("DENIED (403)"), "{}", text_lines[8]);
+    for (l, r) in text_lines[1..].iter().zip(&rows) {
+        let tag = if r["source"] == "event" {
+            "uid="
+        } else {
+            "auditID="
+        };
+        assert!(l.ends_with(&format!("{tag}{}", identity(r))), "{l}");
+    }
 
     // Timesketch: the required fields, microseconds matching the datetime.
     let ts = timeline(
@@ -675,6 +705,7 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         assert!(r["timestamp_desc"].is_string());
     }
     assert!(ts_rows[0]["message"].as_str().unwrap().contains("alice"));
+    assert_eq!(ts_rows.iter().map(identity).collect::<Vec<_>>(), ids);
 
     // HTML: rendered by headless Chromium.
     let html = timeline(
@@ -685,6 +716,12 @@ fn deployment_timeline_tells_the_incident_in_every_format() {
         !html.contains("http://") && !html.contains("https://"),
         "self-contained"
     );
+    for id in &ids {
+        assert!(
+            html.contains(&format!("\"{id}\"")),
+            "{id} in the page's line data"
+        );
+    }
     let page = f.dir.join("web.html");
     std::fs::write(&page, &html).unwrap();
     check_in_chromium(&f.dir, &page, rows.len(), 3);
@@ -804,7 +841,7 @@ fn chromium_screenshot(dir: &Path, page: &Path) -> PathBuf {
 /// A version-1 database is refused by `timeline`: exit status 1, and stderr
 /// says the timeline needs version 3.
 #[test]
-fn timeline_needs_schema_3() {
+fn timeline_needs_schema_6() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("old.sqlite");
     let conn = Connection::open(&db).unwrap();
@@ -818,7 +855,7 @@ fn timeline_needs_schema_3() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs version 3"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs version 6"));
 }
 
 /// A small database written directly: a Deployment `web` in `shop` with
@@ -1066,4 +1103,46 @@ fn html_page_of_a_large_case_opens() {
     // The table shows a page, not 200,000 rows.
     assert!(dom.matches("<tr ").count() <= 201);
     chromium_screenshot(tmp.path(), &page);
+}
+
+/// kubectl's view of repeats (issue 14): `--format describe` is one row per
+/// Event key with kubectl's `AGE` (`2m5s (x2 over 2m23s)`) and FROM, the
+/// same as the `event_describe` view; the text timeline says a repeat's
+/// span (`x2 over 18s`).
+#[test]
+fn describe_is_kubectls_events_table_and_the_view_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("sample.sqlite");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample/snapshot.db");
+    evforensics()
+        .args(["ingest", "--db"])
+        .arg(&db)
+        .arg(&sample)
+        .assert()
+        .code(0);
+    let out = timeline(&db, &["--format", "describe"]);
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().starts_with("Events as of "), "{out}");
+    let header = lines.next().unwrap();
+    let (age, from) = (header.find("AGE").unwrap(), header.find("FROM").unwrap());
+    let ages: Vec<String> = lines
+        .map(|l| {
+            let cell: String = l.chars().skip(age).take(from - age).collect();
+            cell.trim().to_string()
+        })
+        .collect();
+    let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT interval FROM event_describe ORDER BY last_seen, mod_revision, key")
+        .unwrap();
+    let view: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ages, view);
+    assert!(ages.contains(&"2m5s (x2 over 2m23s)".to_string()), "{out}");
+    assert!(out.contains("kubelet, node-b"), "{out}");
+    let text = timeline(&db, &["--reason", "Pulling"]);
+    assert!(text.contains("Normal Pulling x2 over 18s"), "{text}");
 }

@@ -17,7 +17,7 @@ use crate::ingest::{
 };
 use crate::source::live::{self, LiveOptions, DEFAULT_PAGE_SIZE};
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
-use crate::store::{LoadSummary, Store, WalReplayRow};
+use crate::store::{EventFateCounts, LoadSummary, Store, WalReplayRow};
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -26,6 +26,12 @@ pub struct IngestArgs {
     /// etcd key prefix of Events (OpenShift: /kubernetes.io/events/).
     #[arg(long, value_name = "P", default_value = DEFAULT_PREFIX)]
     prefix: String,
+    /// The cluster's name, recorded with every source loaded (and read by
+    /// `export`). A database holds one cluster: a load naming another, or
+    /// whose kube-system namespace has another uid than a source already
+    /// loaded, is refused.
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
     /// Do not draw a progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -118,14 +124,31 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Whether `name` can name a cluster as it is, in a path too (the export's
+/// `cluster=NAME` partition): letters, digits, `-`, `_`, `.`, not first.
+fn valid_cluster_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Checks the arguments once and makes them a plan: every flag combination
 /// that makes no sense is refused here, before anything is opened.
 fn plan(args: &IngestArgs) -> Result<IngestPlan, String> {
     if args.prefix.is_empty() {
         return Err("--prefix must not be empty".into());
     }
+    if let Some(name) = &args.cluster {
+        if !valid_cluster_name(name) {
+            return Err(format!("--cluster {name:?}: a cluster name is letters, digits, '-', '_' and '.' (not first), at most 128 characters"));
+        }
+    }
     let options = IngestOptions {
         prefix: args.prefix.clone(),
+        cluster: args.cluster.clone(),
     };
     let l = &args.live;
     let mut endpoints: Vec<String> = l
@@ -452,6 +475,10 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         s.kind,
         s.sha256
     );
+    // A file that is not whole says so first.
+    if let Some(condition) = &s.condition {
+        println!("  {condition}");
+    }
     match &s.live {
         Some(l) => println!(
             "  pulled through the etcd API (server {}): {} records, {} bytes; sha256 of the record stream (see docs/schema.md)",
@@ -460,6 +487,7 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         None if s.kind == WAL_SOURCE_KIND => println!(
             "  a WAL on its own, without the db beside it: what its proposals did is replayed from its first entry"
         ),
+        None if s.truncated => println!("  {}", s.trailer.describe_truncated()),
         None => println!("  {}", s.trailer.describe()),
     }
     if let Some(note) = &s.meta_note {
@@ -485,11 +513,8 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
         took.as_secs_f64(),
         rate
     );
-    println!(
-        "    live at the head revision: {}; no longer live (expired or deleted): {}",
-        sum.live_event_revisions,
-        sum.event_revisions.saturating_sub(sum.live_event_revisions)
-    );
+    print_fates(&sum.fates);
+    print_cluster(sum);
     println!("  tombstones: {}", sum.tombstones);
     println!(
         "  other objects (metadata): {} revisions, {} tombstones",
@@ -529,6 +554,47 @@ fn print_summary(source: &std::path::Path, s: &LoadedSource, took: Duration, pre
             "    … see: SELECT * FROM damaged_records WHERE source_id = {}",
             sum.source_id
         );
+    }
+}
+
+/// What became of the source's Event revisions (the `event_fates` view:
+/// the same answer as `expired_events` and `query expired-events`).
+fn print_fates(f: &EventFateCounts) {
+    let because = if f.gone_because.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = f
+            .gone_because
+            .iter()
+            .map(|(why, n)| format!("{why} {n}"))
+            .collect();
+        format!(" ({})", parts.join(", "))
+    };
+    println!(
+        "    live at the head revision: {}; superseded by a later revision of their Event: {}",
+        f.live, f.superseded
+    );
+    println!(
+        "    gone (their Event expired or was deleted, the last revision held of each): {}{because}",
+        f.gone
+    );
+    if f.unknown > 0 {
+        println!(
+            "    liveness unknown (no source with a known head revision covers them): {}",
+            f.unknown
+        );
+    }
+}
+
+/// The cluster the source was recorded as.
+fn print_cluster(sum: &LoadSummary) {
+    let name = sum
+        .cluster
+        .as_deref()
+        .unwrap_or("unnamed (ingest --cluster NAME names it)");
+    match &sum.kube_system_uid {
+        Some(uid) => println!("  cluster: {name}; kube-system namespace uid {uid}"),
+        None => println!("  cluster: {name}; no kube-system namespace in this source (its Kubernetes cluster is not told)"),
     }
 }
 

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::IngestError;
 use super::outcome::{AlreadyLoaded, AuditLoaded, AuditOutcome};
+use super::plan::IngestOptions;
 use crate::helpers::{absolute, hex};
 use crate::source::audit::{AuditReader, Record};
 use crate::source::input::{self, Compression};
@@ -31,6 +32,7 @@ pub fn ingest_audit_file(
     store: &mut Store,
     path: &Path,
     compression: Option<Compression>,
+    options: &IngestOptions,
 ) -> Result<AuditOutcome, IngestError> {
     let sha256 = input::sha256_file(path)?;
     if let Some(source_id) = store.source_by_content(&sha256, "")? {
@@ -39,7 +41,7 @@ pub fn ingest_audit_file(
             sha256,
         }));
     }
-    load_file(store, path, compression, sha256)
+    load_file(store, path, compression, sha256, options.cluster.clone())
 }
 
 /// Loads the file whose SHA-256 was `sha256` when it was first hashed.
@@ -48,6 +50,7 @@ fn load_file(
     path: &Path,
     compression: Option<Compression>,
     sha256: String,
+    cluster: Option<String>,
 ) -> Result<AuditOutcome, IngestError> {
     let file = input::open_evidence(path)?;
     let size_bytes = file
@@ -66,6 +69,7 @@ fn load_file(
         content_sha256: None,
         trailer: "absent".to_string(),
         prefix: String::new(),
+        cluster,
         ..SourceRecord::default()
     };
     // The file is hashed again as it is read: a live audit.log grows while
@@ -219,7 +223,8 @@ mod tests {
         std::fs::write(&log, format!("{line}\n")).unwrap();
         let mut store = Store::open(&dir.path().join("t.sqlite")).unwrap();
         let stale = "0".repeat(64);
-        let AuditOutcome::Loaded(loaded) = load_file(&mut store, &log, None, stale).unwrap() else {
+        let AuditOutcome::Loaded(loaded) = load_file(&mut store, &log, None, stale, None).unwrap()
+        else {
             panic!("loaded")
         };
         let actual = input::sha256_file(&log).unwrap();

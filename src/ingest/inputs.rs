@@ -154,16 +154,18 @@ fn load_one(
     report: &mut dyn IngestReport,
 ) -> Result<u64, IngestError> {
     match loader {
-        Recognized::AuditLog(compression) => match ingest_audit_file(store, file, compression)? {
-            AuditOutcome::Loaded(loaded) => {
-                report.audit_loaded(file, &loaded);
-                Ok(loaded.summary.damaged_records)
+        Recognized::AuditLog(compression) => {
+            match ingest_audit_file(store, file, compression, options)? {
+                AuditOutcome::Loaded(loaded) => {
+                    report.audit_loaded(file, &loaded);
+                    Ok(loaded.summary.damaged_records)
+                }
+                AuditOutcome::AlreadyLoaded(already) => {
+                    report.already_loaded(file, &already);
+                    Ok(0)
+                }
             }
-            AuditOutcome::AlreadyLoaded(already) => {
-                report.already_loaded(file, &already);
-                Ok(0)
-            }
-        },
+        }
         Recognized::Etcd | Recognized::Directory(_) | Recognized::Wal(_) => {
             let started = Instant::now();
             let load = |store: &mut Store, progress: &(dyn Fn(u64) + Sync)| match &loader {

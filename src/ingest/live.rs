@@ -38,6 +38,7 @@ pub fn ingest_live(
         size_bytes: 0,
         trailer: Trailer::Absent.as_str().to_string(),
         prefix: options.prefix.clone(),
+        cluster: options.cluster.clone(),
         ..SourceRecord::default()
     };
     // Connects once before the load (so that a wrong endpoint or
@@ -122,6 +123,8 @@ pub fn ingest_live(
         head_revision: facts.head_revision,
         compact_revision: facts.compact_revision,
         meta_note: None,
+        condition: None,
+        truncated: false,
         damage_examples,
         free_scan: FreePageScan::default(),
         live: Some(pulled),

@@ -34,6 +34,10 @@ pub struct LoadedSource {
     pub compact_revision: Option<i64>,
     /// Set when one meta page was damaged and the other used.
     pub meta_note: Option<String>,
+    /// `TRUNCATED: …` or `DAMAGED: …`: what the summary says first.
+    pub condition: Option<String>,
+    /// The file is shorter than its pages.
+    pub truncated: bool,
     /// The first few damaged records, for the summary.
     pub damage_examples: Vec<String>,
     /// What the scan of free pages found.

@@ -11,12 +11,16 @@ use crate::source::registry::DEFAULT_PREFIX;
 pub struct IngestOptions {
     /// Only keys under this prefix are Event keys.
     pub prefix: String,
+    /// The cluster's name (`--cluster`), recorded with every source; a
+    /// database holds one cluster.
+    pub cluster: Option<String>,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             prefix: DEFAULT_PREFIX.to_string(),
+            cluster: None,
         }
     }
 }

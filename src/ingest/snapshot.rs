@@ -17,7 +17,8 @@ use crate::source::mvcc::{self, leading_key};
 use crate::source::registry::registry_root;
 use crate::source::snap_copies::{read_copy_into, snap_copies};
 use crate::source::snapshot::{
-    check_unchanged, for_each_key_record, meta_note, mvcc_meta_of, KeyRecord, Snapshot,
+    check_unchanged, etcd_members, file_condition, for_each_key_record, meta_note, mvcc_meta_of,
+    truncation, KeyRecord, Snapshot,
 };
 use crate::source::wal::replay::{
     count_puts, replay_counted_into, replay_into, Recording, StoredHistory,
@@ -65,6 +66,8 @@ pub fn ingest_source(
     let snapshot = Snapshot::open(&input)?;
     let db = snapshot.db();
     let meta_note = meta_note(db);
+    let condition = file_condition(db);
+    let truncated = truncation(db);
     let record = SourceRecord {
         kind: input.kind.as_str().to_string(),
         location: absolute(&input.given),
@@ -79,7 +82,9 @@ pub fn ingest_source(
         bolt_txid: i64::try_from(db.meta().txid).ok(),
         bolt_meta_page: Some(db.meta().page_id as i64),
         bolt_meta_note: meta_note.clone(),
+        cluster: options.cluster.clone(),
     };
+    let members = etcd_members(db);
 
     // A rough guess (etcd values of Events are about 1 KB with their keys)
     // that lets the writer choose how to maintain its indexes.
@@ -95,6 +100,14 @@ pub fn ingest_source(
         },
         progress,
         |sink| {
+            // What lies past the end is lost: damage, whatever the tree
+            // still reaches.
+            if let Some(t) = truncated {
+                sink.damage(DamageRow {
+                    reason: t.to_string(),
+                    ..DamageRow::default()
+                });
+            }
             if let (Some(wal_dir), Some(stored)) = (&wal_dir, &gathered.stored) {
                 // The first pass knows the db: the WAL's counting pass runs
                 // beside the db's load.
@@ -110,6 +123,8 @@ pub fn ingest_source(
                     (read, counted)
                 });
                 free_scan = read.free_scan;
+                let mut facts = read.facts;
+                facts.etcd_members = members;
                 if input.kind == InputKind::DataDir {
                     let files = read_copies(&input, &[], None, root, sink);
                     sink.source_files(files);
@@ -121,7 +136,7 @@ pub fn ingest_source(
                 if input.kind == InputKind::DataDir && input.compression.is_none() {
                     check_unchanged(&input, sink);
                 }
-                return read.facts;
+                return facts;
             }
             trace("db: reading");
             // What the db (and its copies) hold is noted for the replay.
@@ -135,7 +150,8 @@ pub fn ingest_source(
                 None => snapshot.read_into(&mut *sink),
             };
             free_scan = read.free_scan;
-            let facts = read.facts;
+            let mut facts = read.facts;
+            facts.etcd_members = members;
             trace("db: read");
             if input.kind == InputKind::DataDir {
                 let files = read_copies(&input, &copies, stored.as_mut(), root, sink);
@@ -171,6 +187,8 @@ pub fn ingest_source(
         head_revision: facts.head_revision,
         compact_revision: facts.compact_revision,
         meta_note,
+        condition,
+        truncated: truncated.is_some(),
         damage_examples,
         free_scan,
         live: None,

@@ -36,6 +36,7 @@ pub fn ingest_wal(
         sha256: format!("wal-read-in-progress-{}", std::process::id()),
         trailer: Trailer::Absent.as_str().to_string(),
         prefix: options.prefix.clone(),
+        cluster: options.cluster.clone(),
         ..SourceRecord::default()
     };
     let root = registry_root(&options.prefix).as_bytes();
@@ -84,6 +85,8 @@ pub fn ingest_wal(
         head_revision: None,
         compact_revision: None,
         meta_note: None,
+        condition: None,
+        truncated: false,
         damage_examples,
         free_scan: FreePageScan::default(),
         live: None,

@@ -113,6 +113,16 @@ impl Trailer {
         }
     }
 
+    /// The verdict for a file that is cut short (see
+    /// `source::snapshot::truncation`): without a trailer it need not be a
+    /// plain copy — a snapshot's trailer is at its end, lost with it.
+    pub fn describe_truncated(&self) -> String {
+        match self {
+            Trailer::Absent => "no snapshot hash trailer found (the file is cut short: a snapshot's trailer, at its end, would be lost with it)".into(),
+            other => other.describe(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Trailer::Absent => "no snapshot hash trailer (plain bbolt copy)".into(),

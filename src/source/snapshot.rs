@@ -104,6 +104,71 @@ pub fn open_bolt(input: &PreparedInput) -> Result<BoltDb<&File>, SnapshotError> 
     })
 }
 
+/// A file shorter than its pages: the meta page in use says how many
+/// pages the db has (its high-water mark), the file holds fewer bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    /// The bytes the file holds (the bbolt content: a trailer aside).
+    pub len: u64,
+    /// The bytes the high-water mark's pages take.
+    pub needs: u64,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TRUNCATED: the file is {} bytes, the meta page's high-water mark needs {}",
+            thousands(self.len),
+            thousands(self.needs)
+        )
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The file is cut short, when it is: a copy interrupted, a download
+/// incomplete. What is past its end is lost; what it holds still loads.
+pub fn truncation<R: ReadAt>(db: &BoltDb<R>) -> Option<Truncation> {
+    let needs = db.meta().hwm.saturating_mul(u64::from(db.page_size()));
+    let len = db.file_len();
+    (len < needs).then_some(Truncation { len, needs })
+}
+
+/// What `info` and `ingest` say first about a file that is not whole:
+/// `TRUNCATED: …` (see [`truncation`]), or `DAMAGED: …` for a damaged meta
+/// page.
+pub fn file_condition<R: ReadAt>(db: &BoltDb<R>) -> Option<String> {
+    truncation(db)
+        .map(|t| t.to_string())
+        .or_else(|| meta_note(db).map(|note| format!("DAMAGED: {note}")))
+}
+
+/// The member ids of the db's `members` bucket (etcd writes each as
+/// hex text): which etcd the file comes from. Empty when the bucket is
+/// missing or unreadable.
+pub fn etcd_members<R: ReadAt>(db: &BoltDb<R>) -> Vec<String> {
+    let mut ids = Vec::new();
+    if let Ok(Some(bucket)) = db.bucket(b"members") {
+        db.for_each(&bucket, |k, _| {
+            ids.push(String::from_utf8_lossy(k).into_owned());
+        });
+    }
+    ids.sort();
+    ids
+}
+
 /// Describes a damaged meta page, if one was.
 pub fn meta_note<R: ReadAt>(db: &BoltDb<R>) -> Option<String> {
     let reports = db.meta_reports();
@@ -340,5 +405,18 @@ mod tests {
         assert_eq!(sink.0.len(), 1);
         let reason = &sink.0[0].reason;
         assert!(reason.contains("changed while it was read"), "{reason}");
+    }
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(2_789_376), "2,789,376");
     }
 }

@@ -10,7 +10,7 @@ use rusqlite::params;
 use super::database::{Load, Store};
 use super::error::StoreError;
 use super::rows::{AuditRow, AuditSummary, DamageRow, SourceRecord};
-use super::sources::{insert_damage, insert_source};
+use super::sources::{insert_damage, insert_source, settle_cluster};
 
 impl Store {
     /// Starts loading one audit log file: opens its transaction and records it.
@@ -255,6 +255,7 @@ impl<'c> AuditWriter<'c> {
                 content_sha256,
             ],
         )?;
+        settle_cluster(self.load.conn(), s.source_id, None)?;
         let summary = self.summary.clone();
         self.load.commit()?;
         Ok(summary)

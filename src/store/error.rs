@@ -27,6 +27,15 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The source is of another cluster than one the database holds: a
+    /// database holds one cluster (rows of two would merge at the same key
+    /// and revision).
+    #[error("this source is of another cluster than source {other_source} ({other_location}) of this database: {why}; nothing of it was loaded — a database holds one cluster: load it with another --db")]
+    OtherCluster {
+        other_source: i64,
+        other_location: String,
+        why: String,
+    },
     #[error("{path} was created by another program while this run was loading into a new database; nothing of this run was kept there — run it again to add to that database")]
     CreatedMeanwhile { path: String },
 }

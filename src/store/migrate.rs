@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::error::StoreError;
 use super::schema::{
     QueryIndex, OBJECT_QUERY_INDEXES, QUERY_INDEXES, QUERY_INDEXES_V1, SCHEMA_V1, SCHEMA_VERSION,
-    UPGRADE_TO_V2, UPGRADE_TO_V3, UPGRADE_TO_V4, UPGRADE_TO_V5,
+    UPGRADE_TO_V2, UPGRADE_TO_V3, UPGRADE_TO_V4, UPGRADE_TO_V5, UPGRADE_TO_V6,
 };
 use super::sql::query_one;
 
@@ -29,6 +29,7 @@ const LADDER: [Rung; SCHEMA_VERSION as usize] = [
     upgrade_to_v3,
     upgrade_to_v4,
     upgrade_to_v5,
+    upgrade_to_v6,
 ];
 
 /// Version 1's tables, views and indexes, as evforensics 0.1 wrote them.
@@ -57,6 +58,10 @@ fn upgrade_to_v4(tx: &Connection) -> Result<(), StoreError> {
 
 fn upgrade_to_v5(tx: &Connection) -> Result<(), StoreError> {
     Ok(tx.execute_batch(UPGRADE_TO_V5)?)
+}
+
+fn upgrade_to_v6(tx: &Connection) -> Result<(), StoreError> {
+    Ok(tx.execute_batch(UPGRADE_TO_V6)?)
 }
 
 fn create_indexes(tx: &Connection, indexes: &[QueryIndex]) -> Result<(), StoreError> {
@@ -363,6 +368,15 @@ mod tests {
         migrate(&fresh).unwrap();
         assert_eq!(schema_of(&conn), schema_of(&fresh));
         for table in ["events", "event_revisions", "event_values"] {
+            assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
+        }
+        // Version 6: the row's fate and the sources' cluster columns.
+        let fate: String =
+            query_one(&conn, "SELECT fate FROM event_fates WHERE event_id = 7", []).unwrap();
+        assert_eq!(fate, "live");
+        let cluster: Option<String> = query_one(&conn, "SELECT cluster FROM sources", []).unwrap();
+        assert_eq!(cluster, None);
+        for table in ["sources", "expired_events", "timeline", "event_describe"] {
             assert_eq!(columns(&conn, table), columns(&fresh, table), "{table}");
         }
     }

@@ -10,6 +10,7 @@
 pub mod audit;
 mod database;
 mod error;
+mod fates;
 mod liveness;
 mod migrate;
 pub mod rows;
@@ -27,9 +28,10 @@ pub use audit::AuditWriter;
 pub use database::Store;
 pub use error::StoreError;
 pub use rows::{
-    AuditRow, AuditSummary, Batch, DamageRow, DeletionCause, DeletionRow, EventRow, Fate, LeaseRow,
-    LoadPlan, LoadSummary, ObjectRow, RecoveredFrom, RevisionBasis, RowFates, SourceFacts,
-    SourceFileRow, SourceRecord, UnresolvedWrite, WalConfirmation, WalOrigin, WalReplayRow,
+    AuditRow, AuditSummary, Batch, DamageRow, DeletionCause, DeletionRow, EventFateCounts,
+    EventRow, Fate, LeaseRow, LoadPlan, LoadSummary, ObjectRow, RecoveredFrom, RevisionBasis,
+    RowFates, SourceFacts, SourceFileRow, SourceRecord, UnresolvedWrite, WalConfirmation,
+    WalOrigin, WalReplayRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use timeline::{ObjectSpec, Timeline, TimelineError, TimelineLine, TimelineQuery};

@@ -67,6 +67,8 @@ pub struct SourceRecord {
     pub bolt_txid: Option<i64>,
     pub bolt_meta_page: Option<i64>,
     pub bolt_meta_note: Option<String>,
+    /// The cluster's name, as `ingest --cluster` gave it.
+    pub cluster: Option<String>,
 }
 
 /// What is known about a source once its records were read.
@@ -80,6 +82,8 @@ pub struct SourceFacts {
     /// (a live pull hashes what it read).
     pub sha256: Option<String>,
     pub size_bytes: Option<u64>,
+    /// The member ids (hex) of the db's `members` bucket: which etcd.
+    pub etcd_members: Vec<String>,
 }
 
 /// How a load derives `live` and `deleted_revision`.
@@ -437,6 +441,32 @@ pub struct LoadSummary {
     pub snap_copy_event_revisions: u64,
     /// The WAL replay's figures, when the source has a WAL.
     pub wal: Option<WalReplayRow>,
+    /// What became of the source's Event revisions, as the database knows
+    /// it once the source is in (the `event_fates` view).
+    pub fates: EventFateCounts,
+    /// The uid of the kube-system namespace as this source holds it (its
+    /// newest revision): the Kubernetes cluster's identity.
+    pub kube_system_uid: Option<String>,
+    /// The revision that uid was read at (the newest wins).
+    pub kube_system_revision: i64,
+    /// The database's cluster name once the source is in.
+    pub cluster: Option<String>,
+}
+
+/// Event revisions by fate (the `event_fates` view, docs/schema.md): live,
+/// superseded by a later revision of their Event, gone (the Event's key
+/// generation ended) with how that is known, or unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFateCounts {
+    pub live: u64,
+    pub superseded: u64,
+    pub gone: u64,
+    /// The gone ones by `gone_because` (`tombstone`, `lease-revoke`,
+    /// `delete`, `compacted-key-absent-from-head`, `compacted-key-recreated`),
+    /// most first.
+    pub gone_because: Vec<(String, u64)>,
+    /// No source with a known head revision covers them.
+    pub unknown: u64,
 }
 
 /// One audit event, as stored in `audit_events` (see `docs/schema.md`).

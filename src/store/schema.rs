@@ -9,7 +9,7 @@
 //! The files of released versions are history: they never change.
 
 /// Stored in `PRAGMA user_version`. 0 means "empty database, not ours yet".
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Tables, indexes and views of schema version 1 (public for migration
 /// tests, which build a version-1 database as evforensics 0.1 wrote it).
@@ -48,6 +48,11 @@ pub(super) const UPGRADE_TO_V4: &str = include_str!("schema/v3_to_v4.sql");
 /// tombstones, `wal_unresolved_writes`, `wal_replays`, and the
 /// `tombstone_only_events` view.
 pub(super) const UPGRADE_TO_V5: &str = include_str!("schema/v4_to_v5.sql");
+
+/// From version 5 to 6: each Event revision's fate (`event_fates`: live,
+/// superseded, gone and how it is known, unknown), `expired_events` as the
+/// gone ones, `superseded_events`.
+pub(super) const UPGRADE_TO_V6: &str = include_str!("schema/v5_to_v6.sql");
 
 /// An index that serves queries, not the load: a large load drops it and
 /// builds it again at its end (one sort, much cheaper than keeping it up to

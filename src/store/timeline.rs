@@ -18,8 +18,10 @@ use time::OffsetDateTime;
 use super::Store;
 use crate::decode::time::format_micro;
 
-/// The first schema version with `objects` and the `timeline` view.
-pub const TIMELINE_SCHEMA_VERSION: i64 = 3;
+/// The first schema version whose `timeline` view has every column a line
+/// reads (`objects` and the view came with version 3; version 6 keeps
+/// lines without a stage time and says where each time came from).
+pub const TIMELINE_SCHEMA_VERSION: i64 = 6;
 
 /// Errors of the timeline query.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,11 @@ pub const COLUMNS: &[&str] = &[
     "line",
     "key",
     "live",
+    "time_from",
+    "event_uid",
+    "audit_id",
+    "first_time",
+    "host",
 ];
 
 /// One line of the timeline: a row of the `timeline` view. The view's
@@ -156,11 +163,25 @@ pub struct TimelineLine {
     pub line: Value,
     pub key: Value,
     pub live: Value,
+    /// Which field gave the time (`occurred_at`, `creationTimestamp`,
+    /// `stageTimestamp`, `requestReceivedTimestamp`); NULL when the record
+    /// has none (the line is kept, time NULL).
+    pub time_from: Value,
+    /// An Event line's `metadata.uid`: the Event it is an occurrence of.
+    pub event_uid: Value,
+    /// An audit line's `auditID`: the request it records.
+    pub audit_id: Value,
+    /// An Event line's first occurrence (`eventTime`, else
+    /// `firstTimestamp`): with `count`, the repeat's span.
+    pub first_time: Value,
+    /// An Event line's reporting host (`source.host`, else
+    /// `reportingInstance`).
+    pub host: Value,
 }
 
 impl TimelineLine {
     /// The fields, named as in [`COLUMNS`] and in that order.
-    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 25] {
+    pub fn fields(&self) -> [(&'static str, ValueRef<'_>); 30] {
         [
             ("time", (&self.time).into()),
             ("source", ValueRef::Text(self.source.as_str().as_bytes())),
@@ -187,6 +208,11 @@ impl TimelineLine {
             ("line", (&self.line).into()),
             ("key", (&self.key).into()),
             ("live", (&self.live).into()),
+            ("time_from", (&self.time_from).into()),
+            ("event_uid", (&self.event_uid).into()),
+            ("audit_id", (&self.audit_id).into()),
+            ("first_time", (&self.first_time).into()),
+            ("host", (&self.host).into()),
         ]
     }
 
@@ -220,6 +246,11 @@ impl TimelineLine {
             line: Value::Null,
             key: Value::Null,
             live: Value::Null,
+            time_from: Value::Null,
+            event_uid: Value::Null,
+            audit_id: Value::Null,
+            first_time: Value::Null,
+            host: Value::Null,
         }
     }
 
@@ -251,6 +282,11 @@ impl TimelineLine {
             line: r.get(22)?,
             key: r.get(23)?,
             live: r.get(24)?,
+            time_from: r.get(25)?,
+            event_uid: r.get(26)?,
+            audit_id: r.get(27)?,
+            first_time: r.get(28)?,
+            host: r.get(29)?,
         })
     }
 }
@@ -292,7 +328,8 @@ const SELECT_LINES: &str = "SELECT tl.time, tl.source,
             tl.object_kind, tl.object_namespace, tl.object_name, tl.object_uid,
             tl.reason, tl.verb, tl.type, tl.count, tl.message, tl.component,
             tl.username, tl.source_ip, tl.user_agent, tl.response_code, tl.denied, tl.write,
-            tl.revision, tl.sub_revision, tl.file, tl.line, tl.key, tl.live
+            tl.revision, tl.sub_revision, tl.file, tl.line, tl.key, tl.live, tl.time_from,
+            tl.event_uid, tl.audit_id, tl.first_time, tl.host
          FROM timeline tl";
 
 /// Time order; lines of one time in the order they were written.
@@ -475,6 +512,17 @@ impl Timeline<'_> {
         }))
     }
 
+    /// The newest Event occurrence the database holds: the moment the
+    /// ages of `timeline --format describe` (and of the `event_describe`
+    /// view) are counted from.
+    pub fn newest_event_time(&self) -> Result<Option<String>, TimelineError> {
+        Ok(self.store.connection().query_row(
+            "SELECT max(occurred_at) FROM event_revisions",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Calls `each` with every line `query` selects, in time order.
     pub fn for_each<E: From<TimelineError>>(
         &self,
@@ -654,6 +702,73 @@ mod tests {
         let names: Vec<&str> = lines[0].fields().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, COLUMNS);
         assert_eq!(lines[0].fields()[1].1, ValueRef::Text(b"audit"));
+    }
+
+    /// No record is left out: an audit event without `stageTimestamp` (a
+    /// v1 log with `timestamp` only) is a line at its request's time, an
+    /// Event without an occurrence time one at its creation, a record with
+    /// no time at all a line without one (first); `time_from` says which.
+    #[test]
+    fn lines_without_a_stage_or_occurrence_time_are_kept() {
+        let (_dir, store) = store();
+        store
+            .connection()
+            .execute_batch(
+                "INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+                     object_namespace, username, response_code, request_received_timestamp, raw) VALUES
+                   (1, 'demo.log', 1, 'b-1', 'ResponseComplete', 'list', 'pods', 'default',
+                     'bob', 403, '2026-11-20T09:30:04.000000Z', '{}'),
+                   (1, 'demo.log', 2, 'b-2', 'ResponseComplete', 'get', 'pods', 'default',
+                     'bob', 403, NULL, '{}');
+                 INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from,
+                     encoding, reason, creation_timestamp, involved_kind, involved_namespace, involved_name) VALUES
+                   (1, 'e/5', 14, 0, 'tree', 'protobuf', 'Created', '2026-11-20T09:30:02Z',
+                     'Pod', 'shop', 'web-1-a');",
+            )
+            .unwrap();
+        let lines = store
+            .timeline()
+            .unwrap()
+            .lines(&TimelineQuery {
+                user: Some("bob".into()),
+                ..TimelineQuery::default()
+            })
+            .unwrap();
+        let got: Vec<(Value, Value, Value)> = lines
+            .into_iter()
+            .map(|l| (l.time, l.verb, l.time_from))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Value::Null, text("get"), Value::Null),
+                (
+                    text("2026-11-20T09:30:04.000000Z"),
+                    text("list"),
+                    text("requestReceivedTimestamp")
+                ),
+                (
+                    text("2026-11-20T09:30:05.000000Z"),
+                    text("delete"),
+                    text("stageTimestamp")
+                ),
+            ]
+        );
+        let created = store
+            .timeline()
+            .unwrap()
+            .lines(&TimelineQuery {
+                reason: Some("Created".into()),
+                ..TimelineQuery::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (created[0].time.clone(), created[0].time_from.clone()),
+            (
+                text("2026-11-20T09:30:02.000000Z"),
+                text("creationTimestamp")
+            )
+        );
     }
 
     /// An object's timeline holds what it owns, followed by uid and by
@@ -855,7 +970,7 @@ mod tests {
 
     /// A database from before the timeline is refused, naming its path.
     #[test]
-    fn needs_schema_version_3() {
+    fn needs_schema_version_6() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.sqlite");
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -865,7 +980,7 @@ mod tests {
         let store = Store::open_read_only(&path).unwrap();
         let e = store.timeline().err().unwrap();
         assert!(matches!(e, TimelineError::SchemaTooOld { version: 1, .. }));
-        assert!(e.to_string().contains("needs version 3"));
+        assert!(e.to_string().contains("needs version 6"));
         assert!(e.to_string().contains(&path.display().to_string()));
     }
 }

@@ -11,7 +11,7 @@ use crate::cli::{EXIT_DAMAGED, EXIT_OK};
 use crate::source::input;
 use crate::source::registry::{EtcdShare, DEFAULT_PREFIX};
 use crate::source::snap_copies::snap_copies;
-use crate::source::snapshot::{meta_note, open_bolt};
+use crate::source::snapshot::{file_condition, meta_note, open_bolt, truncation};
 use crate::source::survey::survey;
 
 #[derive(clap::Args, Debug)]
@@ -31,6 +31,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
 
+    // A file that is not whole says so first.
+    let truncated = truncation(&db);
+    if let Some(condition) = file_condition(&db) {
+        writeln!(out, "{condition}")?;
+    }
     writeln!(out, "source:        {}", args.source.display())?;
     if input.evidence_file != args.source {
         writeln!(out, "bbolt file:    {}", input.evidence_file.display())?;
@@ -46,7 +51,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
             input.content_sha256.as_deref().unwrap_or("?")
         )?;
     }
-    writeln!(out, "hash trailer:  {}", input.trailer.describe())?;
+    let trailer = match truncated {
+        Some(_) => input.trailer.describe_truncated(),
+        None => input.trailer.describe(),
+    };
+    writeln!(out, "hash trailer:  {trailer}")?;
     let meta = db.meta();
     writeln!(
         out,
@@ -161,10 +170,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<i32> {
         .collect();
     write_horizon(&mut out, &s, &copies, wal_layer)?;
 
-    let damage: Vec<String> = s
-        .damage
-        .iter()
-        .cloned()
+    let damage: Vec<String> = truncated
+        .map(|t| t.to_string())
+        .into_iter()
+        .chain(s.damage.iter().cloned())
         .chain(pages.damage.iter().map(|d| d.to_string()))
         .collect();
     let wal_problems = wal.as_ref().map_or(0, |w| w.problems);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::csv::Csv;
+use super::describe::Describe;
 use super::html::Html;
 use super::jsonl::Jsonl;
 use super::kinds::kind_for;
@@ -32,6 +33,10 @@ pub enum Format {
     Timesketch,
     /// One self-contained HTML page: a lane per object, marks on a time axis.
     Html,
+    /// `kubectl describe`'s Events table: one row per Event (its latest
+    /// revision), with `AGE` as `2m (x7 over 3m58s)` as of the newest
+    /// occurrence the database holds; audit lines are left out.
+    Describe,
 }
 
 #[derive(clap::Args, Debug)]
@@ -40,7 +45,8 @@ pub enum Format {
     evforensics timeline --namespace shop --type Warning --since 2h\n  \
     evforensics timeline --object pods/shop/web-7f9c8d5b4-x2x9q --format csv\n  \
     evforensics timeline --user alice --since 2026-11-20T09:00:00Z --format timesketch > alice.jsonl\n  \
-    evforensics timeline --object deployment/shop/web --format html > web.html")]
+    evforensics timeline --object deployment/shop/web --format html > web.html\n  \
+    evforensics timeline --namespace shop --format describe")]
 pub struct TimelineArgs {
     #[command(flatten)]
     db: DbArg,
@@ -97,6 +103,7 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<i32> {
         Format::Jsonl => Box::new(Jsonl::new(&mut out)),
         Format::Timesketch => Box::new(Timesketch::new(&mut out)),
         Format::Html => Box::new(Html::new(&mut out, title(&args), Some(&store))),
+        Format::Describe => Box::new(Describe::new(&mut out, timeline.newest_event_time()?)),
     };
     if let Some(query) = &query {
         timeline.for_each(query, |l| writer.line(&l))?;

@@ -54,6 +54,11 @@ impl<W: Write> LineWriter for Html<'_, W> {
             Source::Audit => (text((&l.file).into()), as_int(&l.line)),
         };
         let event_key = (l.source == Source::Event).then_some(key.as_str());
+        // The record's identity: the Event's uid, the request's auditID.
+        let id = text(match l.source {
+            Source::Event => (&l.event_uid).into(),
+            Source::Audit => (&l.audit_id).into(),
+        });
         self.page.line(&PageLine {
             time: micros(&time(l)),
             object: &l.object,
@@ -61,6 +66,7 @@ impl<W: Write> LineWriter for Html<'_, W> {
             detail: &detail(l),
             key: &key,
             num,
+            id: &id,
             flags,
             event_key,
         });

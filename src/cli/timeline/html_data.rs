@@ -90,6 +90,9 @@ pub struct Lines {
     /// The revision of an Event, the line number of an audit entry
     /// (delta from the previous kept line's).
     pub num: Vec<i64>,
+    /// String index of the record's identity: an Event's uid, an audit
+    /// entry's auditID.
+    pub id: Vec<u32>,
     pub flags: Vec<u8>,
 }
 
@@ -139,6 +142,8 @@ pub struct PageLine<'a> {
     pub detail: &'a str,
     pub key: &'a str,
     pub num: Option<i64>,
+    /// The Event's uid, the audit entry's auditID (empty: not known).
+    pub id: &'a str,
     pub flags: u8,
     /// The Event key (for finding its last revision), `None` for audit.
     pub event_key: Option<&'a str>,
@@ -239,6 +244,7 @@ impl PageBuilder {
         let what = self.strings.get(l.what);
         let detail = self.strings.get(l.detail);
         let key = self.strings.get(l.key);
+        let id = self.strings.get(l.id);
         let cols = &mut self.data.lines;
         let t = match (l.time, self.last_t.or(self.data.t0)) {
             (Some(t), Some(prev)) => {
@@ -254,6 +260,7 @@ impl PageBuilder {
         cols.detail.push(detail);
         cols.key.push(key);
         cols.num.push(num - self.last_num);
+        cols.id.push(id);
         self.last_num = num;
         cols.flags.push(flags);
         Some(cols.t.len() - 1)
@@ -398,6 +405,7 @@ mod tests {
             detail: "d",
             key,
             num: Some(t),
+            id: "",
             flags,
             event_key: Some(key),
         }

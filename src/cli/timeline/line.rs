@@ -4,7 +4,7 @@
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde_json::{Map, Value};
 
-use crate::helpers::hex;
+use crate::helpers::{hex, human_duration};
 use crate::store::timeline::{Source, TimelineLine};
 
 /// One output format: takes the lines in time order, then ends the output.
@@ -54,6 +54,9 @@ pub fn what(l: &TimelineLine) -> String {
                 .to_string();
             if let SqlValue::Integer(c @ 2..) = l.count {
                 w.push_str(&format!(" x{c}"));
+                if let Some(span) = seconds_between(&l.first_time, &l.time) {
+                    w.push_str(&format!(" over {}", human_duration(span)));
+                }
             }
             w
         }
@@ -67,24 +70,40 @@ pub fn what(l: &TimelineLine) -> String {
     }
 }
 
-/// The detail column: the Event's message, or who did the request.
+/// The detail column: the Event's message, or who did the request; then
+/// the record's identity (the Event's uid, the request's auditID), so that
+/// a line leads back to its record.
 pub fn detail(l: &TimelineLine) -> String {
     match l.source {
-        Source::Event => cell(&l.message).replace(['\n', '\r'], " "),
+        Source::Event => {
+            let mut d = cell(&l.message).replace(['\n', '\r'], " ");
+            if l.event_uid != SqlValue::Null {
+                d.push_str(&format!(" uid={}", cell(&l.event_uid)));
+            }
+            d.trim_start().to_string()
+        }
         Source::Audit => format!(
-            "user={} ip={} code={} agent={}",
+            "user={} ip={} code={} agent={} auditID={}",
             cell(&l.username),
             cell(&l.source_ip),
             cell(&l.response_code),
-            cell(&l.user_agent)
+            cell(&l.user_agent),
+            cell(&l.audit_id)
         ),
     }
 }
 
-/// The line's time as text.
+/// The line's time as text; `(no time)` for a record that carries none
+/// (kept, not dropped: see the `timeline` view).
 pub fn time(l: &TimelineLine) -> String {
-    cell(&l.time)
+    match l.time {
+        SqlValue::Null => NO_TIME.to_string(),
+        ref t => cell(t),
+    }
 }
+
+/// The time of a line whose record carries none.
+pub const NO_TIME: &str = "(no time)";
 
 /// The line's own message.
 pub fn message(l: &TimelineLine) -> String {
@@ -94,6 +113,15 @@ pub fn message(l: &TimelineLine) -> String {
 /// The user of an audit entry.
 pub fn username(l: &TimelineLine) -> String {
     cell(&l.username)
+}
+
+/// Whole seconds from `from` to `to` (database times), truncated as Go's
+/// `int(d.Seconds())` does; `None` when either is missing.
+pub fn seconds_between(from: &SqlValue, to: &SqlValue) -> Option<i64> {
+    let (SqlValue::Text(from), SqlValue::Text(to)) = (from, to) else {
+        return None;
+    };
+    Some((micros(to)? - micros(from)?) / 1_000_000)
 }
 
 /// Microseconds since the epoch of a database time.
@@ -121,6 +149,8 @@ mod tests {
         event.count = SqlValue::Integer(4);
         event.message = SqlValue::Text("a\nb".into());
         assert_eq!(what(&event), "Warning BackOff x4");
+        event.first_time = SqlValue::Text("2026-11-20T09:26:02.000000Z".into());
+        assert_eq!(what(&event), "Warning BackOff x4 over 3m58s");
         assert_eq!(detail(&event), "a b");
         event.count = SqlValue::Integer(1);
         assert_eq!(what(&event), "Warning BackOff");
@@ -130,7 +160,11 @@ mod tests {
         audit.response_code = SqlValue::Integer(403);
         audit.username = SqlValue::Text("alice".into());
         assert_eq!(what(&audit), "patch DENIED (403)");
-        assert_eq!(detail(&audit), "user=alice ip= code=403 agent=");
+        assert_eq!(detail(&audit), "user=alice ip= code=403 agent= auditID=");
+        audit.audit_id = SqlValue::Text("a-1".into());
+        assert!(detail(&audit).ends_with(" auditID=a-1"));
+        event.event_uid = SqlValue::Text("u-1".into());
+        assert_eq!(detail(&event), "a b uid=u-1");
         assert_eq!(
             micros("2026-11-20T09:30:00.250000Z"),
             Some(1_795_167_000_250_000)

@@ -46,7 +46,10 @@ fn timesketch(l: &TimelineLine) -> Value {
         ),
     };
     m.insert("message".into(), Value::String(message));
-    m.insert("datetime".into(), Value::String(time.clone()));
+    m.insert(
+        "datetime".into(),
+        micros(&time).map_or(Value::Null, |_| Value::String(time.clone())),
+    );
     m.insert(
         "timestamp".into(),
         micros(&time).map_or(Value::Null, Value::from),

@@ -22,6 +22,16 @@ pub(super) fn write_objects(sink: &mut Sink<'_>, rows: &[ObjectRow]) -> Result<(
     let mut insert = sink.conn.prepare_cached(INSERT_OBJECT)?;
     let mut link = sink.conn.prepare_cached(OBJECTS.link)?;
     for row in rows {
+        // Read before a copy the database holds is skipped: the identity
+        // is this source's own, even where another cluster's row sits at
+        // the same key and revision.
+        if row.key.ends_with("/namespaces/kube-system")
+            && row.uid.is_some()
+            && row.mod_revision >= sink.summary.kube_system_revision
+        {
+            sink.summary.kube_system_uid = row.uid.clone();
+            sink.summary.kube_system_revision = row.mod_revision;
+        }
         let fate = sink.fate(row.fate);
         let linked = sink.link(
             &mut link,

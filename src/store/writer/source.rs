@@ -16,12 +16,13 @@ use super::wal::{write_confirmations, write_replay, write_source_files, write_un
 use crate::helpers::trace;
 use crate::store::database::{Load, Store};
 use crate::store::error::StoreError;
+use crate::store::fates::count_fates;
 use crate::store::liveness::{
     derive_deleted_revision, derive_live, derive_source_liveness, link_event_rows,
     rederive_wal_keys, EVENTS, OBJECTS,
 };
 use crate::store::rows::{Batch, LoadPlan, LoadSummary, RowFates, SourceFacts, SourceRecord};
-use crate::store::sources::insert_source;
+use crate::store::sources::{insert_source, settle_cluster};
 use crate::store::sql::{query_one, query_optional};
 use crate::store::text_index::TextIndexBuilder;
 
@@ -70,6 +71,15 @@ impl RowsBefore {
         self.events == 0 && self.deletions == 0 && self.objects == 0 && self.object_deletions == 0
     }
 }
+
+/// The newest source (highest head revision) of an etcd that holds a
+/// family's keys: one holding its records (`{counts}` > 0), or one with the
+/// same etcd members as such a source (a later snapshot of that etcd in
+/// which they all expired). The `event_fates` view reads the same.
+const NEWEST_FOR: &str = "SELECT id FROM sources s WHERE head_revision IS NOT NULL
+       AND ({counts} > 0
+            OR etcd_members IN (SELECT etcd_members FROM sources WHERE {counts} > 0))
+     ORDER BY head_revision DESC, id DESC LIMIT 1";
 
 /// Loads one source inside one transaction. Dropping it without
 /// [`finish`](SourceWriter::finish) rolls everything back.
@@ -171,6 +181,21 @@ impl<'c> SourceWriter<'c> {
         // A content already loaded (known only now for a live pull) ends
         // the load before the work below.
         self.record_content(facts)?;
+        // Another cluster's source is refused before any work.
+        self.summary.cluster = settle_cluster(
+            self.load.conn(),
+            self.source_id,
+            self.summary.kube_system_uid.as_deref(),
+        )?;
+        if !facts.etcd_members.is_empty() {
+            self.load.conn().execute(
+                "UPDATE sources SET etcd_members = ?2 WHERE id = ?1",
+                params![
+                    self.source_id,
+                    serde_json::to_string(&facts.etcd_members).unwrap_or_default()
+                ],
+            )?;
+        }
         trace("store: finishing");
         self.load.start_writeback();
         // The text index is built while the other indexes are.
@@ -198,6 +223,8 @@ impl<'c> SourceWriter<'c> {
         self.record_totals(facts)?;
         self.derive_rows()?;
         trace("store: live and deleted_revision derived");
+        self.summary.fates = count_fates(self.load.conn(), Some(self.source_id))?;
+        trace("store: fates counted");
         self.index_text()?;
         trace("store: text index in");
         let summary = std::mem::take(&mut self.summary);
@@ -277,19 +304,27 @@ impl<'c> SourceWriter<'c> {
         // `live` follows the newest view of the cluster: the source with
         // the highest head revision. When that is this source, every row may
         // change; otherwise only the rows this source added need a value.
-        let newest: Option<i64> = query_optional(
-            tx,
-            "SELECT id FROM sources WHERE head_revision IS NOT NULL
-                 ORDER BY head_revision DESC, id DESC LIMIT 1",
-            [],
-        )?;
+        // For each family, among the sources of an etcd that holds its keys
+        // (see `NEWEST_FOR`): a cluster keeping Events in an etcd of their
+        // own (`--etcd-servers-overrides`) has two revision counters, and
+        // the other etcd's head says nothing of the Events.
+        let newest_for = |counts: &str| -> Result<Option<i64>, StoreError> {
+            query_optional(tx, &NEWEST_FOR.replace("{counts}", counts), [])
+        };
+        let newest_events = newest_for("event_revisions + tombstones")?;
+        let newest_objects = newest_for("object_revisions + object_tombstones")?;
         // With fates in the rows, this source is the whole history and the
         // newest source: its rows already hold `live`, and with complete
         // fates `deleted_revision` too.
         let before = self.before;
-        for (family, rows_before, deletions_before) in [
-            (EVENTS, before.events, before.deletions),
-            (OBJECTS, before.objects, before.object_deletions),
+        for (family, rows_before, deletions_before, newest) in [
+            (EVENTS, before.events, before.deletions, newest_events),
+            (
+                OBJECTS,
+                before.objects,
+                before.object_deletions,
+                newest_objects,
+            ),
         ] {
             match self.fates {
                 RowFates::Derived => {
