@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::store::ObjectLife;
+
 /// Above this many lines the page draws counts per time bucket.
 pub const DRAW_LIMIT: u64 = 5_000;
 /// Buckets per lane at most (the width doubles to keep within it).
@@ -314,7 +316,7 @@ impl PageBuilder {
     /// The page's data, with what the store says of the lanes' objects.
     pub fn finish(
         mut self,
-        objects: &HashMap<String, super::html_context::ObjectInfo>,
+        objects: &HashMap<String, ObjectLife>,
         horizons: Vec<PageHorizon>,
     ) -> PageData {
         // Gone Events: the key's last line here is not live.

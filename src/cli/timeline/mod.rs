@@ -7,7 +7,6 @@
 mod command;
 mod csv;
 mod html;
-mod html_context;
 mod html_data;
 mod jsonl;
 mod kinds;
