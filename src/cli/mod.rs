@@ -107,7 +107,9 @@ enum Command {
     /// ResponseComplete time, with user, source IP, user agent and response
     /// code. --object follows ownership downward through the objects the
     /// snapshots hold: a Deployment's timeline includes its ReplicaSets and
-    /// their Pods, deleted ones too. Read-only.
+    /// their Pods, deleted ones too. Read-only. --format html draws it as
+    /// one page: lanes nested by ownership, lifetimes, horizons (see
+    /// --format).
     Timeline(timeline::TimelineArgs),
 }
 

@@ -19,6 +19,7 @@ mod sources;
 mod sql;
 mod text_index;
 pub mod timeline;
+mod timeline_context;
 pub mod writer;
 
 #[cfg(test)]
@@ -35,4 +36,5 @@ pub use rows::{
 };
 pub use schema::SCHEMA_VERSION;
 pub use timeline::{ObjectSpec, Timeline, TimelineError, TimelineLine, TimelineQuery};
+pub use timeline_context::{Horizon, ObjectLife};
 pub use writer::SourceWriter;

@@ -386,7 +386,7 @@ fn time_text(t: OffsetDateTime) -> Value {
 
 /// The timeline of a database whose schema has it (see [`Store::timeline`]).
 pub struct Timeline<'s> {
-    store: &'s Store,
+    pub(super) store: &'s Store,
 }
 
 impl Store {

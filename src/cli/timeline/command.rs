@@ -31,7 +31,13 @@ pub enum Format {
     /// JSON lines importable into Timesketch: `message`, `datetime`,
     /// `timestamp` (microseconds), `timestamp_desc`, and the fields.
     Timesketch,
-    /// One self-contained HTML page: a lane per object, marks on a time axis.
+    /// One self-contained HTML page (no network): lanes nested by ownership
+    /// (Deployment → ReplicaSet → Pod) with each object's lifetime bar,
+    /// marks on a time axis (above 5,000 lines, counts per time bucket),
+    /// each source's compaction horizon, zoom, pan, a filter box and a
+    /// paged table. Its size is bounded (under ~25 MB: the table keeps the
+    /// first lines, the page says how many); narrow a big case with
+    /// --object, --namespace, --since/--until, --type or --reason.
     Html,
     /// `kubectl describe`'s Events table: one row per Event (its latest
     /// revision), with `AGE` as `2m (x7 over 3m58s)` as of the newest
@@ -46,7 +52,8 @@ pub enum Format {
     evforensics timeline --object pods/shop/web-7f9c8d5b4-x2x9q --format csv\n  \
     evforensics timeline --user alice --since 2026-11-20T09:00:00Z --format timesketch > alice.jsonl\n  \
     evforensics timeline --object deployment/shop/web --format html > web.html\n  \
-    evforensics timeline --namespace shop --format describe")]
+    evforensics timeline --namespace shop --format describe\n  \
+    evforensics timeline --namespace shop --type Warning --since 2h --format html > shop.html")]
 pub struct TimelineArgs {
     #[command(flatten)]
     db: DbArg,
@@ -102,7 +109,7 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<i32> {
         Format::Csv => Box::new(Csv::new(&mut out)),
         Format::Jsonl => Box::new(Jsonl::new(&mut out)),
         Format::Timesketch => Box::new(Timesketch::new(&mut out)),
-        Format::Html => Box::new(Html::new(&mut out, title(&args), Some(&store))),
+        Format::Html => Box::new(Html::new(&mut out, title(&args), Some(&timeline))),
         Format::Describe => Box::new(Describe::new(&mut out, timeline.newest_event_time()?)),
     };
     if let Some(query) = &query {

@@ -8,33 +8,31 @@ use std::io::Write;
 
 use rusqlite::types::Value as SqlValue;
 
-use super::html_context::{horizons, objects};
 use super::html_data::{PageBuilder, PageHorizon, PageLine, AUDIT, DENIED, NOT_LIVE, WARNING};
 use super::line::{detail, micros, text, time, what, LineWriter};
-use crate::store::timeline::{Source, TimelineLine};
-use crate::store::Store;
+use crate::store::timeline::{Source, Timeline, TimelineLine};
 
 const HTML_TEMPLATE: &str = include_str!("timeline.html");
 
-pub struct Html<'s, W: Write> {
+pub struct Html<'t, 's, W: Write> {
     out: W,
-    store: Option<&'s Store>,
+    timeline: Option<&'t Timeline<'s>>,
     page: PageBuilder,
 }
 
-impl<'s, W: Write> Html<'s, W> {
-    /// A page about the lines of `store` (its objects and sources give
+impl<'t, 's, W: Write> Html<'t, 's, W> {
+    /// A page about the lines of `timeline` (its objects and sources give
     /// lifetimes, ownership and horizons; without it, lines only).
-    pub fn new(out: W, title: String, store: Option<&'s Store>) -> Html<'s, W> {
+    pub fn new(out: W, title: String, timeline: Option<&'t Timeline<'s>>) -> Self {
         Html {
             out,
-            store,
+            timeline,
             page: PageBuilder::new(title),
         }
     }
 }
 
-impl<W: Write> LineWriter for Html<'_, W> {
+impl<W: Write> LineWriter for Html<'_, '_, W> {
     fn line(&mut self, l: &TimelineLine) -> anyhow::Result<()> {
         let mut flags = 0;
         if l.source == Source::Audit {
@@ -74,8 +72,8 @@ impl<W: Write> LineWriter for Html<'_, W> {
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        let (objects, horizons) = match self.store {
-            Some(s) => (objects(s)?, horizons(s)?),
+        let (objects, horizons) = match self.timeline {
+            Some(t) => (t.object_lives()?, t.horizons()?),
             None => Default::default(),
         };
         let horizons = horizons

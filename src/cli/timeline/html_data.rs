@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::store::ObjectLife;
+
 /// Above this many lines the page draws counts per time bucket.
 pub const DRAW_LIMIT: u64 = 5_000;
 /// Buckets per lane at most (the width doubles to keep within it).
@@ -321,7 +323,7 @@ impl PageBuilder {
     /// The page's data, with what the store says of the lanes' objects.
     pub fn finish(
         mut self,
-        objects: &HashMap<String, super::html_context::ObjectInfo>,
+        objects: &HashMap<String, ObjectLife>,
         horizons: Vec<PageHorizon>,
     ) -> PageData {
         // Gone Events: the key's last line here is not live.
@@ -438,6 +440,7 @@ mod tests {
         assert_eq!((sum(1), sum(2), sum(3), sum(4)), (10_000, 1_000, 0, 7));
         assert_eq!(buckets.lanes[1][3], 1);
         assert_eq!(d.lines.t.len(), 10_001);
-        assert_eq!(d.strings.len(), 2 + 8);
+        // "w", "d", eight keys, and the empty id.
+        assert_eq!(d.strings.len(), 2 + 8 + 1);
     }
 }

@@ -8,7 +8,6 @@ mod command;
 mod csv;
 mod describe;
 mod html;
-mod html_context;
 mod html_data;
 mod jsonl;
 mod kinds;
