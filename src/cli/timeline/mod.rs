@@ -6,6 +6,7 @@
 
 mod command;
 mod csv;
+mod filters;
 mod html;
 mod jsonl;
 mod kinds;
@@ -14,3 +15,4 @@ mod text;
 mod timesketch;
 
 pub use command::{run, TimelineArgs};
+pub use filters::FilterArgs;
