@@ -233,9 +233,13 @@ fn every_record_carries_its_provenance() {
     }
 }
 
+/// Where a line is: an Event revision's key and revision, an audit
+/// entry's file and line.
+type Place = (String, i64);
+
 /// `(key, revision)` of each Event line and `(file, line)` of each audit
 /// line of `timeline --format jsonl`, in order.
-fn timeline_lines(case: &Case, args: &[&str]) -> Vec<(String, i64)> {
+fn timeline_lines(case: &Case, args: &[&str]) -> Vec<Place> {
     let out = evforensics()
         .arg("timeline")
         .arg("--db")
@@ -266,7 +270,7 @@ fn timeline_lines(case: &Case, args: &[&str]) -> Vec<(String, i64)> {
 }
 
 /// The same of each es-bulk document and each OTLP log record.
-fn exported_lines(case: &Case, args: &[&str]) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+fn exported_lines(case: &Case, args: &[&str]) -> (Vec<Place>, Vec<Place>) {
     let es = std::fs::read_to_string(export(case, "es-bulk", args)).unwrap();
     let es = es
         .lines()
