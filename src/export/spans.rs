@@ -337,3 +337,111 @@ impl Spans {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::timeline::TimelineQuery;
+    use crate::store::Store;
+
+    /// A Deployment → ReplicaSet (owned by uid) → Pod (owned by name only),
+    /// an Event on each of the Pod and the Deployment (the Pod's twice), an
+    /// audited patch of the Deployment, and a Node's Event of its own.
+    fn spans() -> Vec<Span> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.sqlite")).unwrap();
+        store
+            .connection()
+            .execute_batch(
+                "INSERT INTO sources (id, kind, location, sha256, size_bytes, trailer, prefix, ingested_at, tool_version)
+                   VALUES (1, 'etcd-db', '/e/db', 'aa', 1, 'absent', '/registry/', 'now', 'test');
+                 INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from,
+                     encoding, kind, namespace, name, uid, owner_references) VALUES
+                   (1, 'd/web', 'deployments', 1, 0, 'tree', 'protobuf', 'Deployment', 'shop', 'web', 'u-web', NULL),
+                   (1, 'rs/web-1', 'replicasets', 2, 0, 'tree', 'protobuf', 'ReplicaSet', 'shop', 'web-1', 'u-rs',
+                     '[{\"kind\":\"Deployment\",\"name\":\"web\",\"uid\":\"u-web\",\"controller\":true}]'),
+                   (1, 'p/web-1-a', 'pods', 3, 0, 'tree', 'protobuf', 'Pod', 'shop', 'web-1-a', 'u-pod',
+                     '[{\"kind\":\"ReplicaSet\",\"name\":\"web-1\"}]');
+                 INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+                     reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, involved_uid,
+                     reporting_component, source_component) VALUES
+                   (1, 'e/1', 10, 0, 'tree', 'protobuf', 'ScalingReplicaSet', 'Normal', 1,
+                     '2026-11-20T09:30:01.000000Z', 'Deployment', 'shop', 'web', 'u-web', NULL, 'deployment-controller'),
+                   (1, 'e/2', 11, 0, 'tree', 'protobuf', 'BackOff', 'Warning', 1,
+                     '2026-11-20T09:30:02.000000Z', 'Pod', 'shop', 'web-1-a', NULL, 'kubelet', 'kubelet'),
+                   (1, 'e/2', 12, 0, 'tree', 'protobuf', 'BackOff', 'Warning', 2,
+                     '2026-11-20T09:30:09.000000Z', 'Pod', 'shop', 'web-1-a', NULL, 'kubelet', 'kubelet'),
+                   (1, 'e/3', 13, 0, 'tree', 'protobuf', 'NodeReady', 'Normal', 1,
+                     '2026-11-20T09:31:00.000000Z', 'Node', NULL, 'n1', NULL, NULL, 'kubelet');
+                 INSERT INTO event_values (id, object, raw) SELECT id, NULL, x'00' FROM event_revisions;
+                 INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+                     object_namespace, object_name, username, response_code, stage_timestamp, raw) VALUES
+                   (1, 'audit.log', 1, 'a-1', 'ResponseComplete', 'patch', 'deployments', 'shop', 'web',
+                     'alice', 200, '2026-11-20T09:30:00.000000Z', '{}'),
+                   (1, 'audit.log', 2, 'a-2', 'ResponseComplete', 'get', 'deployments', 'shop', 'web',
+                     'bob', 200, '2026-11-20T09:30:00.500000Z', '{}');",
+            )
+            .unwrap();
+        let timeline = store.timeline().unwrap();
+        let mut spans = Spans::new(Owners::load(&timeline).unwrap());
+        let mut out = Vec::new();
+        let columns = crate::store::export::ExportColumns {
+            next_occurrence: true,
+            audit_raw: false,
+        };
+        timeline
+            .for_each_export_row(&TimelineQuery::default(), columns, |row| {
+                let record = Record::from_row(row).unwrap();
+                out.extend(spans.record(&record));
+                Ok::<_, crate::store::TimelineError>(())
+            })
+            .unwrap();
+        out.extend(spans.finish());
+        out
+    }
+
+    #[test]
+    fn a_trace_per_top_owner_through_the_owner_chain() {
+        let spans = spans();
+        let by_name = |n: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == n).collect() };
+        let deploy = by_name("Deployment shop/web")[0];
+        let rs = by_name("ReplicaSet shop/web-1")[0];
+        let pod = by_name("Pod shop/web-1-a")[0];
+        let node = by_name("Node n1")[0];
+        // One trace for the Deployment and what it owns; the Node its own.
+        for s in [rs, pod] {
+            assert_eq!(s.trace_id, deploy.trace_id);
+        }
+        assert_ne!(node.trace_id, deploy.trace_id);
+        assert_eq!(deploy.parent, None);
+        assert_eq!(rs.parent, Some(deploy.span_id));
+        assert_eq!(pod.parent, Some(rs.span_id));
+        assert_eq!(deploy.service, OBJECT_SERVICE);
+        // A span per Event revision, under its object, by its reporter; it
+        // lasts until the same Event's next occurrence.
+        let backoff = by_name("BackOff");
+        assert_eq!(backoff.len(), 2);
+        assert!(backoff.iter().all(|s| s.parent == Some(pod.span_id)));
+        assert!(backoff.iter().all(|s| s.service == "kubelet"));
+        assert_eq!(backoff[0].end_ns - backoff[0].start_ns, 7_000_000_000);
+        assert_eq!(backoff[1].end_ns, backoff[1].start_ns);
+        let scaling = by_name("ScalingReplicaSet")[0];
+        assert_eq!(scaling.service, "deployment-controller");
+        assert_eq!(scaling.parent, Some(deploy.span_id));
+        // The audited write is an event of the Deployment's span (the read
+        // is not), and the objects' spans cover their lines.
+        assert_eq!(deploy.events.len(), 1);
+        assert_eq!(deploy.events[0].name, "patch");
+        assert!(deploy.events[0]
+            .attributes
+            .0
+            .iter()
+            .any(|kv| kv.key == "k8s.audit.user.username"
+                && kv.value == super::super::otlp::AnyValue::Str("alice".into())));
+        assert_eq!(deploy.start_ns, deploy.events[0].time_ns);
+        assert_eq!(deploy.end_ns, backoff[1].end_ns);
+        assert_eq!(pod.start_ns, backoff[0].start_ns);
+        // Stable ids: the same case gives the same spans.
+        assert_eq!(spans, self::spans());
+    }
+}
