@@ -67,8 +67,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
     }
     let selection = Selection { query };
     let to_stdout = args.out.as_os_str() == "-";
-    let out: Box<dyn Write> = if to_stdout {
-        Box::new(io::BufWriter::with_capacity(1 << 18, io::stdout().lock()))
+    let out: Box<dyn Write + Send> = if to_stdout {
+        Box::new(io::BufWriter::with_capacity(1 << 18, io::stdout()))
     } else {
         let file =
             File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -79,7 +79,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         cluster: None,
         tool_version: format!("evforensics {}", env!("CARGO_PKG_VERSION")),
     };
-    let writer: Box<dyn ExportWriter> = match args.format {
+    let writer: Box<dyn ExportWriter + Send> = match args.format {
         ExportFormat::EsBulk => Box::new(EsBulk::new(out, options)),
         ExportFormat::OtlpLogs => Box::new(OtlpLogs::new(out, options)),
         ExportFormat::OtlpTraces => {

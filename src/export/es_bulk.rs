@@ -32,11 +32,18 @@ use crate::store::export::ExportColumns;
 pub struct EsBulk<W: Write> {
     out: W,
     options: ExportOptions,
+    /// One record's lines, serialized here and written at once (fewer,
+    /// larger writes through the boxed writer).
+    buf: Vec<u8>,
 }
 
 impl<W: Write> EsBulk<W> {
     pub fn new(out: W, options: ExportOptions) -> EsBulk<W> {
-        EsBulk { out, options }
+        EsBulk {
+            out,
+            options,
+            buf: Vec::with_capacity(4096),
+        }
     }
 }
 
@@ -427,7 +434,10 @@ impl<W: Write> EsBulk<W> {
                 },
             },
         };
-        write_pair(&mut self.out, &self.options.index, id, &doc)
+        self.buf.clear();
+        write_pair(&mut self.buf, &self.options.index, id, &doc)?;
+        self.out.write_all(&self.buf)?;
+        Ok(())
     }
 
     fn audit(&mut self, a: &AuditRecord, id: &str) -> anyhow::Result<()> {
@@ -461,7 +471,10 @@ impl<W: Write> EsBulk<W> {
                 },
             },
         };
-        write_pair(&mut self.out, &self.options.index, id, &doc)
+        self.buf.clear();
+        write_pair(&mut self.buf, &self.options.index, id, &doc)?;
+        self.out.write_all(&self.buf)?;
+        Ok(())
     }
 }
 

@@ -255,13 +255,12 @@ impl<W: Write> OtlpLogs<W> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        serde_json::to_writer(
-            &mut self.out,
-            &Request {
-                resource_logs: &self.batch,
-            },
-        )?;
-        self.out.write_all(b"\n")?;
+        // Serialized whole, then written at once.
+        let mut line = serde_json::to_vec(&Request {
+            resource_logs: &self.batch,
+        })?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
         self.batch.clear();
         Ok(())
     }

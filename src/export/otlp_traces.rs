@@ -141,8 +141,10 @@ impl<W: Write> OtlpTraces<W> {
         let request = Request {
             resource_spans: resource_spans.into_iter().map(|(_, rs)| rs).collect(),
         };
-        serde_json::to_writer(&mut self.out, &request)?;
-        self.out.write_all(b"\n")?;
+        // Serialized whole, then written at once.
+        let mut line = serde_json::to_vec(&request)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
         Ok(())
     }
 
