@@ -139,12 +139,20 @@ fn golden(format: &str, got: &str) {
             .zip(got.lines())
             .position(|(a, b)| a != b)
             .unwrap_or(want.lines().count().min(got.lines().count()));
+        // Lines can be long (jaeger is one line): from where they differ.
+        let (w, g) = (
+            want.lines().nth(line).unwrap_or("(end)"),
+            got.lines().nth(line).unwrap_or("(end)"),
+        );
+        let at = w.chars().zip(g.chars()).take_while(|(a, b)| a == b).count();
+        let around =
+            |l: &str| -> String { l.chars().skip(at.saturating_sub(80)).take(240).collect() };
         panic!(
-            "{format} differs from {} at line {} (EVF_BLESS=1 rewrites it after an intended change):\n want: {}\n  got: {}",
+            "{format} differs from {} at line {}, character {at} (EVF_BLESS=1 rewrites it after an intended change):\n want: …{}…\n  got: …{}…",
             path.display(),
             line + 1,
-            want.lines().nth(line).unwrap_or("(end)"),
-            got.lines().nth(line).unwrap_or("(end)")
+            around(w),
+            around(g)
         );
     }
 }

@@ -5,8 +5,9 @@
 //! microseconds, `tags`, `logs`, `processID`) and its `processes`
 //! (`serviceName`). The spans are those of [`super::spans`].
 //!
-//! The file is one JSON document that the UI reads whole, so the spans are
-//! held until the end (a file the browser can open is one that fits in
+//! The file is one JSON document that the UI reads whole, grouped by
+//! trace, so every span is held until the end — as its JSON text, in its
+//! trace's buffer (a file the browser can open is one that fits in
 //! memory); for large cases use `otlp-traces`, which streams.
 
 use std::collections::BTreeMap;
@@ -25,8 +26,35 @@ use crate::store::export::ExportColumns;
 pub struct Jaeger<W: Write> {
     out: W,
     spans: Spans,
-    /// Spans by trace id, in arrival order within a trace.
-    traces: BTreeMap<[u8; 16], Vec<Span>>,
+    /// Each trace's spans so far, by trace id.
+    traces: BTreeMap<[u8; 16], TraceBuf>,
+}
+
+/// A trace being collected: its spans' JSON, comma-separated, and its
+/// services in the order they appeared (`p1`, `p2`, …).
+#[derive(Default)]
+struct TraceBuf {
+    spans: Vec<u8>,
+    services: Vec<String>,
+}
+
+impl TraceBuf {
+    fn push(&mut self, span: Span) -> serde_json::Result<()> {
+        let index = match self.services.iter().position(|s| *s == span.service) {
+            Some(i) => i,
+            None => {
+                self.services.push(span.service.clone());
+                self.services.len() - 1
+            }
+        };
+        if !self.spans.is_empty() {
+            self.spans.push(b',');
+        }
+        serde_json::to_writer(
+            &mut self.spans,
+            &jaeger_span(span, format!("p{}", index + 1)),
+        )
+    }
 }
 
 impl<W: Write> Jaeger<W> {
@@ -37,25 +65,6 @@ impl<W: Write> Jaeger<W> {
             traces: BTreeMap::new(),
         }
     }
-}
-
-#[derive(Serialize)]
-struct Document {
-    data: Vec<Trace>,
-    total: u32,
-    limit: u32,
-    offset: u32,
-    errors: Option<()>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Trace {
-    #[serde(rename = "traceID")]
-    trace_id: String,
-    spans: Vec<JaegerSpan>,
-    processes: BTreeMap<String, Process>,
-    warnings: Option<()>,
 }
 
 #[derive(Serialize)]
@@ -136,66 +145,41 @@ fn micros(ns: i64) -> i64 {
     ns.div_euclid(1000)
 }
 
-fn trace(trace_id: [u8; 16], spans: Vec<Span>) -> Trace {
-    let id = hex(&trace_id);
-    let mut processes = BTreeMap::new();
-    let mut by_service: BTreeMap<String, String> = BTreeMap::new();
-    let mut out = Vec::with_capacity(spans.len());
-    for s in spans {
-        let next = format!("p{}", by_service.len() + 1);
-        let process_id = by_service
-            .entry(s.service.clone())
-            .or_insert_with(|| {
-                processes.insert(
-                    next.clone(),
-                    Process {
-                        service_name: s.service.clone(),
-                        tags: Vec::new(),
-                    },
-                );
-                next
+fn jaeger_span(s: Span, process_id: String) -> JaegerSpan {
+    let id = hex(&s.trace_id);
+    JaegerSpan {
+        trace_id: id.clone(),
+        span_id: hex(&s.span_id),
+        operation_name: s.name,
+        references: s
+            .parent
+            .map(|p| Reference {
+                ref_type: "CHILD_OF",
+                trace_id: id,
+                span_id: hex(&p),
             })
-            .clone();
-        out.push(JaegerSpan {
-            trace_id: id.clone(),
-            span_id: hex(&s.span_id),
-            operation_name: s.name,
-            references: s
-                .parent
-                .map(|p| Reference {
-                    ref_type: "CHILD_OF",
-                    trace_id: id.clone(),
-                    span_id: hex(&p),
-                })
-                .into_iter()
-                .collect(),
-            start_time: micros(s.start_ns),
-            duration: micros(s.end_ns) - micros(s.start_ns),
-            tags: tags(s.attributes),
-            logs: s
-                .events
-                .into_iter()
-                .map(|e| {
-                    let mut fields = vec![Tag {
-                        key: "event",
-                        type_: "string",
-                        value: serde_json::Value::String(e.name),
-                    }];
-                    fields.extend(tags(e.attributes));
-                    Log {
-                        timestamp: micros(e.time_ns),
-                        fields,
-                    }
-                })
-                .collect(),
-            process_id,
-            warnings: None,
-        });
-    }
-    Trace {
-        trace_id: id,
-        spans: out,
-        processes,
+            .into_iter()
+            .collect(),
+        start_time: micros(s.start_ns),
+        duration: micros(s.end_ns) - micros(s.start_ns),
+        tags: tags(s.attributes),
+        logs: s
+            .events
+            .into_iter()
+            .map(|e| {
+                let mut fields = vec![Tag {
+                    key: "event",
+                    type_: "string",
+                    value: serde_json::Value::String(e.name),
+                }];
+                fields.extend(tags(e.attributes));
+                Log {
+                    timestamp: micros(e.time_ns),
+                    fields,
+                }
+            })
+            .collect(),
+        process_id,
         warnings: None,
     }
 }
@@ -203,36 +187,45 @@ fn trace(trace_id: [u8; 16], spans: Vec<Span>) -> Trace {
 impl<W: Write> ExportWriter for Jaeger<W> {
     fn record(&mut self, record: &Record) -> anyhow::Result<()> {
         if let Some(span) = self.spans.record(record) {
-            self.traces.entry(span.trace_id).or_default().push(span);
+            self.traces.entry(span.trace_id).or_default().push(span)?;
         }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
         let spans = std::mem::replace(&mut self.spans, Spans::new(Owners::default()));
-        // Objects' spans first in their trace: the UI shows a trace's root
-        // span first either way, and readers of the file find it at once.
-        for span in spans.finish().into_iter().rev() {
-            self.traces
-                .entry(span.trace_id)
-                .or_default()
-                .insert(0, span);
+        for span in spans.finish() {
+            self.traces.entry(span.trace_id).or_default().push(span)?;
         }
         let traces = std::mem::take(&mut self.traces);
-        let data = traces
-            .into_iter()
-            .map(|(id, spans)| trace(id, spans))
-            .collect();
-        let doc = Document {
-            data,
-            total: 0,
-            limit: 0,
-            offset: 0,
-            errors: None,
-        };
-        serde_json::to_writer(&mut self.out, &doc)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()?;
+        let out = &mut self.out;
+        out.write_all(b"{\"data\":[")?;
+        for (i, (id, trace)) in traces.into_iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            write!(out, "{{\"traceID\":\"{}\",\"spans\":[", hex(&id))?;
+            out.write_all(&trace.spans)?;
+            let processes: BTreeMap<String, Process> = trace
+                .services
+                .into_iter()
+                .enumerate()
+                .map(|(i, service_name)| {
+                    (
+                        format!("p{}", i + 1),
+                        Process {
+                            service_name,
+                            tags: Vec::new(),
+                        },
+                    )
+                })
+                .collect();
+            out.write_all(b"],\"processes\":")?;
+            serde_json::to_writer(&mut *out, &processes)?;
+            out.write_all(b",\"warnings\":null}")?;
+        }
+        out.write_all(b"],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n")?;
+        out.flush()?;
         Ok(())
     }
 
