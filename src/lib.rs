@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod decode;
+pub mod export;
 pub mod helpers;
 pub mod ingest;
 pub mod proto;

@@ -93,13 +93,15 @@ fn with_pipe_closed_before_start(args: &[&std::ffi::OsStr]) -> (Option<i32>, Str
 }
 
 #[test]
-fn timeline_and_query_stop_quietly_when_the_reader_goes_away() {
+fn timeline_query_and_export_stop_quietly_when_the_reader_goes_away() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path());
     let db = db.as_os_str();
-    let cases: [&[&str]; 4] = [
+    let cases: [&[&str]; 6] = [
         &["timeline"],
         &["timeline", "--format", "csv"],
+        &["export", "--format", "es-bulk"],
+        &["export", "--format", "otlp-logs"],
         &["query", "--format", "json", "SELECT * FROM audit_events"],
         &["query", "--format", "csv", "SELECT * FROM audit_events"],
     ];

@@ -10,6 +10,7 @@
 //! | 141 | standard output was closed early (`\| head`): nothing more is written, nothing is said |
 
 mod decode;
+mod export;
 mod info;
 mod ingest;
 mod query;
@@ -50,6 +51,7 @@ pub const EXIT_BROKEN_PIPE: i32 = 141;
         evforensics query --list                       the saved questions\n  \
         evforensics query who-deleted-what             run one\n  \
         evforensics timeline --object deployment/shop/web   its Events and audit entries, with its Pods'\n  \
+        evforensics export --format es-bulk --out case.ndjson   for Elasticsearch (also otlp-logs, otlp-traces, jaeger)\n  \
         sqlite3 evforensics.sqlite \"SELECT reason, count(*) FROM events GROUP BY 1\"\n\n\
         Exit codes: 0 success, 1 failure, 2 usage error, 3 success with damaged records skipped, \
         141 standard output closed early (| head)."
@@ -111,6 +113,15 @@ enum Command {
     /// one page: lanes nested by ownership, lifetimes, horizons (see
     /// --format).
     Timeline(timeline::TimelineArgs),
+    /// Export Events (and audit entries) for Elasticsearch, OpenTelemetry or Jaeger.
+    ///
+    /// The timeline's filters select the lines; every record carries its
+    /// provenance (source SHA-256, etcd key, revision, recovered_from).
+    /// Formats: es-bulk (Elasticsearch _bulk, Metricbeat's kubernetes.event
+    /// shape), otlp-logs (OTLP/JSON, the Collector's k8s_events mapping),
+    /// otlp-traces (OTLP/JSON spans: a trace per top owner), jaeger (the
+    /// JSON file the Jaeger UI opens). Read-only; streams.
+    Export(export::ExportArgs),
 }
 
 /// Where the database is, shared by the commands that use one.
@@ -143,6 +154,7 @@ pub fn main() -> i32 {
         Command::Decode(args) => decode::run(args),
         Command::Query(args) => query::run(args),
         Command::Timeline(args) => timeline::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@
 pub mod audit;
 mod database;
 mod error;
+pub mod export;
 mod fates;
 mod liveness;
 mod migrate;

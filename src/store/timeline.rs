@@ -357,11 +357,17 @@ impl Statement {
     }
 
     fn sql(&self) -> String {
+        self.sql_with(SELECT_LINES)
+    }
+
+    /// The statement with another `SELECT … FROM timeline tl …` (the same
+    /// filters and order, other columns or joins).
+    fn sql_with(&self, select: &str) -> String {
         let mut sql = String::new();
         if let Some(with) = self.with {
             sql.push_str(with);
         }
-        sql.push_str(SELECT_LINES);
+        sql.push_str(select);
         if !self.conditions.is_empty() {
             sql.push_str("\n WHERE ");
             sql.push_str(&self.conditions.join("\n   AND "));
@@ -545,6 +551,24 @@ impl Timeline<'_> {
             each(TimelineLine::from_row(row).map_err(TimelineError::from)?)?;
         }
         Ok(())
+    }
+
+    /// The SQL selecting what `query` selects, in the timeline's order, with
+    /// the columns of `select` (`SELECT … FROM timeline tl [JOIN …]`), and
+    /// its named parameters: how another reader of the store (the export)
+    /// applies exactly the timeline's filters.
+    pub fn filtered_sql(
+        &self,
+        query: &TimelineQuery,
+        select: &str,
+    ) -> (String, Vec<(&'static str, Value)>) {
+        let statement = self.statement(query);
+        (statement.sql_with(select), statement.params)
+    }
+
+    /// The store this timeline reads.
+    pub fn store(&self) -> &Store {
+        self.store
     }
 
     /// Every line `query` selects, in time order.

@@ -7,6 +7,7 @@
 mod command;
 mod csv;
 mod describe;
+mod filters;
 mod html;
 mod html_data;
 mod jsonl;
@@ -16,3 +17,4 @@ mod text;
 mod timesketch;
 
 pub use command::{run, TimelineArgs};
+pub use filters::FilterArgs;
