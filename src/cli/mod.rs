@@ -10,6 +10,7 @@
 //! | 141 | standard output was closed early (`\| head`): nothing more is written, nothing is said |
 
 mod decode;
+mod export;
 mod info;
 mod ingest;
 mod query;
@@ -109,6 +110,14 @@ enum Command {
     /// snapshots hold: a Deployment's timeline includes its ReplicaSets and
     /// their Pods, deleted ones too. Read-only.
     Timeline(timeline::TimelineArgs),
+    /// Write the database's rows in another tool's format, read-only.
+    ///
+    /// --format parquet: a Hive-partitioned dataset under --out DIR, one per
+    /// table (events, audit_events, objects), partitioned by cluster and day,
+    /// typed columns as in docs/schema.md, the sources' SHA-256s in every
+    /// file's metadata. Exporting another case into the same DIR adds files
+    /// and replaces none; DuckDB, Spark, Trino and Athena read it as it is.
+    Export(export::ExportArgs),
 }
 
 /// Where the database is, shared by the commands that use one.
@@ -141,6 +150,7 @@ pub fn main() -> i32 {
         Command::Decode(args) => decode::run(args),
         Command::Query(args) => query::run(args),
         Command::Timeline(args) => timeline::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@
 pub mod audit;
 mod database;
 mod error;
+pub mod export_parquet;
 mod liveness;
 mod migrate;
 pub mod rows;

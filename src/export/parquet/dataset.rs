@@ -1,0 +1,176 @@
+//! The export of a case database as Parquet: each table's rows streamed
+//! from the store in time order, cut into batches and into one partition
+//! per day, written under `DIR/<table>/`. Memory is bounded by one batch
+//! and one row group, whatever the case's size.
+
+use std::path::PathBuf;
+
+use super::batch::BatchBuilder;
+use super::error::ParquetError;
+use super::provenance::{case_id, key_values};
+use super::schema::schema;
+use super::writer::PartitionedWriter;
+use crate::decode::parse_micros;
+use crate::store::export_parquet::{Cell, ExportTable};
+use crate::store::Store;
+
+/// Rows per record batch handed to the Parquet writer.
+const BATCH_ROWS: usize = 8192;
+
+/// What to export where.
+#[derive(Debug, Clone)]
+pub struct ParquetOptions {
+    /// The dataset's directory (`DIR`): created if missing; what it holds
+    /// is kept.
+    pub out: PathBuf,
+    /// The partition value `cluster=<name>` (see
+    /// [`super::valid_cluster_name`]).
+    pub cluster: String,
+}
+
+/// What one table's export wrote.
+#[derive(Debug, Clone)]
+pub struct TableSummary {
+    pub table: &'static str,
+    pub rows: u64,
+    /// Partitions (days) the rows went to.
+    pub partitions: usize,
+    /// The files written, in order.
+    pub files: Vec<PathBuf>,
+    /// Times no Parquet timestamp can hold, written as NULL.
+    pub unrepresentable_times: u64,
+}
+
+/// What the export wrote.
+#[derive(Debug, Clone)]
+pub struct ParquetSummary {
+    /// The case id in the files' names (`part-<case>-<n>.parquet`).
+    pub case: String,
+    pub cluster: String,
+    pub tables: Vec<TableSummary>,
+}
+
+/// The day a row belongs to, from its time's text: `YYYY-MM-DD` for a time
+/// of a four-digit year (the text is RFC 3339 in UTC, so its date is its
+/// first ten characters), `None` (Hive's NULL partition) otherwise.
+fn partition_date(time: Option<&str>) -> Option<&str> {
+    let t = time?;
+    parse_micros(t)?;
+    (t.as_bytes().get(4) == Some(&b'-')).then(|| &t[..10])
+}
+
+/// Exports every table of `store` under `options.out`.
+pub fn export(store: &Store, options: &ParquetOptions) -> Result<ParquetSummary, ParquetError> {
+    let provenance = store.export_provenance()?;
+    let case = case_id(&provenance);
+    // Every table's directory is checked before anything is written.
+    let mut writers = Vec::new();
+    for table in ExportTable::ALL {
+        let kv = key_values(
+            &provenance,
+            table,
+            &options.cluster,
+            &case,
+            table.sort_order(),
+        );
+        let dir = options.out.join(table.name());
+        let writer = PartitionedWriter::new(
+            &dir,
+            &options.cluster,
+            &case,
+            schema(table),
+            kv,
+            table.time_index(),
+        )?;
+        writers.push((table, writer));
+    }
+    let mut tables = Vec::new();
+    for (table, writer) in writers {
+        tables.push(export_table(store, table, writer)?);
+    }
+    Ok(ParquetSummary {
+        case,
+        cluster: options.cluster.clone(),
+        tables,
+    })
+}
+
+fn export_table(
+    store: &Store,
+    table: ExportTable,
+    mut writer: PartitionedWriter,
+) -> Result<TableSummary, ParquetError> {
+    let mut batch = BatchBuilder::new(table, schema(table));
+    let time_index = table.time_index();
+    // The previous row's time, to check the order SQL promised (text
+    // order, NULL first, as SQLite sorts).
+    let mut previous: Option<Option<String>> = None;
+    let mut current_date: Option<Option<String>> = None;
+    let rows = store.export_rows(table, |row| -> Result<(), ParquetError> {
+        let time = match row.cell(time_index)? {
+            Cell::Text(t) => Some(t),
+            _ => None,
+        };
+        if let Some(prev) = &previous {
+            if prev.as_deref() > time {
+                let id = match row.cell(0)? {
+                    Cell::Integer(id) => id,
+                    _ => 0,
+                };
+                return Err(ParquetError::OutOfOrder {
+                    table: table.name(),
+                    id,
+                    previous: prev.clone().unwrap_or_else(|| "NULL".into()),
+                    time: time.unwrap_or("NULL").to_string(),
+                });
+            }
+        }
+        if previous.as_ref().map(|p| p.as_deref()) != Some(time) {
+            previous = Some(time.map(str::to_string));
+        }
+        let date = partition_date(time);
+        if current_date.as_ref().map(|d| d.as_deref()) != Some(date) {
+            if batch.len() > 0 {
+                writer.write(&batch.finish()?)?;
+            }
+            writer.partition(date)?;
+            current_date = Some(date.map(str::to_string));
+        }
+        batch.push(row)?;
+        if batch.len() >= BATCH_ROWS {
+            writer.write(&batch.finish()?)?;
+        }
+        Ok(())
+    })?;
+    if batch.len() > 0 {
+        writer.write(&batch.finish()?)?;
+    }
+    writer.close()?;
+    Ok(TableSummary {
+        table: table.name(),
+        rows,
+        partitions: writer.partitions,
+        files: std::mem::take(&mut writer.files),
+        unrepresentable_times: batch.unrepresentable_times,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_dates() {
+        assert_eq!(
+            partition_date(Some("2024-03-14T09:12:00.000000Z")),
+            Some("2024-03-14")
+        );
+        assert_eq!(
+            partition_date(Some("2024-03-14T09:12:00Z")),
+            Some("2024-03-14")
+        );
+        assert_eq!(partition_date(None), None);
+        assert_eq!(partition_date(Some("10000-01-01T00:00:00Z")), None);
+        assert_eq!(partition_date(Some("not a time")), None);
+    }
+}
