@@ -59,6 +59,33 @@ fn partition_date(time: Option<&str>) -> Option<&str> {
     (t.as_bytes().get(4) == Some(&b'-')).then(|| &t[..10])
 }
 
+/// The order SQL promised, checked row by row: the time's text in
+/// ascending byte order, NULL first, as SQLite sorts it.
+#[derive(Default)]
+struct OrderCheck {
+    /// The previous row's time (`None`: NULL or no row yet).
+    previous: Option<String>,
+}
+
+impl OrderCheck {
+    /// Takes the next row's time; the previous one when it is later.
+    fn next(&mut self, time: Option<&str>) -> Result<(), String> {
+        match (&mut self.previous, time) {
+            (None, None) => {}
+            (None, Some(t)) => self.previous = Some(t.to_string()),
+            (Some(p), None) => return Err(p.clone()),
+            (Some(p), Some(t)) if p.as_str() > t => return Err(p.clone()),
+            (Some(p), Some(t)) => {
+                if p != t {
+                    p.clear();
+                    p.push_str(t);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Exports every table of `store` under `options.out`.
 pub fn export(store: &Store, options: &ParquetOptions) -> Result<ParquetSummary, ParquetError> {
     let provenance = store.export_provenance()?;
@@ -102,31 +129,24 @@ fn export_table(
 ) -> Result<TableSummary, ParquetError> {
     let mut batch = BatchBuilder::new(table, schema(table));
     let time_index = table.time_index();
-    // The previous row's time, to check the order SQL promised (text
-    // order, NULL first, as SQLite sorts).
-    let mut previous: Option<Option<String>> = None;
+    let mut order = OrderCheck::default();
     let mut current_date: Option<Option<String>> = None;
     let rows = store.export_rows(table, |row| -> Result<(), ParquetError> {
         let time = match row.cell(time_index)? {
             Cell::Text(t) => Some(t),
             _ => None,
         };
-        if let Some(prev) = &previous {
-            if prev.as_deref() > time {
-                let id = match row.cell(0)? {
-                    Cell::Integer(id) => id,
-                    _ => 0,
-                };
-                return Err(ParquetError::OutOfOrder {
-                    table: table.name(),
-                    id,
-                    previous: prev.clone().unwrap_or_else(|| "NULL".into()),
-                    time: time.unwrap_or("NULL").to_string(),
-                });
-            }
-        }
-        if previous.as_ref().map(|p| p.as_deref()) != Some(time) {
-            previous = Some(time.map(str::to_string));
+        if let Err(previous) = order.next(time) {
+            let id = match row.cell(0)? {
+                Cell::Integer(id) => id,
+                _ => 0,
+            };
+            return Err(ParquetError::OutOfOrder {
+                table: table.name(),
+                id,
+                previous,
+                time: time.unwrap_or("NULL").to_string(),
+            });
         }
         let date = partition_date(time);
         if current_date.as_ref().map(|d| d.as_deref()) != Some(date) {
@@ -172,5 +192,21 @@ mod tests {
         assert_eq!(partition_date(None), None);
         assert_eq!(partition_date(Some("10000-01-01T00:00:00Z")), None);
         assert_eq!(partition_date(Some("not a time")), None);
+    }
+
+    #[test]
+    fn order_check() {
+        let mut o = OrderCheck::default();
+        for t in [
+            None,
+            None,
+            Some("2024-01-01"),
+            Some("2024-01-01"),
+            Some("2024-01-02"),
+        ] {
+            assert_eq!(o.next(t), Ok(()));
+        }
+        assert_eq!(o.next(Some("2024-01-01")), Err("2024-01-02".into()));
+        assert_eq!(o.next(None), Err("2024-01-02".into()));
     }
 }
