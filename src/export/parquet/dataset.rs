@@ -1,9 +1,12 @@
 //! The export of a case database as Parquet: each table's rows streamed
 //! from the store in time order, cut into batches and into one partition
-//! per day, written under `DIR/<table>/`. Memory is bounded by one batch
-//! and one row group, whatever the case's size.
+//! per day, written under `DIR/<table>/` by a second thread. Memory is
+//! bounded by a few batches and one row group, whatever the case's size.
 
 use std::path::PathBuf;
+use std::sync::mpsc;
+
+use arrow_array::RecordBatch;
 
 use super::batch::BatchBuilder;
 use super::error::ParquetError;
@@ -15,7 +18,7 @@ use crate::store::export_parquet::{Cell, ExportTable};
 use crate::store::Store;
 
 /// Rows per record batch handed to the Parquet writer.
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 1024;
 
 /// What to export where.
 #[derive(Debug, Clone)]
@@ -122,11 +125,62 @@ pub fn export(store: &Store, options: &ParquetOptions) -> Result<ParquetSummary,
     })
 }
 
+/// What the reading side hands the writing thread, in row order.
+enum Step {
+    /// Rows from now on belong to this day (`None`: no time).
+    Partition(Option<String>),
+    Batch(RecordBatch),
+}
+
+/// Batches handed over but not yet written: what the reading side may run
+/// ahead of the writer (memory: this many batches).
+const BATCHES_AHEAD: usize = 4;
+
+/// One table: the store's rows read and batched on this thread, encoded,
+/// compressed and written on another (the two halves of the work take
+/// about as long, so the two cores of a small machine share it).
 fn export_table(
     store: &Store,
     table: ExportTable,
-    mut writer: PartitionedWriter,
+    writer: PartitionedWriter,
 ) -> Result<TableSummary, ParquetError> {
+    std::thread::scope(|scope| {
+        let (steps, received) = mpsc::sync_channel::<Step>(BATCHES_AHEAD);
+        let encoder = scope.spawn(move || -> Result<PartitionedWriter, ParquetError> {
+            let mut writer = writer;
+            for step in received {
+                match step {
+                    Step::Partition(date) => writer.partition(date.as_deref())?,
+                    Step::Batch(batch) => writer.write(&batch)?,
+                }
+            }
+            writer.close()?;
+            Ok(writer)
+        });
+        let read = read_table(store, table, &steps);
+        drop(steps);
+        let written = encoder.join().expect("the Parquet writer thread panicked");
+        // The writer's error first: the reader's failed hand-over follows it.
+        let mut writer = written?;
+        let (rows, unrepresentable_times) = read?;
+        Ok(TableSummary {
+            table: table.name(),
+            rows,
+            partitions: writer.partitions,
+            files: std::mem::take(&mut writer.files),
+            unrepresentable_times,
+        })
+    })
+}
+
+/// Reads `table`'s rows into batches handed to `steps`; the rows read and
+/// the times no Parquet timestamp holds.
+fn read_table(
+    store: &Store,
+    table: ExportTable,
+    steps: &mpsc::SyncSender<Step>,
+) -> Result<(u64, u64), ParquetError> {
+    let send = |step| steps.send(step).map_err(|_| ParquetError::WriterStopped);
     let mut batch = BatchBuilder::new(table, schema(table));
     let time_index = table.time_index();
     let mut order = OrderCheck::default();
@@ -151,28 +205,21 @@ fn export_table(
         let date = partition_date(time);
         if current_date.as_ref().map(|d| d.as_deref()) != Some(date) {
             if batch.len() > 0 {
-                writer.write(&batch.finish()?)?;
+                send(Step::Batch(batch.finish()?))?;
             }
-            writer.partition(date)?;
+            send(Step::Partition(date.map(str::to_string)))?;
             current_date = Some(date.map(str::to_string));
         }
         batch.push(row)?;
         if batch.len() >= BATCH_ROWS {
-            writer.write(&batch.finish()?)?;
+            send(Step::Batch(batch.finish()?))?;
         }
         Ok(())
     })?;
     if batch.len() > 0 {
-        writer.write(&batch.finish()?)?;
+        send(Step::Batch(batch.finish()?))?;
     }
-    writer.close()?;
-    Ok(TableSummary {
-        table: table.name(),
-        rows,
-        partitions: writer.partitions,
-        files: std::mem::take(&mut writer.files),
-        unrepresentable_times: batch.unrepresentable_times,
-    })
+    Ok((rows, batch.unrepresentable_times))
 }
 
 #[cfg(test)]

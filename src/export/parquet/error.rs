@@ -50,6 +50,9 @@ pub enum ParquetError {
         previous: String,
         time: String,
     },
+    /// The writing thread ended (its own error is the one reported).
+    #[error("the Parquet writer stopped")]
+    WriterStopped,
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error(transparent)]

@@ -8,8 +8,8 @@
 //! `.part-….partial` beside its final name (readers skip names starting
 //! with `.`, and `*.parquet` globs do not match it), synced, then linked
 //! to its name, which fails if the name exists, and the temp name removed.
-//! Row groups close at [`ROW_GROUP_BYTES`] of encoded data (the size
-//! scans read well; also what the writer holds in memory), and a file at
+//! Row groups close at [`ROW_GROUP_BYTES`] of encoded data (large enough
+//! for scans; also what the writer holds in memory), and a file at
 //! [`FILE_BYTES`], the next part following.
 
 use std::fs::{self, File};
@@ -21,13 +21,16 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::error::ParquetError;
 
 /// Encoded bytes at which a row group is closed.
-pub const ROW_GROUP_BYTES: usize = 64 << 20;
+pub const ROW_GROUP_BYTES: usize = 32 << 20;
 /// Bytes at which a file is closed and the next part begun.
 pub const FILE_BYTES: usize = 512 << 20;
+/// Columns whose values are (nearly) all distinct: no dictionary.
+const UNIQUE_VALUES: &[&str] = &["raw", "object", "request_object", "response_object"];
 /// Hive's partition value for NULL.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
@@ -88,7 +91,7 @@ impl PartitionedWriter {
                 case: case.to_string(),
             });
         }
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1")))
             .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_key_value_metadata(Some(key_values))
@@ -96,8 +99,16 @@ impl PartitionedWriter {
                 column_idx: time_index as i32,
                 descending: false,
                 nulls_first: true,
-            }]))
-            .build();
+            }]));
+        // A stored value is one of a kind: a dictionary of them is work
+        // thrown away at its size limit.
+        for field in schema.fields() {
+            if UNIQUE_VALUES.contains(&field.name().as_str()) {
+                props = props
+                    .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        let props = props.build();
         Ok(PartitionedWriter {
             root,
             case: case.to_string(),
