@@ -70,7 +70,10 @@ t_cases=$((SECONDS - t1))
 t2=$SECONDS
 echo "== the fleet question on Spark (local mode)" >&2
 export SPARK_LOCAL_IP=127.0.0.1
-"$VENV/bin/python" - "$LAKE" "$WORK" docs/athena.sql "$WORK/prod-eu.sqlite" "$WORK/prod-us.sqlite" <<'PY'
+# From the work dir: Spark's metastore leaves derby.log where it runs.
+PYTHON="$PWD/$VENV/bin/python"
+DDL="$PWD/docs/athena.sql"
+(cd "$WORK" && "$PYTHON" - "$LAKE" "$WORK" "$DDL" "$WORK/prod-eu.sqlite" "$WORK/prod-us.sqlite") <<'PY'
 import datetime
 import os
 import re
