@@ -5,7 +5,7 @@
 //! cargo run --release --example scale_writer -- --revisions 200000 --out DIR/snapshot.db \
 //!     [--concurrency 256] [--update-percent 25] [--tmpfs] \
 //!     [--stale-percent 3] [--compact-every 10000] [--expire-after 20000] \
-//!     [--data-dir-out DIR/data]
+//!     [--data-dir-out DIR/data] [--seed N]
 //! ```
 //!
 //! Every write is the apiserver's: a create `If ModRevision == 0` with the
@@ -19,7 +19,8 @@
 //! etcd is stopped cleanly and its data directory (`member/snap/db`,
 //! `member/wal/*.wal`, raft snapshots) copied to DIR. `--tmpfs` puts etcd's
 //! data dir under /dev/shm. The last line of output is machine-readable:
-//! `SCALE revisions=… write_seconds=… …`.
+//! `SCALE revisions=… write_seconds=… …`. `--seed N` seeds the Events'
+//! content (another cluster's case: scripts/fleet-spark.sh).
 //!
 //! `--hold FILE` keeps etcd running after the SCALE line (which then also
 //! gives `endpoint=…`) until FILE exists: scripts/scale-live.sh pulls from
@@ -36,7 +37,7 @@ use common::scenario::bulk::{write_bulk, BulkOptions};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--stale-percent P] [--compact-every N] [--expire-after N] [--writes-per-lease N] [--tmpfs] [--hold FILE | --data-dir-out DIR]"
+        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--stale-percent P] [--compact-every N] [--expire-after N] [--writes-per-lease N] [--seed N] [--tmpfs] [--hold FILE | --data-dir-out DIR]"
     );
     std::process::exit(2)
 }
@@ -66,6 +67,7 @@ fn main() {
                 opts.revisions_per_lease = val().parse().unwrap_or_else(|_| usage())
             }
             "--data-dir-out" => data_dir_out = Some(PathBuf::from(val())),
+            "--seed" => opts.seed = val().parse().unwrap_or_else(|_| usage()),
             "--tmpfs" => tmpfs = true,
             "--hold" => hold = Some(PathBuf::from(val())),
             _ => usage(),

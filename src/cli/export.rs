@@ -10,7 +10,8 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::timeline::FilterArgs;
-use crate::cli::{DbArg, EXIT_FAILURE, EXIT_OK};
+use crate::cli::{DbArg, UsageError, EXIT_FAILURE, EXIT_OK};
+use crate::export::parquet::{self, ParquetOptions};
 use crate::export::{
     export, EsBulk, ExportOptions, ExportWriter, Jaeger, OtlpLogs, OtlpTraces, Owners, Selection,
 };
@@ -28,6 +29,9 @@ pub enum ExportFormat {
     OtlpTraces,
     /// The JSON file the Jaeger UI opens (Search → Upload): the same traces.
     Jaeger,
+    /// A Hive-partitioned Parquet dataset under --out DIR, every table:
+    /// DIR/{events,audit_events,objects}/cluster=NAME/date=YYYY-MM-DD/part-CASE-N.parquet.
+    Parquet,
 }
 
 #[derive(clap::Args, Debug)]
@@ -35,7 +39,9 @@ pub enum ExportFormat {
     evforensics export --format es-bulk --out case.ndjson\n  \
     evforensics export --format otlp-logs --namespace shop --since 2h --out shop.otlp.jsonl\n  \
     evforensics export --format jaeger --object deployment/shop/web --out web-traces.json\n  \
-    evforensics export --format es-bulk --index metricbeat-8.15.0 --out - | curl -H 'Content-Type: application/x-ndjson' --data-binary @- http://localhost:9200/_bulk")]
+    evforensics export --format es-bulk --index metricbeat-8.15.0 --out - | curl -H 'Content-Type: application/x-ndjson' --data-binary @- http://localhost:9200/_bulk\n  \
+    evforensics export --db case.sqlite --format parquet --out lake/ --cluster prod-eu\n  \
+    duckdb -c \"SELECT cluster, reason, count(*) FROM read_parquet('lake/events/**/*.parquet', hive_partitioning = true) GROUP BY ALL\"")]
 pub struct ExportArgs {
     #[command(flatten)]
     db: DbArg,
@@ -44,15 +50,26 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     format: ExportFormat,
-    /// Where to write: a file, or - for standard output (the default).
+    /// Where to write: a file, or - for standard output (the default); for
+    /// parquet, the dataset's directory (created if missing; files another
+    /// export wrote there are kept, never replaced).
     #[arg(long, value_name = "PATH", default_value = "-")]
     out: PathBuf,
     /// es-bulk: the index (or data stream) named in the action lines.
     #[arg(long, value_name = "NAME", default_value = "evforensics-events")]
     index: String,
+    /// parquet: the cluster's name, the partition `cluster=NAME` (letters,
+    /// digits, '-', '_', '.'). Default: the cluster recorded at ingest
+    /// (`ingest --cluster`); for a database without one, its file name
+    /// without extension.
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
+    if args.format == ExportFormat::Parquet {
+        return run_parquet(args);
+    }
     let store = crate::cli::query::open(&args.db.db)?;
     let timeline = store.timeline()?;
     let query = args.filters.query(&timeline)?;
@@ -86,6 +103,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
             Box::new(OtlpTraces::new(out, options, Owners::load(&timeline)?))
         }
         ExportFormat::Jaeger => Box::new(Jaeger::new(out, Owners::load(&timeline)?)),
+        // Handled above, before any file is made.
+        ExportFormat::Parquet => anyhow::bail!("--format parquet writes a dataset, not a stream"),
     };
     let bar = progress_bar(&timeline, &selection)?;
     let summary = export(&timeline, &selection, writer, |n| {
@@ -134,4 +153,73 @@ fn progress_bar(
             .expect("a valid template"),
     );
     Ok(Some(bar))
+}
+
+/// `--format parquet`: every table of the case, not the timeline's lines.
+fn run_parquet(args: ExportArgs) -> anyhow::Result<i32> {
+    let f = &args.filters;
+    let filtered = [
+        &f.namespace,
+        &f.object,
+        &f.uid,
+        &f.since,
+        &f.until,
+        &f.reason,
+        &f.user,
+        &f.type_,
+    ]
+    .iter()
+    .any(|v| v.is_some());
+    if filtered {
+        return Err(UsageError(
+            "--format parquet exports every table of the case; the timeline's filters do not apply (filter in DuckDB or Spark)".into(),
+        )
+        .into());
+    }
+    if args.out.as_os_str() == "-" {
+        return Err(
+            UsageError("--format parquet needs --out DIR (a dataset directory)".into()).into(),
+        );
+    }
+    if let Some(name) = &args.cluster {
+        if !parquet::valid_cluster_name(name) {
+            return Err(UsageError(format!(
+                "--cluster {name:?}: a cluster name is letters, digits, '-', '_' and '.' (not first), at most 128 characters"
+            ))
+            .into());
+        }
+    }
+    let store = crate::cli::query::open(&args.db.db)?;
+    let cluster = match args.cluster {
+        Some(name) => name,
+        None => store.recorded_cluster(),
+    };
+    let options = ParquetOptions {
+        out: args.out.clone(),
+        cluster,
+    };
+    let summary = parquet::export(&store, &options)
+        .with_context(|| format!("exporting to {}", args.out.display()))?;
+    println!(
+        "parquet dataset {} (cluster={}, case {}):",
+        args.out.display(),
+        summary.cluster,
+        summary.case
+    );
+    for t in &summary.tables {
+        println!(
+            "  {:<13} {:>9} rows  {:>3} days  {:>3} files",
+            t.table,
+            t.rows,
+            t.partitions,
+            t.files.len()
+        );
+        if t.unrepresentable_times > 0 {
+            println!(
+                "  NOTE: {} times in {} are beyond what a Parquet timestamp holds: written as NULL (the database keeps the text)",
+                t.unrepresentable_times, t.table
+            );
+        }
+    }
+    Ok(EXIT_OK)
 }

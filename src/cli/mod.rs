@@ -113,14 +113,19 @@ enum Command {
     /// one page: lanes nested by ownership, lifetimes, horizons (see
     /// --format).
     Timeline(timeline::TimelineArgs),
-    /// Export Events (and audit entries) for Elasticsearch, OpenTelemetry or Jaeger.
+    /// Export Events (and audit entries) for Elasticsearch, OpenTelemetry,
+    /// Jaeger or a data lake.
     ///
     /// The timeline's filters select the lines; every record carries its
     /// provenance (source SHA-256, etcd key, revision, recovered_from).
     /// Formats: es-bulk (Elasticsearch _bulk, Metricbeat's kubernetes.event
     /// shape), otlp-logs (OTLP/JSON, the Collector's k8s_events mapping),
     /// otlp-traces (OTLP/JSON spans: a trace per top owner), jaeger (the
-    /// JSON file the Jaeger UI opens). Read-only; streams.
+    /// JSON file the Jaeger UI opens), parquet (a Hive-partitioned dataset
+    /// under --out DIR: events, audit_events, objects, partitioned by
+    /// cluster and day, typed columns as in docs/schema.md; exporting
+    /// another case into the same DIR adds files and replaces none; DuckDB,
+    /// Spark, Trino and Athena read it as it is). Read-only; streams.
     Export(export::ExportArgs),
 }
 

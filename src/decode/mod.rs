@@ -45,7 +45,7 @@ mod wire;
 pub use self::decoded::{DecodedEvent, Encoding, EventFields};
 pub use self::envelope::{encode_stored_event, strip_printed_newline};
 pub use self::meta::{decode_object_meta, DecodedMeta, MetaError, OwnerRef};
-pub use self::time::{format_micro_time, format_time};
+pub use self::time::{format_micro_time, format_time, parse_micros};
 pub use self::value::{decode_event, parse_object};
 pub use self::wire::{MessageError, WireError};
 

@@ -179,6 +179,87 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Microseconds since 1970-01-01T00:00:00Z of a time as the database
+/// writes it — `YYYY-MM-DDThh:mm:ssZ` or with 1 to 9 fractional digits
+/// (truncated to microseconds), UTC, and years as [`format_time`] prints
+/// them (a sign, more than four digits). `None` for any other text, and
+/// for a time outside what `i64` microseconds hold (about ±292,000 years).
+pub fn parse_micros(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let (negative, rest) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let year_len = rest.iter().position(|&c| c == b'-')?;
+    if !(4..=12).contains(&year_len) {
+        return None;
+    }
+    let magnitude = digits(&rest[..year_len])?;
+    let year = if negative { -magnitude } else { magnitude };
+    let t = &rest[year_len..];
+    // -MM-DDThh:mm:ss then [.f…]Z
+    if t.len() < 16 || t[0] != b'-' || t[3] != b'-' || t[6] != b'T' || t[9] != b':' || t[12] != b':'
+    {
+        return None;
+    }
+    let month = digits(&t[1..3])?;
+    let day = digits(&t[4..6])?;
+    let (hour, minute, second) = (digits(&t[7..9])?, digits(&t[10..12])?, digits(&t[13..15])?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let micros = match &t[15..] {
+        [b'Z'] => 0,
+        [b'.', fraction @ .., b'Z'] if (1..=9).contains(&fraction.len()) => {
+            let value = digits(fraction)?;
+            let scale = 10i64.pow(9 - fraction.len() as u32);
+            value * scale / 1_000
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    days.checked_mul(SECONDS_PER_DAY * 1_000_000)?
+        .checked_add((hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
+}
+
+/// The value of ASCII decimal digits (at most 18 of them); `None` for
+/// anything else.
+fn digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+    })
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`, the inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12; // March = 0
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +430,50 @@ mod tests {
             micro_time_text(&micro).as_deref(),
             Some("1970-01-01T00:00:00.000005Z")
         );
+    }
+
+    #[test]
+    fn parses_what_it_prints() {
+        for seconds in [
+            0i64,
+            -1,
+            1_795_167_000,
+            951_782_400,
+            GO_ZERO_TIME_UNIX,
+            253_402_300_800,
+            -62_167_219_201,
+        ] {
+            let whole = format_time(seconds).unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+            assert_eq!(parse_micros(&whole), Some(seconds * 1_000_000), "{whole}");
+            let micro = format_micro(seconds, 123_456_789);
+            assert_eq!(
+                parse_micros(&micro),
+                Some(seconds * 1_000_000 + 123_456),
+                "{micro}"
+            );
+        }
+        assert_eq!(
+            parse_micros("2026-11-20T09:30:00.5Z"),
+            Some(1_795_167_000_500_000)
+        );
+        assert_eq!(
+            parse_micros("2026-11-20T09:30:00.123456789Z"),
+            Some(1_795_167_000_123_456)
+        );
+        for bad in [
+            "",
+            "2026-11-20",
+            "2026-11-20T09:30:00",
+            "2026-11-20T09:30:00+01:00",
+            "2026-02-30T00:00:00Z",
+            "2026-11-20T24:00:00Z",
+            "2026-11-20T09:30:00.Z",
+            "2026-11-20 09:30:00Z",
+            "26-11-20T09:30:00Z",
+        ] {
+            assert_eq!(parse_micros(bad), None, "{bad}");
+        }
+        // Beyond i64 microseconds.
+        assert_eq!(parse_micros(&format_time(i64::MAX).unwrap()), None);
     }
 }

@@ -2,7 +2,9 @@
 //! timeline's filters, written in the shapes of the systems responders
 //! already run — Elasticsearch `_bulk` (Metricbeat's `kubernetes.event`),
 //! OTLP/JSON logs (the Collector's `k8s_events` receiver) and traces, and
-//! the JSON file the Jaeger UI opens.
+//! the JSON file the Jaeger UI opens — and as a Hive-partitioned Parquet
+//! dataset for data lakes ([`parquet`]: every table, not the timeline's
+//! lines).
 //!
 //! Layering: `cli → export → store`. The store streams typed rows
 //! ([`crate::store::export`]); [`record`] makes them exported records with
@@ -15,6 +17,7 @@ mod otlp;
 mod otlp_logs;
 mod otlp_traces;
 mod owners;
+pub mod parquet;
 mod record;
 mod run;
 mod spans;

@@ -11,6 +11,7 @@ pub mod audit;
 mod database;
 mod error;
 pub mod export;
+pub mod export_parquet;
 mod fates;
 mod liveness;
 mod migrate;
