@@ -978,6 +978,28 @@ mod tests {
                 "{steps} full-scan steps for {q:?} ({lines} lines)"
             );
         }
+        // --user and --reason go through indexes too, and skip the arm of
+        // the other source.
+        for q in [
+            TimelineQuery {
+                user: Some("carol".into()),
+                ..TimelineQuery::default()
+            },
+            TimelineQuery {
+                user: Some("dave".into()),
+                ..TimelineQuery::default()
+            },
+            TimelineQuery {
+                reason: Some("BackOff".into()),
+                ..TimelineQuery::default()
+            },
+        ] {
+            let (lines, steps) = timeline.full_scan_steps(&q);
+            assert!(
+                steps < 100,
+                "{steps} full-scan steps for {q:?} ({lines} lines)"
+            );
+        }
         // What a full scan counts: every line of the view.
         let (lines, steps) = timeline.full_scan_steps(&TimelineQuery::default());
         assert!(
