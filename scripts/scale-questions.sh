@@ -18,6 +18,8 @@ REVISIONS="${REVISIONS:-200000}"
 TREES="${TREES:-500}"
 AUDIT_REQUESTS="${AUDIT_REQUESTS:-50000}"
 CONCURRENCY="${CONCURRENCY:-256}"
+# A question that takes longer is stopped and shown as "> N s".
+QUESTION_TIMEOUT="${QUESTION_TIMEOUT:-300}"
 
 SCRIPT=scale-questions.sh
 # shellcheck source=scripts/scale-common.sh
@@ -73,9 +75,15 @@ ask() {
     local name="$1"
     shift
     set +e
-    /usr/bin/time -v -o "$WORK/q.time" "$EVF" "$@" >"$WORK/q.out" 2>"$WORK/q.err"
+    rm -f "$WORK/q.time"
+    timeout "$QUESTION_TIMEOUT" /usr/bin/time -v -o "$WORK/q.time" "$EVF" "$@" >"$WORK/q.out" 2>"$WORK/q.err"
     local status=$?
     set -e
+    if [ "$status" -eq 124 ]; then
+        ROWS+=("$(printf '%-34s %9s %8s %9s' "$name" "> $QUESTION_TIMEOUT" "-" "-")")
+        rm -f "$WORK/q.out"
+        return
+    fi
     if [ "$status" -ne 0 ]; then
         echo "$SCRIPT: $name exited $status: $(head -3 "$WORK/q.err")" >&2
     fi
@@ -100,6 +108,43 @@ for q in $("$EVF" query --list | awk '{ print $1 }'); do
 done
 ask "event_causes of one Pod" query "${DB[@]}" --format csv \
     "SELECT * FROM event_causes WHERE event_object_name = '$POD_NAME'"
+
+# Before: the filter of schema version 5 (an EXISTS over the owner tree for
+# every row of the timeline view), on the same database, for comparison.
+legacy_object_sql() { # KIND NAMESPACE NAME
+    cat <<SQL
+WITH RECURSIVE
+  roots(kind, namespace, name, uid) AS (SELECT '$1', '$2', '$3', NULL),
+  tree(kind, namespace, name, uid, depth) AS (
+    SELECT r.kind, r.namespace, r.name, r.uid, 0 FROM roots r
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, 0 FROM objects o, roots r
+      WHERE (r.uid IS NOT NULL AND o.uid = r.uid)
+         OR (r.uid IS NULL AND o.name = r.name AND o.kind = r.kind
+             AND (r.namespace IS NULL OR o.namespace IS r.namespace))
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, t.depth + 1
+      FROM tree t JOIN objects o ON o.owner_references IS NOT NULL
+      JOIN json_each(o.owner_references) w
+      WHERE t.depth < 16
+        AND ((t.uid IS NOT NULL AND json_extract(w.value, '\$.uid') = t.uid)
+          OR (coalesce(json_extract(w.value, '\$.uid'), '') = ''
+              AND json_extract(w.value, '\$.kind') = t.kind
+              AND json_extract(w.value, '\$.name') = t.name
+              AND (t.namespace IS NULL OR o.namespace IS t.namespace))))
+SELECT tl.time, tl.source, tl.object_kind, tl.object_name, tl.reason, tl.verb FROM timeline tl
+WHERE EXISTS (SELECT 1 FROM tree t WHERE (t.uid IS NOT NULL AND tl.object_uid = t.uid)
+               OR (t.name IS NOT NULL AND tl.object_kind = t.kind AND tl.object_name = t.name
+                   AND (t.namespace IS NULL OR tl.object_namespace IS t.namespace)))
+ORDER BY tl.time, tl.revision IS NULL, tl.revision, tl.sub_revision, tl.line, tl.source, tl.file, tl.event_id, tl.audit_event_id
+SQL
+}
+if [ "${LEGACY:-1}" = 1 ]; then
+    IFS=/ read -r _ D_NS D_NAME <<<"$DEPLOYMENT"
+    IFS=/ read -r _ P_NS P_NAME <<<"$POD"
+    ask "before: --object deployment/… (v5)" query "${DB[@]}" --format csv "$(legacy_object_sql Deployment "$D_NS" "$D_NAME")"
+    ask "before: --object pod/… (v5)" query "${DB[@]}" --format csv "$(legacy_object_sql Pod "$P_NS" "$P_NAME")"
+fi
 
 echo
 echo "== scale questions"
