@@ -424,6 +424,20 @@ impl Timeline<'_> {
     /// names first, then the kinds of objects and of Events' objects. What
     /// the database cannot tell is kept as typed.
     pub fn resolve_kind(&self, typed: &str) -> String {
+        // The kind as typed, when the database knows it so (kubectl's
+        // names are resolved to kinds before): one look-up, not a scan.
+        let exact: Option<String> = self
+            .store
+            .connection()
+            .query_row(
+                "SELECT kind FROM resource_kinds WHERE kind = ?1 LIMIT 1",
+                [typed],
+                |r| r.get(0),
+            )
+            .ok();
+        if let Some(kind) = exact {
+            return kind;
+        }
         let lower = typed.to_ascii_lowercase();
         self.store
             .connection()
@@ -450,15 +464,25 @@ impl Timeline<'_> {
     pub fn knows_object(&self, spec: &ObjectSpec) -> Result<bool, TimelineError> {
         let kind = self.resolve_kind(&spec.kind);
         let params = rusqlite::params![kind, spec.name, spec.namespace];
-        Ok(self.store.connection().query_row(
+        // One question at a time, each through an index: `objects`, the
+        // Events' arm of the view, then the audit rows of that name.
+        for sql in [
             "SELECT EXISTS (SELECT 1 FROM objects
-                            WHERE kind = ?1 AND name = ?2 AND (?3 IS NULL OR namespace IS ?3))
-                 OR EXISTS (SELECT 1 FROM timeline tl
-                            WHERE tl.object_kind = ?1 AND tl.object_name = ?2
+                            WHERE kind = ?1 AND name = ?2 AND (?3 IS NULL OR namespace IS ?3))",
+            "SELECT EXISTS (SELECT 1 FROM timeline tl
+                            WHERE tl.source = 'event' AND tl.object_kind = ?1 AND tl.object_name = ?2
                               AND (?3 IS NULL OR tl.object_namespace IS ?3))",
-            params,
-            |r| r.get(0),
-        )?)
+            "SELECT EXISTS (SELECT 1 FROM timeline tl
+                            WHERE tl.source = 'audit'
+                              AND tl.audit_event_id IN (SELECT id FROM audit_events WHERE object_name = ?2)
+                              AND tl.object_kind = ?1 AND tl.object_name = ?2
+                              AND (?3 IS NULL OR tl.object_namespace IS ?3))",
+        ] {
+            if self.store.connection().query_row(sql, params, |r| r.get(0))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Objects whose name is `name` or close to it (any kind, any
