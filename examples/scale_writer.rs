@@ -22,6 +22,12 @@
 //! `SCALE revisions=… write_seconds=… …`. `--seed N` seeds the Events'
 //! content (another cluster's case: scripts/fleet-spark.sh).
 //!
+//! `--object-trees N` adds N Deployments (each two ReplicaSets of two
+//! Pods, with their Events) after the bulk, and `--audit-out FILE` writes
+//! an audit log of `--audit-requests M` (default 50,000) requests about
+//! them and the bulk's Pods; a line `TREES deployment=… pod=… pod_uid=…`
+//! names the first tree's objects (scripts/scale-questions.sh).
+//!
 //! `--hold FILE` keeps etcd running after the SCALE line (which then also
 //! gives `endpoint=…`) until FILE exists: scripts/scale-live.sh pulls from
 //! it meanwhile.
@@ -34,10 +40,15 @@ use std::time::Instant;
 
 use common::etcd::server::{EtcdOptions, EtcdServer};
 use common::scenario::bulk::{write_bulk, BulkOptions};
+use common::scenario::trees::{audit_log, write_trees};
+
+/// The bulk's Events span `revisions / 50` seconds from its start; the
+/// trees and audit requests are spread over its first hour.
+const BULK_SPAN_SECONDS: i64 = 3600;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--stale-percent P] [--compact-every N] [--expire-after N] [--writes-per-lease N] [--seed N] [--tmpfs] [--hold FILE | --data-dir-out DIR]"
+        "usage: scale_writer --revisions N --out FILE [--concurrency C] [--update-percent P] [--stale-percent P] [--compact-every N] [--expire-after N] [--writes-per-lease N] [--seed N] [--tmpfs] [--object-trees N] [--audit-out FILE] [--audit-requests M] [--hold FILE | --data-dir-out DIR]"
     );
     std::process::exit(2)
 }
@@ -52,6 +63,9 @@ fn main() {
     let mut tmpfs = false;
     let mut hold: Option<PathBuf> = None;
     let mut data_dir_out: Option<PathBuf> = None;
+    let mut object_trees: usize = 0;
+    let mut audit_out: Option<PathBuf> = None;
+    let mut audit_requests: usize = 50_000;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -68,6 +82,9 @@ fn main() {
             }
             "--data-dir-out" => data_dir_out = Some(PathBuf::from(val())),
             "--seed" => opts.seed = val().parse().unwrap_or_else(|_| usage()),
+            "--object-trees" => object_trees = val().parse().unwrap_or_else(|_| usage()),
+            "--audit-out" => audit_out = Some(PathBuf::from(val())),
+            "--audit-requests" => audit_requests = val().parse().unwrap_or_else(|_| usage()),
             "--tmpfs" => tmpfs = true,
             "--hold" => hold = Some(PathBuf::from(val())),
             _ => usage(),
@@ -102,8 +119,30 @@ fn main() {
         .expect("tokio runtime");
     let summary = rt.block_on(async {
         let client = server.client().await;
-        write_bulk(&client, revisions, &opts).await
+        let summary = write_bulk(&client, revisions, &opts).await;
+        let trees = if object_trees > 0 || audit_out.is_some() {
+            Some(write_trees(&client, object_trees, BULK_SPAN_SECONDS).await)
+        } else {
+            None
+        };
+        (summary, trees)
     });
+    let (summary, trees) = summary;
+    if let Some(trees) = &trees {
+        eprintln!(
+            "wrote {} object trees: {} objects, {} Event revisions",
+            trees.deployments, trees.objects, trees.events
+        );
+        println!(
+            "TREES deployment={} pod={} pod_uid={}",
+            trees.deployment, trees.pod, trees.pod_uid
+        );
+        if let Some(path) = &audit_out {
+            std::fs::write(path, audit_log(trees, audit_requests, BULK_SPAN_SECONDS))
+                .expect("writing the audit log");
+            eprintln!("audit log {} ({audit_requests} requests)", path.display());
+        }
+    }
     let secs = summary.elapsed.as_secs_f64();
     eprintln!(
         "wrote {} revisions ({} creates, {} updates, {:.1} MiB of values, avg {} B) in {:.1} s: {:.0} revisions/s; {} proposals failed their compare; {} compactions (last at {}); {} leases expired",

@@ -51,7 +51,10 @@ pub(super) const UPGRADE_TO_V5: &str = include_str!("schema/v4_to_v5.sql");
 
 /// From version 5 to 6: each Event revision's fate (`event_fates`: live,
 /// superseded, gone and how it is known, unknown), `expired_events` as the
-/// gone ones, `superseded_events`.
+/// gone ones, `superseded_events`, and more (see the file); and, for the
+/// speed of every question, the indexes through which `timeline
+/// --object`/`--uid` fetch an object's audit entries
+/// ([`EVENT_QUERY_INDEXES_V6`] and [`OBJECT_QUERY_INDEXES_V6`] follow it).
 pub(super) const UPGRADE_TO_V6: &str = include_str!("schema/v5_to_v6.sql");
 
 /// An index that serves queries, not the load: a large load drops it and
@@ -103,5 +106,40 @@ pub const OBJECT_QUERY_INDEXES: &[QueryIndex] = &[
     QueryIndex {
         name: "objects_by_resource",
         create: "CREATE INDEX objects_by_resource ON objects(resource, kind)",
+    },
+];
+
+/// Version 6's query indexes of Event revisions: an object's lines are
+/// fetched by the uid or the name of the object an Event is about (the
+/// timeline's owner tree; its kind and namespace are checked on the few
+/// rows found).
+pub const EVENT_QUERY_INDEXES_V6: &[QueryIndex] = &[
+    QueryIndex {
+        name: "events_by_involved_uid",
+        create: "CREATE INDEX events_by_involved_uid ON event_revisions(involved_uid)",
+    },
+    QueryIndex {
+        name: "events_by_involved_name",
+        create:
+            "CREATE INDEX events_by_involved_name ON event_revisions(involved_name, involved_kind)",
+    },
+];
+
+/// Version 6's query indexes of `objects`: the owner tree goes down from
+/// an owner to what it owns by the first owner reference's uid (or name,
+/// for a reference without uid); objects with more than one owner
+/// reference are few, and are read from their own partial index.
+pub const OBJECT_QUERY_INDEXES_V6: &[QueryIndex] = &[
+    QueryIndex {
+        name: "objects_by_owner_uid",
+        create: "CREATE INDEX objects_by_owner_uid ON objects(json_extract(owner_references, '$[0].uid')) WHERE owner_references IS NOT NULL",
+    },
+    QueryIndex {
+        name: "objects_by_owner_name",
+        create: "CREATE INDEX objects_by_owner_name ON objects(json_extract(owner_references, '$[0].name')) WHERE owner_references IS NOT NULL",
+    },
+    QueryIndex {
+        name: "objects_with_owners",
+        create: "CREATE INDEX objects_with_owners ON objects(id) WHERE json_array_length(owner_references) > 1",
     },
 ];

@@ -293,26 +293,63 @@ impl TimelineLine {
 
 /// The recursive closure of an object: itself (by uid, or by kind, name and
 /// namespace) and every object whose ownerReferences name one in the set
-/// (by uid; by kind and name when the reference has no uid).
+/// (by uid; by kind and name when the reference has no uid). Each step
+/// goes through an index of `objects` (uid; name; the first owner
+/// reference's uid or name): the references after the first are read only
+/// for the few objects that have more than one (their partial index).
 const TREE_CTE: &str = "WITH RECURSIVE
   roots(kind, namespace, name, uid) AS (SELECT :root_kind, :root_namespace, :root_name, :root_uid),
   tree(kind, namespace, name, uid, depth) AS (
     SELECT r.kind, r.namespace, r.name, r.uid, 0 FROM roots r
     UNION
-    SELECT o.kind, o.namespace, o.name, o.uid, 0 FROM objects o, roots r
-      WHERE (r.uid IS NOT NULL AND o.uid = r.uid)
-         OR (r.uid IS NULL AND o.name = r.name AND o.kind = r.kind
-             AND (r.namespace IS NULL OR o.namespace IS r.namespace))
+    SELECT o.kind, o.namespace, o.name, o.uid, 0 FROM roots r JOIN objects o ON o.uid = r.uid
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, 0 FROM roots r JOIN objects o
+      ON o.name = r.name AND o.kind = r.kind
+      WHERE r.uid IS NULL AND (r.namespace IS NULL OR o.namespace IS r.namespace)
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, t.depth + 1 FROM tree t JOIN objects o
+      ON json_extract(o.owner_references, '$[0].uid') = t.uid
+      WHERE o.owner_references IS NOT NULL AND t.depth < 16
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, t.depth + 1 FROM tree t JOIN objects o
+      ON json_extract(o.owner_references, '$[0].name') = t.name
+      WHERE o.owner_references IS NOT NULL AND t.depth < 16
+        AND coalesce(json_extract(o.owner_references, '$[0].uid'), '') = ''
+        AND json_extract(o.owner_references, '$[0].kind') = t.kind
+        AND (t.namespace IS NULL OR o.namespace IS t.namespace)
     UNION
     SELECT o.kind, o.namespace, o.name, o.uid, t.depth + 1
-      FROM tree t JOIN objects o ON o.owner_references IS NOT NULL
+      FROM tree t JOIN objects o ON json_array_length(o.owner_references) > 1
       JOIN json_each(o.owner_references) w
       WHERE t.depth < 16
         AND ((t.uid IS NOT NULL AND json_extract(w.value, '$.uid') = t.uid)
           OR (coalesce(json_extract(w.value, '$.uid'), '') = ''
               AND json_extract(w.value, '$.kind') = t.kind
               AND json_extract(w.value, '$.name') = t.name
-              AND (t.namespace IS NULL OR o.namespace IS t.namespace))))
+              AND (t.namespace IS NULL OR o.namespace IS t.namespace)))),
+  -- The rows that may be about the tree, found through indexes: Events by
+  -- their object's uid, or name and kind; audit entries by the uid the
+  -- timeline gives them, or by name (IN_TREE then checks every column).
+  -- CROSS JOIN: the tree (a few rows) is the outer loop.
+  tree_events(id) AS (
+    SELECT e.id FROM tree t CROSS JOIN events e ON e.involved_uid = t.uid
+    UNION
+    SELECT e.id FROM tree t CROSS JOIN events e
+      ON e.involved_name = t.name AND e.involved_kind = t.kind),
+  tree_audit(id) AS (
+    SELECT a.id FROM tree t CROSS JOIN audit_events a
+      ON coalesce(a.object_uid, json_extract(a.response_object, '$.metadata.uid')) = t.uid
+    UNION
+    SELECT a.id FROM tree t CROSS JOIN audit_events a ON a.object_name = t.name),
+  -- The timeline's rows of those ids: the terms reach each arm of the view,
+  -- where `source` is a constant (the other arm is skipped) and the id its
+  -- table's rowid.
+  tree_lines AS (
+    SELECT * FROM timeline WHERE source = 'event' AND event_id IN (SELECT id FROM tree_events)
+    UNION ALL
+    SELECT * FROM timeline
+      WHERE source = 'audit' AND audit_event_id IN (SELECT id FROM tree_audit))
 ";
 
 /// A line is about an object of the tree: by uid, or by kind and name.
@@ -332,6 +369,10 @@ const SELECT_LINES: &str = "SELECT tl.time, tl.source,
             tl.event_uid, tl.audit_id, tl.first_time, tl.host
          FROM timeline tl";
 
+/// The lines that may be about the tree (see [`TREE_CTE`]): read instead
+/// of `FROM timeline tl`.
+const FROM_TREE_LINES: &str = "\n FROM tree_lines tl";
+
 /// Time order; lines of one time in the order they were written.
 const ORDER_LINES: &str = "\n ORDER BY tl.time, tl.revision IS NULL, tl.revision, tl.sub_revision, tl.line, tl.source, tl.file, tl.event_id, tl.audit_event_id";
 
@@ -342,6 +383,8 @@ const UNIX_EPOCH_JULIAN_MS: i64 = 210_866_760_000_000;
 #[derive(Default)]
 struct Statement {
     with: Option<&'static str>,
+    /// Empty (the whole view) or `FROM_TREE_LINES`.
+    from: &'static str,
     conditions: Vec<&'static str>,
     params: Vec<(&'static str, Value)>,
 }
@@ -367,7 +410,12 @@ impl Statement {
         if let Some(with) = self.with {
             sql.push_str(with);
         }
-        sql.push_str(select);
+        // A tree's lines come from `tree_lines`, not the whole view.
+        if self.from.is_empty() {
+            sql.push_str(select);
+        } else {
+            sql.push_str(&select.replacen("FROM timeline tl", self.from.trim_start(), 1));
+        }
         if !self.conditions.is_empty() {
             sql.push_str("\n WHERE ");
             sql.push_str(&self.conditions.join("\n   AND "));
@@ -417,6 +465,20 @@ impl Timeline<'_> {
     /// names first, then the kinds of objects and of Events' objects. What
     /// the database cannot tell is kept as typed.
     pub fn resolve_kind(&self, typed: &str) -> String {
+        // The kind as typed, when the database knows it so (kubectl's
+        // names are resolved to kinds before): one look-up, not a scan.
+        let exact: Option<String> = self
+            .store
+            .connection()
+            .query_row(
+                "SELECT kind FROM resource_kinds WHERE kind = ?1 LIMIT 1",
+                [typed],
+                |r| r.get(0),
+            )
+            .ok();
+        if let Some(kind) = exact {
+            return kind;
+        }
         let lower = typed.to_ascii_lowercase();
         self.store
             .connection()
@@ -443,15 +505,25 @@ impl Timeline<'_> {
     pub fn knows_object(&self, spec: &ObjectSpec) -> Result<bool, TimelineError> {
         let kind = self.resolve_kind(&spec.kind);
         let params = rusqlite::params![kind, spec.name, spec.namespace];
-        Ok(self.store.connection().query_row(
+        // One question at a time, each through an index: `objects`, the
+        // Events' arm of the view, then the audit rows of that name.
+        for sql in [
             "SELECT EXISTS (SELECT 1 FROM objects
-                            WHERE kind = ?1 AND name = ?2 AND (?3 IS NULL OR namespace IS ?3))
-                 OR EXISTS (SELECT 1 FROM timeline tl
-                            WHERE tl.object_kind = ?1 AND tl.object_name = ?2
+                            WHERE kind = ?1 AND name = ?2 AND (?3 IS NULL OR namespace IS ?3))",
+            "SELECT EXISTS (SELECT 1 FROM timeline tl
+                            WHERE tl.source = 'event' AND tl.object_kind = ?1 AND tl.object_name = ?2
                               AND (?3 IS NULL OR tl.object_namespace IS ?3))",
-            params,
-            |r| r.get(0),
-        )?)
+            "SELECT EXISTS (SELECT 1 FROM timeline tl
+                            WHERE tl.source = 'audit'
+                              AND tl.audit_event_id IN (SELECT id FROM audit_events WHERE object_name = ?2)
+                              AND tl.object_kind = ?1 AND tl.object_name = ?2
+                              AND (?3 IS NULL OR tl.object_namespace IS ?3))",
+        ] {
+            if self.store.connection().query_row(sql, params, |r| r.get(0))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Objects whose name is `name` or close to it (any kind, any
@@ -533,9 +605,16 @@ impl Timeline<'_> {
     pub fn for_each<E: From<TimelineError>>(
         &self,
         query: &TimelineQuery,
+        each: impl FnMut(TimelineLine) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.run(&self.statement(query), each)
+    }
+
+    fn run<E: From<TimelineError>>(
+        &self,
+        statement: &Statement,
         mut each: impl FnMut(TimelineLine) -> Result<(), E>,
     ) -> Result<(), E> {
-        let statement = self.statement(query);
         let mut stmt = self
             .store
             .connection()
@@ -571,6 +650,45 @@ impl Timeline<'_> {
         self.store
     }
 
+    /// SQLite's plan for `query`: the `detail` of each EXPLAIN QUERY PLAN
+    /// row (for the tests that check which indexes a filter uses).
+    #[cfg(test)]
+    pub(crate) fn plan(&self, query: &TimelineQuery) -> Vec<String> {
+        let statement = self.statement(query);
+        let sql = format!("EXPLAIN QUERY PLAN {}", statement.sql());
+        let mut stmt = self.store.connection().prepare(&sql).unwrap();
+        let params: Vec<(&str, &dyn ToSql)> = statement
+            .params
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn ToSql))
+            .collect();
+        stmt.query_map(params.as_slice(), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// How many lines `query` gives, and how many steps SQLite took through
+    /// tables while scanning them (`SQLITE_STMTSTATUS_FULLSCAN_STEP`).
+    #[cfg(test)]
+    pub(crate) fn full_scan_steps(&self, query: &TimelineQuery) -> (usize, i32) {
+        let statement = self.statement(query);
+        let mut stmt = self.store.connection().prepare(&statement.sql()).unwrap();
+        let params: Vec<(&str, &dyn ToSql)> = statement
+            .params
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn ToSql))
+            .collect();
+        let lines = stmt
+            .query_map(params.as_slice(), |_| Ok(()))
+            .unwrap()
+            .count();
+        (
+            lines,
+            stmt.get_status(rusqlite::StatementStatus::FullscanStep),
+        )
+    }
+
     /// Every line `query` selects, in time order.
     pub fn lines(&self, query: &TimelineQuery) -> Result<Vec<TimelineLine>, TimelineError> {
         let mut lines = Vec::new();
@@ -586,6 +704,7 @@ impl Timeline<'_> {
         if q.object.is_some() || q.uid.is_some() {
             let object = q.object.as_ref();
             s.with = Some(TREE_CTE);
+            s.from = FROM_TREE_LINES;
             s.filter(
                 IN_TREE,
                 [
@@ -609,14 +728,22 @@ impl Timeline<'_> {
             );
         }
         if let Some(r) = &q.reason {
-            s.filter("tl.reason = :reason", [(":reason", text(r))]);
+            // `source`: a constant in each arm of the view, so that the arm
+            // of the other source is skipped rather than scanned.
+            s.filter(
+                "tl.source = 'event' AND tl.reason = :reason",
+                [(":reason", text(r))],
+            );
         }
         if let Some(t) = &q.event_type {
-            s.filter("lower(tl.type) = lower(:type)", [(":type", text(t))]);
+            s.filter(
+                "tl.source = 'event' AND lower(tl.type) = lower(:type)",
+                [(":type", text(t))],
+            );
         }
         if let Some(u) = &q.user {
             s.filter(
-                "tl.audit_event_id IN (SELECT id FROM audit_events WHERE username = :user OR impersonated_user = :user)",
+                "tl.source = 'audit' AND tl.audit_event_id IN (SELECT id FROM audit_events WHERE username = :user OR impersonated_user = :user)",
                 [(":user", text(u))],
             );
         }
@@ -838,6 +965,208 @@ mod tests {
             ..TimelineQuery::default()
         };
         assert_eq!(story(&store, &unknown), pairs(&[]));
+    }
+
+    /// The tree filter before version 6: an `EXISTS` over the tree for
+    /// every line of the view (kept to check that the indexed fetch gives
+    /// exactly its lines).
+    const LEGACY_TREE_CTE: &str = "WITH RECURSIVE
+  roots(kind, namespace, name, uid) AS (SELECT :root_kind, :root_namespace, :root_name, :root_uid),
+  tree(kind, namespace, name, uid, depth) AS (
+    SELECT r.kind, r.namespace, r.name, r.uid, 0 FROM roots r
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, 0 FROM objects o, roots r
+      WHERE (r.uid IS NOT NULL AND o.uid = r.uid)
+         OR (r.uid IS NULL AND o.name = r.name AND o.kind = r.kind
+             AND (r.namespace IS NULL OR o.namespace IS r.namespace))
+    UNION
+    SELECT o.kind, o.namespace, o.name, o.uid, t.depth + 1
+      FROM tree t JOIN objects o ON o.owner_references IS NOT NULL
+      JOIN json_each(o.owner_references) w
+      WHERE t.depth < 16
+        AND ((t.uid IS NOT NULL AND json_extract(w.value, '$.uid') = t.uid)
+          OR (coalesce(json_extract(w.value, '$.uid'), '') = ''
+              AND json_extract(w.value, '$.kind') = t.kind
+              AND json_extract(w.value, '$.name') = t.name
+              AND (t.namespace IS NULL OR o.namespace IS t.namespace))))
+";
+
+    /// `store()` and more: filler Events and audit entries of other Pods
+    /// (so that a scan would show), an audit entry known only by its
+    /// response's uid, an object with two owners (the second the
+    /// Deployment), a cluster-scoped owner, a request for a Pod of the
+    /// same name in another namespace.
+    fn big_store() -> (tempfile::TempDir, Store) {
+        let (dir, store) = store();
+        store
+            .connection()
+            .execute_batch(
+                "INSERT INTO objects (source_id, key, resource, mod_revision, sub_revision, recovered_from,
+                     encoding, kind, namespace, name, uid, owner_references) VALUES
+                   (1, 'p/web-x', 'pods', 5, 0, 'tree', 'protobuf', 'Pod', 'shop', 'web-x', 'u-webx',
+                     '[{\"kind\":\"Deployment\",\"name\":\"api\",\"uid\":\"u-api\"},{\"kind\":\"Deployment\",\"name\":\"web\",\"uid\":\"u-web\"}]'),
+                   (1, 'n/n1', 'nodes', 6, 0, 'tree', 'protobuf', 'Node', NULL, 'n1', 'u-n1', NULL),
+                   (1, 'l/n1', 'leases', 7, 0, 'tree', 'protobuf', 'Lease', 'kube-node-lease', 'n1', 'u-ln1',
+                     '[{\"kind\":\"Node\",\"name\":\"n1\",\"uid\":\"u-n1\"}]');
+                 INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+                     reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, involved_uid)
+                   WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 3000)
+                   SELECT 1, 'f/' || value, 100 + value, 0, 'tree', 'protobuf', 'Pulled', 'Normal', 1,
+                     '2026-11-20T10:00:00.000000Z', 'Pod', 'other', 'filler-' || value, 'uf-' || value
+                   FROM n;
+                 INSERT INTO event_revisions (source_id, key, mod_revision, sub_revision, recovered_from, encoding,
+                     reason, type, count, occurred_at, involved_kind, involved_namespace, involved_name, involved_uid) VALUES
+                   (1, 'e/5', 14, 0, 'tree', 'protobuf', 'Killing', 'Normal', 1,
+                     '2026-11-20T09:31:00.000000Z', 'Pod', 'shop', 'web-x', 'u-webx'),
+                   (1, 'e/6', 15, 0, 'tree', 'protobuf', 'Renewed', 'Normal', 1,
+                     '2026-11-20T09:31:01.000000Z', 'Lease', 'kube-node-lease', 'n1', NULL),
+                   (1, 'e/7', 16, 0, 'tree', 'protobuf', 'BackOff', 'Warning', 1,
+                     '2026-11-20T09:31:02.000000Z', 'Pod', 'prod', 'web-1-a', NULL);
+                 INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+                     object_namespace, object_name, username, response_code, stage_timestamp, raw)
+                   WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 3000)
+                   SELECT 1, 'audit.log', 100 + value, 'af-' || value, 'ResponseComplete', 'get', 'pods',
+                     'other', 'filler-' || value, 'bot', 200, '2026-11-20T10:00:00.000000Z', '{}'
+                   FROM n;
+                 INSERT INTO audit_events (source_id, file, line, audit_id, stage, verb, object_resource,
+                     object_namespace, object_name, username, response_code, stage_timestamp, response_object, raw) VALUES
+                   (1, 'audit.log', 3, 'a-3', 'ResponseComplete', 'create', 'replicasets', 'shop', NULL,
+                     'kcm', 201, '2026-11-20T09:30:00.500000Z', '{\"metadata\":{\"uid\":\"u-rs\"}}', '{}'),
+                   (1, 'audit.log', 4, 'a-4', 'RequestReceived', 'delete', 'pods', 'shop', 'web-1-a',
+                     'carol', NULL, '2026-11-20T09:32:00.000000Z', NULL, '{}'),
+                   (1, 'audit.log', 5, 'a-4', 'ResponseComplete', 'delete', 'pods', 'shop', 'web-1-a',
+                     'carol', 200, '2026-11-20T09:32:00.100000Z', NULL, '{}'),
+                   (1, 'audit.log', 6, 'a-5', 'ResponseComplete', 'delete', 'pods', 'prod', 'web-1-a',
+                     'carol', 200, '2026-11-20T09:32:01.000000Z', NULL, '{}');",
+            )
+            .unwrap();
+        (dir, store)
+    }
+
+    fn spec(kind: &str, namespace: Option<&str>, name: &str) -> ObjectSpec {
+        ObjectSpec {
+            kind: kind.into(),
+            namespace: namespace.map(Into::into),
+            name: name.into(),
+        }
+    }
+
+    /// The tree questions of the tests: by kind and name (with and without
+    /// namespace, cluster-scoped), by uid (held in `objects` or not), both.
+    fn tree_queries() -> Vec<TimelineQuery> {
+        let object = |kind, ns, name| TimelineQuery {
+            object: Some(spec(kind, ns, name)),
+            ..TimelineQuery::default()
+        };
+        let uid = |u: &str| TimelineQuery {
+            uid: Some(u.into()),
+            ..TimelineQuery::default()
+        };
+        vec![
+            object("deployment", Some("shop"), "web"),
+            object("deployment", None, "web"),
+            object("deployment", Some("shop"), "api"),
+            object("pod", Some("shop"), "web-1-a"),
+            object("pod", None, "web-1-a"),
+            object("replicaset", Some("shop"), "web-1"),
+            object("node", None, "n1"),
+            object("pod", Some("shop"), "api-1-b"),
+            object("deployment", Some("shop"), "nope"),
+            uid("u-web"),
+            uid("u-rs"),
+            uid("u-n1"),
+            uid("uf-17"),
+            uid("nosuch"),
+            TimelineQuery {
+                uid: Some("u-api".into()),
+                since: Some(datetime!(2026-11-20 09:30:00.4 UTC)),
+                event_type: Some("normal".into()),
+                ..object("deployment", Some("shop"), "web")
+            },
+            TimelineQuery {
+                user: Some("carol".into()),
+                ..object("deployment", None, "web")
+            },
+        ]
+    }
+
+    /// The indexed fetch gives exactly the lines of the filter over every
+    /// row of the view that it replaces, in the same order.
+    #[test]
+    fn tree_lines_are_those_of_the_filter_over_the_view() {
+        let (_dir, store) = big_store();
+        let timeline = store.timeline().unwrap();
+        let mut some = 0;
+        for q in tree_queries() {
+            let mut legacy = timeline.statement(&q);
+            legacy.with = Some(LEGACY_TREE_CTE);
+            legacy.from = "";
+            let mut expected = Vec::new();
+            timeline
+                .run(&legacy, |l| {
+                    expected.push(l);
+                    Ok::<_, TimelineError>(())
+                })
+                .unwrap();
+            let got = timeline.lines(&q).unwrap();
+            assert_eq!(got, expected, "{q:?}");
+            some += usize::from(!got.is_empty());
+        }
+        assert!(some >= 10, "most questions have lines: {some}");
+    }
+
+    /// The tree and its lines come through indexes: the plan names them,
+    /// and running it steps through no table (of 3,000 filler rows each).
+    #[test]
+    fn tree_lines_come_through_indexes() {
+        let (_dir, store) = big_store();
+        let timeline = store.timeline().unwrap();
+        let plan = timeline.plan(&tree_queries()[0]).join("\n");
+        for index in [
+            "objects_by_owner_uid",
+            "objects_by_owner_name",
+            "events_by_involved_uid",
+            "events_by_involved_name",
+            "audit_events_by_object_uid",
+            "audit_events_by_object_name",
+        ] {
+            assert!(plan.contains(index), "{index} not in\n{plan}");
+        }
+        for q in tree_queries() {
+            let (lines, steps) = timeline.full_scan_steps(&q);
+            assert!(
+                steps < 100,
+                "{steps} full-scan steps for {q:?} ({lines} lines)"
+            );
+        }
+        // --user and --reason go through indexes too, and skip the arm of
+        // the other source.
+        for q in [
+            TimelineQuery {
+                user: Some("carol".into()),
+                ..TimelineQuery::default()
+            },
+            TimelineQuery {
+                user: Some("dave".into()),
+                ..TimelineQuery::default()
+            },
+            TimelineQuery {
+                reason: Some("BackOff".into()),
+                ..TimelineQuery::default()
+            },
+        ] {
+            let (lines, steps) = timeline.full_scan_steps(&q);
+            assert!(
+                steps < 100,
+                "{steps} full-scan steps for {q:?} ({lines} lines)"
+            );
+        }
+        // What a full scan counts: every line of the view.
+        let (lines, steps) = timeline.full_scan_steps(&TimelineQuery::default());
+        assert!(
+            lines > 6000 && steps >= 6000,
+            "{lines} lines, {steps} steps"
+        );
     }
 
     /// Namespace, reason, type (any case) and user (or impersonated user).

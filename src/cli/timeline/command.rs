@@ -8,7 +8,7 @@ use super::filters::FilterArgs;
 use super::html::Html;
 use super::jsonl::Jsonl;
 use super::line::LineWriter;
-use super::text::Text;
+use super::text::{Text, Widths};
 use super::timesketch::Timesketch;
 use crate::cli::{DbArg, EXIT_FAILURE, EXIT_OK};
 use std::io::{self, Write};
@@ -74,7 +74,17 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<i32> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut writer: Box<dyn LineWriter + '_> = match args.format {
-        Format::Text => Box::new(Text::new(&mut out)),
+        Format::Text => {
+            // First pass: the column widths (the lines are not kept).
+            let mut widths = Widths::default();
+            if let Some(query) = &query {
+                timeline.for_each(query, |l| {
+                    widths.measure(&l);
+                    Ok::<_, anyhow::Error>(())
+                })?;
+            }
+            Box::new(Text::new(&mut out, widths))
+        }
         Format::Csv => Box::new(Csv::new(&mut out)),
         Format::Jsonl => Box::new(Jsonl::new(&mut out)),
         Format::Timesketch => Box::new(Timesketch::new(&mut out)),

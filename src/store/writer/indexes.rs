@@ -5,7 +5,10 @@
 use rusqlite::Connection;
 
 use crate::store::error::StoreError;
-use crate::store::schema::{QueryIndex, OBJECT_QUERY_INDEXES, QUERY_INDEXES};
+use crate::store::schema::{
+    QueryIndex, EVENT_QUERY_INDEXES_V6, OBJECT_QUERY_INDEXES, OBJECT_QUERY_INDEXES_V6,
+    QUERY_INDEXES,
+};
 use crate::store::sql::query_one;
 
 /// The fewest expected rows for which rebuilding pays.
@@ -25,19 +28,16 @@ impl IndexRebuild {
     /// [`REBUILD_FROM_ROWS`] rows, and at least as many as the table holds.
     pub(super) fn drop_for(conn: &Connection, expected_rows: u64) -> Result<Self, StoreError> {
         Ok(IndexRebuild {
-            events: drop_if_worth(conn, expected_rows, "event_revisions", QUERY_INDEXES)?,
-            objects: drop_if_worth(conn, expected_rows, "objects", OBJECT_QUERY_INDEXES)?,
+            events: drop_if_worth(conn, expected_rows, "event_revisions", EVENT_INDEXES)?,
+            objects: drop_if_worth(conn, expected_rows, "objects", OBJECT_INDEXES)?,
         })
     }
 
     /// Builds again what [`drop_for`](Self::drop_for) dropped.
     pub(super) fn rebuild(self, conn: &Connection) -> Result<(), StoreError> {
-        for (dropped, indexes) in [
-            (self.events, QUERY_INDEXES),
-            (self.objects, OBJECT_QUERY_INDEXES),
-        ] {
+        for (dropped, indexes) in [(self.events, EVENT_INDEXES), (self.objects, OBJECT_INDEXES)] {
             if dropped {
-                for index in indexes {
+                for index in indexes.iter().flat_map(|list| list.iter()) {
                     conn.execute_batch(index.create)?;
                 }
             }
@@ -46,18 +46,22 @@ impl IndexRebuild {
     }
 }
 
+/// Every version's query indexes of a table.
+const EVENT_INDEXES: &[&[QueryIndex]] = &[QUERY_INDEXES, EVENT_QUERY_INDEXES_V6];
+const OBJECT_INDEXES: &[&[QueryIndex]] = &[OBJECT_QUERY_INDEXES, OBJECT_QUERY_INDEXES_V6];
+
 fn drop_if_worth(
     conn: &Connection,
     expected_rows: u64,
     table: &str,
-    indexes: &[QueryIndex],
+    indexes: &[&[QueryIndex]],
 ) -> Result<bool, StoreError> {
     let worth = expected_rows >= REBUILD_FROM_ROWS && {
         let existing: i64 = query_one(conn, &format!("SELECT count(*) FROM {table}"), [])?;
         expected_rows as i64 >= existing
     };
     if worth {
-        for index in indexes {
+        for index in indexes.iter().flat_map(|list| list.iter()) {
             conn.execute_batch(&format!("DROP INDEX IF EXISTS {}", index.name))?;
         }
     }

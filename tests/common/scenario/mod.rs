@@ -23,5 +23,6 @@ pub mod objects;
 pub mod readback;
 pub mod rng;
 pub mod standard;
+pub mod trees;
 pub mod wal_history;
 pub mod writer;
