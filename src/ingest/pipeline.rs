@@ -323,11 +323,13 @@ impl RecordSink for RevisionSink<'_> {
 
     /// A WAL record the db holds: only its raft entry goes on, undecoded.
     fn confirm_replayed(&mut self, rev: Revision, key: Vec<u8>, origin: WalOrigin) {
-        if !key.starts_with(self.root) {
+        let event = key.starts_with(self.prefix);
+        // Another object's put keeps no raft entry: nothing to send.
+        if !key.starts_with(self.root) || (!event && !rev.tombstone) {
             return;
         }
         self.confirmations.push(WalConfirmation {
-            event: key.starts_with(self.prefix),
+            event,
             key: String::from_utf8_lossy(&key).into_owned(),
             revision: rev.main,
             sub_revision: rev.sub,

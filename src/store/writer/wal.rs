@@ -33,6 +33,7 @@ pub(super) fn write_confirmations(
                     row.origin.raft_term as i64
                 ])?;
             }
+            // Not sent (see `RevisionSink::confirm_replayed`); nothing to do.
             (false, false) => {}
             (true, event) => {
                 let cause = row.origin.cause;
