@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates fixtures/sample/ from a real etcd (see fixtures/README.md).
+# `scripts/make-fixtures.sh --rollout` regenerates fixtures/rollout/ (the
+# README's first example: owners and an audit log) instead.
 #
 # Needs etcd/etcdctl 3.4 on PATH (apt-get install etcd-server etcd-client).
 # Real etcd output is not byte-reproducible (lease ids, bbolt page layout):
@@ -8,7 +10,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-OUT="${1:-fixtures/sample}"
+ARGS=("$@")
 
 for bin in etcd etcdctl; do
     if ! command -v "$bin" >/dev/null 2>&1; then
@@ -18,4 +20,4 @@ for bin in etcd etcdctl; do
 done
 
 etcd --version | sed -n 1p
-cargo run --example make_fixture -- "$OUT"
+cargo run --example make_fixture -- "${ARGS[@]}"

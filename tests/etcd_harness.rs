@@ -577,6 +577,19 @@ fn shipped_sample_fixture_matches_its_ledger() {
     );
 }
 
+/// `fixtures/rollout/`, the README's first example, agrees with its
+/// ledger: every key, revision and value etcd kept.
+#[test]
+fn shipped_rollout_fixture_matches_its_ledger() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rollout");
+    let ledger = Ledger::load(&dir.join("ledger.json"));
+    let db = check_snapshot_file(&dir.join("snapshot.db"));
+    assert_key_bucket(&key_bucket(&db), &ledger, "fixtures/rollout/snapshot.db");
+    let mut leases = ledger.live_leases();
+    leases.sort();
+    assert_eq!(lease_bucket(&db), leases);
+}
+
 #[test]
 #[should_panic(expected = "apt-get install etcd-server etcd-client")]
 fn missing_binary_fails_loudly() {

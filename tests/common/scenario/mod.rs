@@ -3,7 +3,9 @@
 //!
 //! * [`ledger`]: what etcd stored, and what a snapshot must hold.
 //! * [`writer`]: the apiserver's txn patterns, one request at a time.
-//! * [`standard`]: the standard scenario (the sample fixtures' story).
+//! * [`standard`]: the standard scenario (the sample fixtures' story);
+//!   [`rollout`]: the README's first example (owners and an audit log);
+//!   [`trees`]: owner trees for the scale questions.
 //! * [`bulk`]: many writes in flight, for scale tests.
 //! * [`wal_history`]: a history compaction removes chunk by chunk, left
 //!   in the WAL; [`readback`]: etcd's own account (watch, range) checked
@@ -22,6 +24,7 @@ pub mod ledger;
 pub mod objects;
 pub mod readback;
 pub mod rng;
+pub mod rollout;
 pub mod standard;
 pub mod trees;
 pub mod wal_history;

@@ -224,7 +224,7 @@ pub fn audit_log(trees: &Trees, requests: usize, span: i64) -> String {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a Unix time.
-fn time_of(secs: i64) -> String {
+pub(super) fn time_of(secs: i64) -> String {
     let t = ::time::OffsetDateTime::from_unix_timestamp(secs).expect("time");
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
